@@ -1,0 +1,3 @@
+from streamctl.cli.app import main
+
+main()

@@ -1,0 +1,165 @@
+"""The object every command gets in ctx.obj: global options, lazy settings, client and consoles.
+
+Nothing heavy is imported here: rich, yaml and redis load only when a command needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from streamctl.config import ENV_OUTPUT, Settings, resolve_settings
+from streamctl.errors import BadInput, OutputClosed
+from streamctl.render.formats import FORMAT_HELP, FORMATS, resolve_output_format
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from streamctl.core.connection import Client
+
+
+@dataclass
+class AppContext:
+    url: str | None = None
+    profile: str | None = None
+    config: str | None = None
+    cluster: bool | None = None
+    output: str | None = None
+    no_color: bool = False
+    quiet: bool = False
+    timeout: float | None = None
+    tls_ca: str | None = None
+    _settings: Settings | None = None
+    _clients: dict[str, Client] = field(default_factory=dict)
+    _console: Console | None = None
+    _err_console: Console | None = None
+
+    def __post_init__(self) -> None:
+        global _current
+        _current = self
+
+    # ---- connection ----
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = resolve_settings(
+                url=self.url,
+                profile=self.profile,
+                config_path=self.config,
+                cluster=self.cluster,
+                tls_ca=self.tls_ca,
+                timeout=self.timeout,
+            )
+        return self._settings
+
+    def client(self, *, blocking: bool = False) -> Client:
+        """The client for the chosen server; `blocking=True` has no socket timeout (BLOCK reads)."""
+        key = "blocking" if blocking else "default"
+        if key not in self._clients:
+            from streamctl.core.connection import connect
+
+            self._clients[key] = connect(
+                self.settings, socket_timeout=None if blocking else "default"
+            )
+        return self._clients[key]
+
+    # ---- output ----
+
+    def requested_format(self, override: str | None = None) -> str:
+        """The format asked for (flag after the command, global flag, env), before `auto`."""
+        requested = (override or self.output or os.environ.get(ENV_OUTPUT) or "auto").lower()
+        if requested not in FORMATS:
+            raise BadInput(f"bad output format {requested!r}: accepted {FORMAT_HELP}")
+        return requested
+
+    def output_format(self, override: str | None = None, *, entries: bool = False) -> str:
+        requested = self.requested_format(override)
+        return resolve_output_format(requested, entries=entries, is_tty=self.stdout_is_tty)
+
+    @property
+    def stdout_is_tty(self) -> bool:
+        try:
+            return sys.stdout.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    @property
+    def stderr_is_tty(self) -> bool:
+        try:
+            return sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                no_color=self.no_color or None, highlight=False, soft_wrap=False
+            )
+        return self._console
+
+    @property
+    def err_console(self) -> Console:
+        if self._err_console is None:
+            from rich.console import Console
+
+            self._err_console = Console(stderr=True, no_color=self.no_color or None, highlight=False)
+        return self._err_console
+
+    def write(self, text: str) -> None:
+        """Write data to stdout and flush (entries are flushed as they come)."""
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
+
+    def print(self, renderable: Any) -> None:
+        """A Rich renderable (table) to stdout."""
+        try:
+            self.console.print(renderable)
+        except BrokenPipeError:
+            raise OutputClosed() from None
+
+    def notice(self, message: str) -> None:
+        """A notice on stderr, unless --quiet."""
+        if not self.quiet:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+
+    def emit(self, model: Any, fmt: str, table: Any = None) -> None:
+        """Write a report: a Rich table (built by `table(model)`) or its plain data."""
+        from streamctl.render import serialize
+
+        if fmt == "table":
+            if table is None:
+                from streamctl.render.serialize import dump_yaml, to_data
+
+                self.write(dump_yaml(to_data(model)))
+            else:
+                self.print(table(model))
+            return
+        self.write(serialize.dump(serialize.to_data(model), fmt))
+
+
+_current: AppContext | None = None
+
+
+def current_settings() -> Settings | None:
+    """The settings of the running command, if they were resolved (for error messages)."""
+    return _current._settings if _current is not None else None
+
+
+def state(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppContext):  # a command invoked without the root callback (tests)
+        obj = AppContext()
+        ctx.find_root().obj = obj
+    return obj

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from streamctl.cli.context import state
+from streamctl.cli.options import OutputOption
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ls")(ls)
+
+
+def ls(
+    ctx: typer.Context,
+    pattern: Annotated[str, typer.Argument(help="A glob on stream names.")] = "*",
+    memory: Annotated[bool, typer.Option("--memory", help="Add MEMORY USAGE per stream.")] = False,
+    output: OutputOption = None,
+) -> None:
+    """List the streams on the server (SCAN ... TYPE stream): length, groups, first and last
+    entry time, age of the last entry.
+
+    \b
+    Examples:
+      streamctl ls
+      streamctl ls 'orders.*' --memory -o json
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+
+    from streamctl.core.streams import list_streams
+    from streamctl.render.tables import streams_table
+
+    streams = list_streams(app_ctx.client(), pattern, memory=memory)
+    app_ctx.emit(streams, fmt, streams_table)

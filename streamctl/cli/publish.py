@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from streamctl.cli.context import AppContext, state
+from streamctl.cli.options import OutputOption
+from streamctl.errors import BadInput, PartialFailure
+
+
+def register(app: typer.Typer) -> None:
+    app.command("publish")(publish)
+
+
+def publish(
+    ctx: typer.Context,
+    stream: Annotated[str, typer.Argument(help="The stream to append to.")],
+    pairs: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(help="FIELD=VALUE pairs (split at the first '=').", show_default=False),
+    ] = None,
+    json_event: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--json", help='The event as a JSON object: \'{"k": "v"}\'.', metavar="OBJECT"),
+    ] = None,
+    file: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--file",
+            "-f",
+            help="Bulk: one JSON object per line (NDJSON), or a YAML list for .yaml/.yml; - is stdin.",
+            metavar="PATH",
+        ),
+    ] = None,
+    entry_id: Annotated[str, typer.Option("--id", help="The entry id (one event only).")] = "*",
+    maxlen: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--maxlen", help="Cap the stream at N entries (exact unless --approx).", metavar="N"),
+    ] = None,
+    minid: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--minid",
+            help="Drop entries older than ID or TIME (exact unless --approx).",
+            metavar="ID|TIME",
+        ),
+    ] = None,
+    approx: Annotated[
+        bool, typer.Option("--approx", help="Trim with ~ (whole radix nodes; cheaper).")
+    ] = False,
+    no_mkstream: Annotated[
+        bool, typer.Option("--no-mkstream", help="Fail (exit 4) instead of creating the stream.")
+    ] = False,
+    skip: Annotated[
+        int,
+        typer.Option("--skip", help="Skip the first N events of --file (resume a run).", metavar="N"),
+    ] = 0,
+    output: OutputOption = None,
+) -> None:
+    """Append an event (or a file of events) to STREAM and print each new id.
+
+    \b
+    Examples:
+      streamctl publish orders order_id=42 status=created
+      streamctl publish orders --json '{"order_id": 42, "status": "created"}'
+      streamctl publish orders --file events.ndjson --maxlen 100000 --approx
+    """
+    app_ctx = state(ctx)
+    pairs = pairs or []
+    sources = sum(bool(x) for x in (pairs, json_event is not None, file is not None))
+    if sources != 1:
+        raise BadInput("give the event as FIELD=VALUE pairs, --json OBJECT or --file PATH (one of them)")
+    if file is None and skip:
+        raise BadInput("--skip N applies to --file only")
+    if skip < 0:
+        raise BadInput(f"bad --skip {skip}: give a count of 0 or more")
+    if file is not None and entry_id != "*":
+        raise BadInput("--id applies to a single event, not to --file (each event gets a new id)")
+    # ids one per line unless a data format is asked for: `id=$(streamctl publish ...)` works
+    fmt = app_ctx.requested_format(output)
+
+    from streamctl import inputs
+    from streamctl.core import streams
+
+    client = app_ctx.client()
+    trim = streams.trim_args(maxlen, _resolve_minid(app_ctx, minid), approx)
+    if file is None:
+        fields = inputs.parse_json_event(json_event) if json_event is not None else inputs.parse_pairs(pairs)
+        new_id = streams.publish_one(
+            client, stream, fields, entry_id=entry_id, trim=trim, mkstream=not no_mkstream
+        )
+        _write_ids(app_ctx, stream, [new_id], fmt)
+        return
+    _publish_file(app_ctx, stream, file, skip=skip, trim=trim, mkstream=not no_mkstream, fmt=fmt)
+
+
+def _resolve_minid(app_ctx: AppContext, minid: str | None) -> str | None:
+    if minid is None:
+        return None
+    from streamctl import ids
+    from streamctl.core.connection import server_time_ms
+
+    pos = ids.parse_position(minid, allow_exclusive=False)
+    if pos.kind in ("max", "last"):
+        raise BadInput(f"bad --minid {minid!r}: give an id, a time or a duration ago")
+    return ids.resolve_exact(pos, lambda: server_time_ms(app_ctx.client()))
+
+
+def _write_ids(app_ctx: AppContext, stream: str, new_ids: list[str], fmt: str) -> None:
+    from streamctl.render import serialize
+
+    if fmt in ("auto", "table"):
+        app_ctx.write("".join(i + "\n" for i in new_ids))
+    elif fmt == "ndjson":
+        app_ctx.write(serialize.dump_ndjson({"stream": stream, "id": i} for i in new_ids))
+    else:
+        app_ctx.write(serialize.dump([{"stream": stream, "id": i} for i in new_ids], fmt))
+
+
+def _publish_file(
+    app_ctx: AppContext,
+    stream: str,
+    path: str,
+    *,
+    skip: int,
+    trim: list[object],
+    mkstream: bool,
+    fmt: str,
+) -> None:
+    from streamctl import inputs
+    from streamctl.cli._signals import graceful_stop
+    from streamctl.core import streams
+
+    streaming = fmt in ("auto", "table", "ndjson")
+    collected: list[str] = []
+    progress = _progress(app_ctx)
+    task = progress.add_task("publishing", total=None) if progress else None
+
+    def on_ids(new_ids: list[str]) -> None:
+        if streaming:
+            _write_ids(app_ctx, stream, new_ids, fmt)
+        else:
+            collected.extend(new_ids)
+        if progress is not None:
+            progress.advance(task, len(new_ids))  # type: ignore[arg-type]
+
+    started = time.perf_counter()
+    published = 0
+    try:
+        if progress is not None:
+            progress.start()
+        with graceful_stop() as stop:
+            try:
+                published = streams.publish_many(
+                    app_ctx.client(),
+                    stream,
+                    inputs.read_events(path, skip=skip),
+                    trim=trim,
+                    mkstream=mkstream,
+                    on_ids=on_ids,
+                    should_stop=stop,
+                )
+            except streams.StoppedEarly as early:
+                raise PartialFailure(
+                    f"{stop.name}: {early.done} events were published "
+                    f"(rerun with --skip {skip + early.done} to publish the rest)",
+                    done=early.done,
+                    exit_code=stop.exit_code,
+                ) from None
+            except PartialFailure as exc:
+                if skip:
+                    exc.message += f" (after the {skip} skipped)"
+                raise
+    finally:
+        if progress is not None:
+            progress.stop()
+    if not streaming:
+        _write_ids(app_ctx, stream, collected, fmt)
+    seconds = time.perf_counter() - started
+    rate = published / seconds if seconds > 0 else 0.0
+    app_ctx.notice(
+        f"published {published:,} events to {stream!r} in {seconds:.2f}s ({rate:,.0f} events/s)"
+        + (f", after skipping {skip:,}" if skip else "")
+    )
+
+
+def _progress(app_ctx: AppContext):  # type: ignore[no-untyped-def]
+    if app_ctx.quiet or not app_ctx.stderr_is_tty:
+        return None
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=app_ctx.err_console,
+        transient=True,
+    )

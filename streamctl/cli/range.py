@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from streamctl.cli.context import AppContext, state
+from streamctl.cli.options import OutputOption
+from streamctl.errors import BadInput
+
+
+def register(app: typer.Typer) -> None:
+    app.command("range")(range_command)
+
+
+def entry_writer(app_ctx: AppContext, fmt: str):  # type: ignore[no-untyped-def]
+    from streamctl.render.entries import EntryWriter
+
+    return EntryWriter(fmt, app_ctx.write, app_ctx.print)
+
+
+def range_command(
+    ctx: typer.Context,
+    stream: Annotated[str, typer.Argument(help="The stream to read.")],
+    start: Annotated[
+        str, typer.Argument(help="First id or time (inclusive; '(ID' exclusive). Default: -")
+    ] = "-",
+    end: Annotated[str, typer.Argument(help="Last id or time (inclusive). Default: +")] = "+",
+    count: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--count", "-n", help="At most N entries.", metavar="N"),
+    ] = None,
+    reverse: Annotated[bool, typer.Option("--reverse", "-r", help="Newest first (XREVRANGE).")] = False,
+    output: OutputOption = None,
+) -> None:
+    """Read entries of STREAM from START to END, in batches (bounded memory).
+
+    \b
+    Examples:
+      streamctl range orders
+      streamctl range orders 2026-11-27T10:00:00Z 2026-11-27 -o ndjson
+      streamctl range orders --reverse --count 10
+    """
+    app_ctx = state(ctx)
+    if count is not None and count < 0:
+        raise BadInput(f"bad --count {count}: give a count of 0 or more")
+    fmt = app_ctx.output_format(output, entries=True)
+
+    from streamctl import ids
+    from streamctl.core import streams
+    from streamctl.core.connection import server_time_ms
+
+    start_pos = ids.parse_position(start)
+    end_pos = ids.parse_position(end)
+    client = app_ctx.client()
+
+    def now() -> int:
+        return server_time_ms(client)
+
+    lo, hi = ids.resolve_start(start_pos, now), ids.resolve_end(end_pos, now)
+    writer = entry_writer(app_ctx, fmt)
+    batches = streams.read_range(client, stream, lo, hi, count=count, reverse=reverse)
+    writer.begin()
+    for batch in batches:
+        writer.batch(batch.stream, batch.entries)
+    writer.end()
+    if writer.count == 0 and fmt == "table":
+        app_ctx.notice(f"no entries in {stream!r} between {start} and {end}")

@@ -1,0 +1,108 @@
+"""The domain's values: frozen dataclasses handed from core to render.
+
+Field names and values stay bytes (streams are binary-safe); render decides how to show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamctl.ids import id_ms
+
+# An entry as the server sends it in RESP2: (id, [field, value, field, value, ...]).
+# Bulk paths (range, export, replay) pass these along without building objects per entry.
+RawEntry = tuple[bytes, list[bytes]]
+FieldPairs = tuple[tuple[bytes, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    stream: str
+    id: str
+    fields: FieldPairs
+
+    @property
+    def time_ms(self) -> int:
+        return id_ms(self.id)
+
+    @classmethod
+    def from_raw(cls, stream: str, raw: RawEntry | list[object]) -> Entry:
+        eid, flat = raw[0], raw[1]
+        assert isinstance(eid, bytes)
+        items = list(flat) if isinstance(flat, list) else []
+        pairs = tuple(zip(items[0::2], items[1::2], strict=True))
+        return cls(stream, eid.decode(), pairs)  # type: ignore[arg-type]
+
+    def field(self, name: str | bytes) -> bytes | None:
+        key = name.encode() if isinstance(name, str) else name
+        for k, v in self.fields:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryBatch:
+    """Consecutive entries of one stream, as read in one round trip."""
+
+    stream: str
+    entries: list[RawEntry]
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    stream: str
+    ids: list[str]
+    seconds: float = 0.0
+    skipped: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """One row of `ls`."""
+
+    name: str
+    length: int
+    groups: int
+    first_id: str | None
+    last_id: str | None
+    last_generated_id: str
+    now_ms: int  # the server's clock when read, for ages
+    memory: int | None = None
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """One consumer group of a stream (XINFO GROUPS), with lag filled in when the server has none."""
+
+    stream: str
+    name: str
+    consumers: int
+    pending: int
+    last_delivered_id: str
+    entries_read: int | None
+    lag: int | None
+    lag_computed: bool = False  # the server reported nil; streamctl counted the entries
+    behind_ms: int | None = None  # newest entry's time minus the last delivered entry's time
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """XINFO STREAM in full."""
+
+    name: str
+    length: int
+    first_entry: Entry | None
+    last_entry: Entry | None
+    last_generated_id: str
+    entries_added: int | None
+    max_deleted_id: str | None
+    recorded_first_id: str | None
+    radix_tree_keys: int | None
+    radix_tree_nodes: int | None
+    now_ms: int
+    groups: list[GroupInfo] = field(default_factory=list)

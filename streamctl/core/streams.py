@@ -1,0 +1,452 @@
+"""Streams: existence checks, publishing (one event or pipelined bulk), ranges, ls and info."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from streamctl.core.connection import Client, server_time_ms
+from streamctl.core.models import (
+    Entry,
+    EntryBatch,
+    PublishResult,
+    RawEntry,
+    StreamInfo,
+    StreamSummary,
+)
+from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused, StreamctlError
+from streamctl.ids import MAX_ID, MIN_ID, StreamId
+from streamctl.inputs import FieldPairs
+
+RANGE_BATCH = 1000
+PUBLISH_BATCH = 1000
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def key_type(client: Client, stream: str) -> str:
+    return _text(client.type(stream))
+
+
+def require_stream(client: Client, stream: str) -> None:
+    """Exit 4 when the key is missing, exit 1 when it holds something that is not a stream."""
+    kind = key_type(client, stream)
+    if kind == "none":
+        raise NotFound(f"stream {stream!r} does not exist")
+    if kind != "stream":
+        raise ServerRefused(f"WRONGTYPE: key {stream!r} holds a {kind}, not a stream")
+
+
+# ---- raw commands: replies without redis-py's per-entry callbacks ----
+
+
+def raw_command(client: Client, *args: Any) -> Any:
+    """Send one command and return the reply as hiredis parsed it (lists and bytes)."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    finally:
+        pool.release(conn)
+
+
+def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Send commands in one write and read every reply; an error reply is returned, not raised."""
+    if not commands:
+        return []
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    replies: list[Any] = []
+    try:
+        conn.send_packed_command([b"".join(_pack(list(cmd)) for cmd in commands)])
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+    return replies
+
+
+# ---- publish ----
+
+
+class StoppedEarly(Exception):
+    """Bulk work stopped on request (a signal) after `done` items, all of them complete."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(f"stopped after {done}")
+        self.done = done
+
+
+def trim_args(maxlen: int | None, minid: str | None, approx: bool) -> list[Any]:
+    if maxlen is not None and minid is not None:
+        raise BadInput("give --maxlen or --minid, not both")
+    if maxlen is not None:
+        if maxlen < 0:
+            raise BadInput(f"bad --maxlen {maxlen}: give a count of 0 or more")
+        return ["MAXLEN", "~" if approx else "=", maxlen]
+    if minid is not None:
+        return ["MINID", "~" if approx else "=", minid]
+    return []
+
+
+def xadd_args(
+    stream: str,
+    fields: FieldPairs,
+    *,
+    entry_id: str = "*",
+    trim: list[Any] | None = None,
+    mkstream: bool = True,
+) -> list[Any]:
+    args: list[Any] = ["XADD", stream]
+    if not mkstream:
+        args.append("NOMKSTREAM")
+    if trim:
+        args.extend(trim)
+    args.append(entry_id)
+    for name, value in fields:
+        args.append(name)
+        args.append(value)
+    return args
+
+
+def _xadd_refusal(exc: ResponseError, stream: str, entry_id: str) -> StreamctlError:
+    text = str(exc)
+    if "equal or smaller" in text:
+        return ServerRefused(
+            f"id {entry_id} is not after the last id of {stream!r}: stream ids only grow "
+            "(use * or a larger id)"
+        )
+    if "Invalid stream ID" in text:
+        return BadInput(f"bad --id {entry_id!r}: accepted * , ms-* or ms-seq")
+    if text.startswith("WRONGTYPE"):
+        return ServerRefused(f"WRONGTYPE: key {stream!r} is not a stream")
+    return ServerRefused(f"the server refused: {text}")
+
+
+def publish_one(
+    client: Client,
+    stream: str,
+    fields: FieldPairs,
+    *,
+    entry_id: str = "*",
+    trim: list[Any] | None = None,
+    mkstream: bool = True,
+) -> str:
+    """XADD one event and return its id."""
+    if not fields:
+        raise BadInput("an event needs at least one field: FIELD=VALUE, --json or --file")
+    try:
+        reply = raw_command(
+            client, *xadd_args(stream, fields, entry_id=entry_id, trim=trim, mkstream=mkstream)
+        )
+    except ResponseError as exc:
+        raise _xadd_refusal(exc, stream, entry_id) from None
+    if reply is None:
+        raise NotFound(f"stream {stream!r} does not exist (--no-mkstream)")
+    return _text(reply)
+
+
+def _pack(args: list[Any]) -> bytes:
+    import hiredis
+
+    return hiredis.pack_command(tuple(args))  # type: ignore[no-any-return]
+
+
+class _BulkSender:
+    """Pipelined XADD on one connection: pack a batch, one send, read the replies.
+
+    `published` counts only the replies read, i.e. the events the server acknowledged.
+    """
+
+    def __init__(self, client: Client, stream: str, on_ids: Callable[[list[str]], None]) -> None:
+        self.client = client
+        self.stream = stream
+        self.on_ids = on_ids
+        self.published = 0
+        self.missing_stream = False
+
+    def send(self, commands: list[bytes]) -> None:
+        if not commands:
+            return
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        ids: list[str] = []
+        failure: StreamctlError | None = None
+        try:
+            conn.send_packed_command([b"".join(commands)])
+            read = conn.read_response
+            for _ in range(len(commands)):
+                try:
+                    reply = read()
+                except ResponseError as exc:
+                    failure = failure or _xadd_refusal(exc, self.stream, "*")
+                    continue
+                if reply is None:
+                    self.missing_stream = True
+                    continue
+                ids.append(reply.decode())
+        finally:
+            pool.release(conn)
+            self.published += len(ids)
+            if ids:
+                self.on_ids(ids)
+        if self.missing_stream:
+            raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
+        if failure:
+            raise failure
+
+
+def publish_many(
+    client: Client,
+    stream: str,
+    events: Iterable[FieldPairs],
+    *,
+    trim: list[Any] | None = None,
+    mkstream: bool = True,
+    on_ids: Callable[[list[str]], None] = lambda ids: None,
+    batch_size: int = PUBLISH_BATCH,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Publish events in pipelined batches; returns how many the server acknowledged.
+
+    A malformed event (BadInput from the reader) first publishes every event before it, then
+    raises PartialFailure naming the line and the count; so does a failure of the server, with
+    the count of events it acknowledged before the failure. `should_stop` is checked between
+    batches (a signal): the batch in flight is completed, then StoppedEarly is raised.
+    """
+    sender = _BulkSender(client, stream, on_ids)
+    batch: list[bytes] = []
+    prefix = xadd_args(stream, (), trim=trim, mkstream=mkstream)
+    append = batch.append
+    try:
+        try:
+            for fields in events:
+                args = prefix.copy()
+                for name, value in fields:
+                    args.append(name)
+                    args.append(value)
+                append(_pack(args))
+                if len(batch) >= batch_size:
+                    sender.send(batch)
+                    batch = []
+                    append = batch.append
+                    if should_stop():
+                        raise StoppedEarly(sender.published)
+        except BadInput as exc:
+            sender.send(batch)
+            batch = []
+            raise PartialFailure(
+                f"{exc}; {sender.published} events before it were published",
+                done=sender.published,
+                exit_code=exc.exit_code,
+            ) from None
+        sender.send(batch)
+    except (PartialFailure, StoppedEarly):
+        raise
+    except BaseException as exc:
+        from streamctl.core.connection import translate_error
+
+        mapped = translate_error(exc)
+        if mapped is None:
+            raise
+        raise PartialFailure(
+            f"{mapped}; {sender.published} events were published before it "
+            f"(rerun with --skip {sender.published} to publish the rest)",
+            done=sender.published,
+            exit_code=mapped.exit_code,
+        ) from None
+    return sender.published
+
+
+def publish_events(
+    client: Client,
+    stream: str,
+    events: Iterable[FieldPairs],
+    **kwargs: Any,
+) -> PublishResult:
+    """publish_many, collecting the ids and timing it."""
+    ids: list[str] = []
+    start = time.perf_counter()
+    publish_many(client, stream, events, on_ids=ids.extend, **kwargs)
+    return PublishResult(stream, ids, time.perf_counter() - start)
+
+
+# ---- ranges ----
+
+
+def read_range(
+    client: Client,
+    stream: str,
+    start: str = "-",
+    end: str = "+",
+    *,
+    count: int | None = None,
+    reverse: bool = False,
+    batch_size: int = RANGE_BATCH,
+    check_exists: bool = True,
+) -> Iterator[EntryBatch]:
+    """Entries from start to end (inclusive ids as the server understands them), in batches.
+
+    Memory is bounded by the batch size. The next batch is requested before the current one is
+    handed out, so the server works while the caller writes.
+    """
+    if check_exists:
+        require_stream(client, stream)
+    if count is not None and count <= 0:
+        return
+    remaining = count
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    command = "XREVRANGE" if reverse else "XRANGE"
+    # XRANGE key start end / XREVRANGE key end start; paging moves the first bound
+    first, second = (end, start) if reverse else (start, end)
+
+    def request(n: int) -> None:
+        conn.send_command(command, stream, first, second, "COUNT", n)
+
+    try:
+        n = min(batch_size, remaining) if remaining is not None else batch_size
+        request(n)
+        while True:
+            reply: list[RawEntry] = conn.read_response()
+            if not reply:
+                return
+            if remaining is not None:
+                remaining -= len(reply)
+            more = len(reply) == n and (remaining is None or remaining > 0)
+            if more:
+                last = StreamId.parse(reply[-1][0])
+                if reverse:
+                    more = last != MIN_ID
+                    first = str(last.previous())
+                else:
+                    more = last != MAX_ID
+                    first = str(last.next())
+                if more:
+                    n = min(batch_size, remaining) if remaining is not None else batch_size
+                    request(n)
+            yield EntryBatch(stream, reply)
+            if not more:
+                return
+    except BaseException:
+        # a half-read pipeline leaves replies on the socket: never reuse that connection
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
+def read_entries(client: Client, stream: str, start: str = "-", end: str = "+", **kw: Any) -> list[Entry]:
+    """A small range as Entry objects (for callers that need few entries, not bulk paths)."""
+    return [
+        Entry.from_raw(stream, raw)
+        for batch in read_range(client, stream, start, end, **kw)
+        for raw in batch.entries
+    ]
+
+
+# ---- ls / info ----
+
+
+def scan_streams(client: Client, pattern: str = "*") -> list[str]:
+    names: set[str] = set()
+    for key in client.scan_iter(match=pattern, count=1000, _type="stream"):
+        names.add(_text(key))
+    return sorted(names)
+
+
+def _xinfo_stream(client: Client, stream: str) -> dict[str, Any]:
+    try:
+        reply = raw_command(client, "XINFO", "STREAM", stream)
+    except ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            raise NotFound(f"stream {stream!r} does not exist") from None
+        if str(exc).startswith("WRONGTYPE"):
+            raise ServerRefused(f"WRONGTYPE: key {stream!r} is not a stream") from None
+        raise
+    return _pairs_to_dict(reply)
+
+
+def _pairs_to_dict(reply: list[Any]) -> dict[str, Any]:
+    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = _text(value)
+    return None if text == "0-0" else text
+
+
+def list_streams(client: Client, pattern: str = "*", *, memory: bool = False) -> list[StreamSummary]:
+    names = scan_streams(client, pattern)
+    now = server_time_ms(client)
+    out: list[StreamSummary] = []
+    for i in range(0, len(names), 200):
+        chunk = names[i : i + 200]
+        commands: list[tuple[Any, ...]] = []
+        for name in chunk:
+            commands.append(("XINFO", "STREAM", name))
+            if memory:
+                commands.append(("MEMORY", "USAGE", name))
+        replies = raw_pipeline(client, commands)
+        step = 2 if memory else 1
+        for j, name in enumerate(chunk):
+            reply = replies[j * step]
+            if isinstance(reply, Exception):
+                continue  # deleted (or replaced) between SCAN and now
+            info = _pairs_to_dict(reply)
+            first, last = info.get("first-entry"), info.get("last-entry")
+            mem = replies[j * step + 1] if memory else None
+            out.append(
+                StreamSummary(
+                    name=name,
+                    length=int(info["length"]),
+                    groups=int(info["groups"]),
+                    first_id=_text(first[0]) if first else None,
+                    last_id=_text(last[0]) if last else None,
+                    last_generated_id=_text(info["last-generated-id"]),
+                    now_ms=now,
+                    memory=int(mem) if isinstance(mem, int) else None,
+                )
+            )
+    return out
+
+
+def stream_info(client: Client, stream: str) -> StreamInfo:
+    from streamctl.core.groups import list_groups
+
+    info = _xinfo_stream(client, stream)
+    now = server_time_ms(client)
+    first = info.get("first-entry")
+    last = info.get("last-entry")
+    return StreamInfo(
+        name=stream,
+        length=int(info["length"]),
+        first_entry=Entry.from_raw(stream, first) if first else None,
+        last_entry=Entry.from_raw(stream, last) if last else None,
+        last_generated_id=_text(info["last-generated-id"]),
+        entries_added=_opt_int(info.get("entries-added")),
+        max_deleted_id=_opt_id(info.get("max-deleted-entry-id")),
+        recorded_first_id=_opt_id(info.get("recorded-first-entry-id")),
+        radix_tree_keys=_opt_int(info.get("radix-tree-keys")),
+        radix_tree_nodes=_opt_int(info.get("radix-tree-nodes")),
+        now_ms=now,
+        groups=list_groups(client, stream, check_exists=False),
+    )

@@ -1,0 +1,79 @@
+"""Exit codes and the error kinds that carry them: the single source of truth for both."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  # the server refused, or an unexpected error
+    USAGE = 2  # bad option, bad id, malformed input
+    CONNECTION = 3  # cannot connect, authenticate, or the server timed out
+    NOT_FOUND = 4  # stream, group or consumer does not exist
+    CHECK_FAILED = 5  # a threshold was breached, or tail timed out
+    UNSAFE = 6  # would lose data or needs confirmation: rerun with --force / --yes
+    INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM
+
+
+class StreamctlError(Exception):
+    """An error with a one-line message for the user and the exit code it maps to."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ServerRefused(StreamctlError):
+    exit_code = ExitCode.ERROR
+
+
+class BadInput(StreamctlError):
+    exit_code = ExitCode.USAGE
+
+
+class ConnectionFailed(StreamctlError):
+    exit_code = ExitCode.CONNECTION
+
+
+class NotFound(StreamctlError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class CheckFailed(StreamctlError):
+    exit_code = ExitCode.CHECK_FAILED
+
+
+class NeedsForce(StreamctlError):
+    exit_code = ExitCode.UNSAFE
+
+
+class Interrupted(StreamctlError):
+    """Raised by bulk work after it has reported its progress, so the exit code is 130/143."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+class PartialFailure(StreamctlError):
+    """Bulk work stopped part-way: `done` items were completed before the failure."""
+
+    def __init__(self, message: str, *, done: int, exit_code: ExitCode) -> None:
+        super().__init__(message, exit_code=exit_code)
+        self.done = done
+
+
+class OutputClosed(StreamctlError):
+    """stdout was closed by the reader (`| head`): stop quietly with success."""
+
+    exit_code = ExitCode.OK
+
+    def __init__(self) -> None:
+        super().__init__("output closed")

@@ -1,0 +1,203 @@
+"""Readers of what users feed in: FIELD=VALUE pairs, JSON objects, NDJSON and YAML event files,
+and entry envelopes. Pure parsing (no server); every malformed input is a BadInput (exit 2) that
+names the line and says what is accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from streamctl.errors import BadInput
+
+FieldPairs = tuple[tuple[bytes, bytes], ...]
+
+PAIR_FORMS = "accepted: FIELD=VALUE (split at the first '=')"
+EVENT_FORMS = 'accepted: one JSON object per line, e.g. {"order_id": "42", "status": "created"}'
+ENVELOPE_FORMS = (
+    'accepted: {"id": "1795773600000-0", "fields": {"name": "value", ...}} one per line '
+    "(as written by export/range -o ndjson)"
+)
+
+
+def parse_pairs(pairs: Iterable[str]) -> FieldPairs:
+    out = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise BadInput(f"bad field {pair!r}: {PAIR_FORMS}")
+        if not name:
+            raise BadInput(f"bad field {pair!r}: the field name before '=' is empty")
+        out.append((name.encode(), value.encode()))
+    return tuple(out)
+
+
+def _json_text(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def fields_from_object(obj: Any, where: str) -> FieldPairs:
+    """An event's fields from a JSON/YAML mapping; values that are not strings become JSON text."""
+    if not isinstance(obj, dict):
+        kind = type(obj).__name__ if obj is not None else "null"
+        raise BadInput(f"{where}: expected a JSON object, got {kind}; {EVENT_FORMS}")
+    if not obj:
+        raise BadInput(f"{where}: an event needs at least one field; {EVENT_FORMS}")
+    return tuple((str(k).encode(), _json_text(v)) for k, v in obj.items())
+
+
+def parse_json_event(text: str, where: str = "--json") -> FieldPairs:
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"{where}: invalid JSON ({exc}); {EVENT_FORMS}") from None
+    return fields_from_object(obj, where)
+
+
+def open_input(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+
+
+def is_yaml_path(path: str) -> bool:
+    return path.lower().endswith((".yaml", ".yml"))
+
+
+def read_events(path: str, *, skip: int = 0) -> Iterator[FieldPairs]:
+    """Events from an NDJSON file (or a YAML list of mappings for .yaml/.yml), in order.
+
+    The first `skip` events are read and validated but not yielded (resume after an interruption).
+    Blank lines are ignored. A malformed line raises BadInput naming it.
+    """
+    if is_yaml_path(path):
+        yield from _read_yaml_events(path, skip)
+        return
+    fh = open_input(path)
+    try:
+        loads = json.loads
+        seen = 0
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = loads(line)
+            except ValueError as exc:
+                raise BadInput(f"line {lineno}: invalid JSON ({exc}); {EVENT_FORMS}") from None
+            except RecursionError:
+                raise BadInput(f"line {lineno}: JSON nested too deeply; {EVENT_FORMS}") from None
+            fields = fields_from_object(obj, f"line {lineno}")
+            seen += 1
+            if seen > skip:
+                yield fields
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+def _read_yaml_events(path: str, skip: int) -> Iterator[FieldPairs]:
+    import yaml
+
+    fh = open_input(path)
+    try:
+        data = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else path
+        raise BadInput(f"{where}: invalid YAML; accepted: a YAML list of mappings") from None
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+    if not isinstance(data, list):
+        raise BadInput(f"{path}: expected a YAML list of mappings (- field: value)")
+    for index, item in enumerate(data, 1):
+        fields = fields_from_object(item, f"item {index}")
+        if index > skip:
+            yield fields
+
+
+# ---- entry envelopes (import) ----
+
+
+@dataclass(frozen=True)
+class Envelope:
+    lineno: int
+    id: str | None
+    fields: FieldPairs
+    stream: str | None = None
+
+
+def decode_value(value: Any, where: str) -> bytes:
+    """A field name or value of an envelope: a string, or {"base64": "..."} for raw bytes."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, dict) and set(value) == {"base64"} and isinstance(value["base64"], str):
+        try:
+            return base64.b64decode(value["base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise BadInput(f"{where}: invalid base64 value") from None
+    raise BadInput(f'{where}: a field name or value must be a string or {{"base64": "..."}}')
+
+
+def envelope_fields(raw: Any, where: str) -> FieldPairs:
+    if isinstance(raw, dict):
+        items: list[tuple[Any, Any]] = list(raw.items())
+    elif isinstance(raw, list):
+        items = []
+        for pair in raw:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise BadInput(f"{where}: 'fields' as a list must hold [name, value] pairs")
+            items.append((pair[0], pair[1]))
+    else:
+        raise BadInput(f"{where}: 'fields' must be an object; {ENVELOPE_FORMS}")
+    if not items:
+        raise BadInput(f"{where}: 'fields' is empty; an entry needs at least one field")
+    return tuple((decode_value(k, where), decode_value(v, where)) for k, v in items)
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
+    # keep repeated field names (a stream entry may have them) as a list of pairs
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        return [[k, v] for k, v in pairs]
+    return dict(pairs)
+
+
+def read_envelopes(path: str) -> Iterator[Envelope]:
+    fh = open_input(path)
+    try:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"line {lineno}"
+            try:
+                obj = json.loads(line, object_pairs_hook=_pairs_hook)
+            except ValueError as exc:
+                raise BadInput(f"{where}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
+            if not isinstance(obj, dict):
+                raise BadInput(f"{where}: expected a JSON object; {ENVELOPE_FORMS}")
+            if "fields" not in obj:
+                raise BadInput(f"{where}: no 'fields'; {ENVELOPE_FORMS}")
+            eid = obj.get("id")
+            if eid is not None and not isinstance(eid, str):
+                raise BadInput(f"{where}: 'id' must be a string like \"1795773600000-0\"")
+            stream = obj.get("stream")
+            yield Envelope(
+                lineno,
+                eid,
+                envelope_fields(obj["fields"], where),
+                stream if isinstance(stream, str) else None,
+            )
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()

