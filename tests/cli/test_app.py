@@ -1,0 +1,197 @@
+"""The root command: help, version, global options, error mapping, start-up imports, layering."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_process
+from tests.servers import ServerProcess, server_binary
+
+PACKAGE = Path(__file__).resolve().parents[2] / "streamctl"
+
+
+def all_commands() -> list[tuple[str, object]]:
+    import typer
+
+    from streamctl.cli.app import app
+
+    root = typer.main.get_command(app)
+    out = []
+
+    def walk(prefix: str, cmd: object) -> None:
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():  # type: ignore[attr-defined]
+                walk(f"{prefix} {name}".strip(), sub)
+        else:
+            out.append((prefix, cmd))
+
+    walk("", root)
+    return out
+
+
+def test_every_command_has_help_with_an_example(run_cli):
+    commands = all_commands()
+    assert {"publish", "range", "ls", "info", "server"} <= {name for name, _ in commands}
+    for name, _ in commands:
+        res = run_cli([*name.split(), "--help"])
+        assert res.exit_code == 0, name
+        assert "Example" in res.stdout, f"'{name} --help' has no example"
+        assert f"streamctl {name}" in res.stdout, f"'{name} --help' example does not run {name}"
+
+
+def test_version(run_cli):
+    from streamctl import __version__
+
+    res = run_cli(["--version"])
+    assert (res.exit_code, res.stdout) == (0, f"streamctl {__version__}\n")
+
+
+IMPORT_PROBE = """
+import runpy, sys
+sys.argv = ["streamctl", *sys.argv[1:]]
+try:
+    runpy.run_module("streamctl", run_name="__main__")
+except SystemExit:
+    pass
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"redis", "rich", "yaml", "hiredis"})
+sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["publish", "--help"], []])
+def test_help_and_version_import_neither_redis_nor_rich(args):
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, *args], capture_output=True, text=True, timeout=60
+    )
+    assert "HEAVY=\n" in proc.stderr, proc.stderr
+
+
+def test_no_arguments_shows_help(run_cli):
+    res = run_cli([])
+    assert res.exit_code == 2
+    assert "Commands:" in res.stdout
+
+
+def test_unknown_option_is_one_line(run_cli):
+    res = run_cli(["--frobnicate", "ls"])
+    assert res.exit_code == 2
+    assert res.stderr == "error: No such option: --frobnicate (see 'streamctl --help')\n"
+    res = run_cli(["range"])
+    assert res.exit_code == 2
+    assert res.stderr == "error: Missing argument 'stream'. (see 'streamctl range --help')\n"
+
+
+def test_unknown_command(run_cli):
+    res = run_cli(["frobnicate"])
+    assert res.exit_code == 2
+    assert len(res.stderr.splitlines()) == 1
+
+
+def test_output_flag_before_or_after_the_command_and_env(cli, r):
+    r.xadd("s", {"a": 1})
+    assert cli("-o", "yaml", "ls").stdout.startswith("- name: s")
+    assert cli("ls", "-o", "yaml").stdout.startswith("- name: s")
+    assert cli("ls", env={"STREAMCTL_OUTPUT": "yaml"}).stdout.startswith("- name: s")
+    # the flag after the command wins over the global one
+    assert cli("-o", "yaml", "ls", "-o", "json").stdout.startswith("[")
+    bad = cli("-o", "xml", "ls")
+    assert bad.exit_code == 2
+
+
+def test_url_from_environment(one_server, r1, run_cli):
+    r1.xadd("s", {"a": 1})
+    res = run_cli(["ls", "-o", "json"], env={"REDIS_URL": one_server.url})
+    assert [s["name"] for s in res.json()] == ["s"]
+    res = run_cli(
+        ["ls", "-o", "json"], env={"REDIS_URL": "redis://127.0.0.1:1/0", "STREAMCTL_URL": one_server.url}
+    )
+    assert res.exit_code == 0
+
+
+def test_profile_from_the_config_file(one_server, r1, run_cli, tmp_path):
+    r1.xadd("s", {"a": 1})
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"default: dead\nprofiles:\n  dead: {{url: 'redis://127.0.0.1:1/0'}}\n  live: {{url: '{one_server.url}'}}\n")
+    assert run_cli(["--config", str(cfg), "ls"]).exit_code == 3
+    assert run_cli(["--config", str(cfg), "-P", "live", "ls"]).exit_code == 0
+    assert run_cli(["-P", "live", "ls"], env={"STREAMCTL_CONFIG": str(cfg)}).exit_code == 0
+    res = run_cli(["--config", str(cfg), "-P", "nope", "ls"])
+    assert res.exit_code == 2
+    assert "no profile 'nope'" in res.stderr
+
+
+def test_auth_failure_is_exit_3_and_masked(one_server, run_cli):
+    url = one_server.url.replace("redis://", "redis://someone:topsecret@")
+    res = run_cli(["-u", url, "ls"])
+    assert res.exit_code == 3
+    assert "topsecret" not in res.stderr
+    assert "***" in res.stderr
+    assert len(res.stderr.splitlines()) == 1
+
+
+def test_debug_shows_a_traceback_without_secrets(run_cli):
+    res = run_cli(["-u", "redis://u:hunter22@127.0.0.1:1/0", "ls"], env={"STREAMCTL_DEBUG": "1"})
+    assert res.exit_code == 3
+    assert "Traceback" in res.stderr
+    assert "hunter22" not in res.stderr
+
+
+def test_timeout_must_be_positive(run_cli):
+    res = run_cli(["--timeout", "0", "ls"])
+    assert res.exit_code == 2
+    assert "--timeout" in res.stderr
+
+
+def test_unix_socket(tmp_path):
+    binary = server_binary("valkey9.1")
+    if binary is None:
+        pytest.skip("valkey not available")
+    sock = tmp_path / "v.sock"
+    srv = ServerProcess("valkey9.1", binary, extra=["--unixsocket", str(sock)]).start()
+    try:
+        proc = run_process(["-u", f"unix://{sock}", "publish", "s", "a=1"])
+        assert proc.returncode == 0, proc.stderr
+        proc = run_process(["-u", f"unix://{sock}", "range", "s"])
+        assert b'"fields":{"a":"1"}' in proc.stdout
+    finally:
+        srv.stop()
+
+
+# ---- layering (DESIGN.md) ----
+
+FORBIDDEN = {
+    "cli": {"redis", "hiredis"},
+    "core": {"typer", "rich", "click"},
+    "render": {"redis", "typer", "click", "hiredis"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layering(layer):
+    offenders = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        bad = imported_roots(path) & FORBIDDEN[layer]
+        if bad:
+            offenders.append(f"{path.relative_to(PACKAGE)} imports {', '.join(sorted(bad))}")
+    assert offenders == []
+
+
+def test_project_never_reads_shared():
+    for path in PACKAGE.rglob("*.py"):
+        assert "../shared" not in path.read_text(), path

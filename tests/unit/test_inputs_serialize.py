@@ -1,0 +1,145 @@
+"""Input readers and the entry envelope: lossless both ways, precise errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streamctl import inputs
+from streamctl.core.models import Entry
+from streamctl.errors import BadInput
+from streamctl.render import serialize
+
+
+def test_pairs_split_at_first_equals() -> None:
+    assert inputs.parse_pairs(["a=1", "url=http://x?y=z", "empty="]) == (
+        (b"a", b"1"),
+        (b"url", b"http://x?y=z"),
+        (b"empty", b""),
+    )
+
+
+@pytest.mark.parametrize(("pair", "message"), [("novalue", "accepted: FIELD=VALUE"), ("=v", "empty")])
+def test_bad_pairs(pair: str, message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        inputs.parse_pairs([pair])
+
+
+def test_json_event_values_that_are_not_strings_become_json_text() -> None:
+    fields = inputs.parse_json_event('{"s": "x", "n": 42, "f": 1.5, "b": true, "z": null, "o": {"k": [1, "é"]}}')
+    assert fields == (
+        (b"s", b"x"),
+        (b"n", b"42"),
+        (b"f", b"1.5"),
+        (b"b", b"true"),
+        (b"z", b"null"),
+        (b"o", '{"k":[1,"é"]}'.encode()),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[1]", "expected a JSON object, got list"), ("{", "invalid JSON"), ("{}", "at least one field"), ("null", "got null")],
+)
+def test_bad_json_event(text: str, message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        inputs.parse_json_event(text)
+
+
+def test_read_events_names_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_text('{"a": "1"}\n\n{"a": "2"}\n{oops\n{"a": "4"}\n')
+    events = inputs.read_events(str(path))
+    assert next(events) == ((b"a", b"1"),)
+    assert next(events) == ((b"a", b"2"),)
+    with pytest.raises(BadInput, match=r"^line 4: invalid JSON"):
+        next(events)
+
+
+def test_read_events_skip(tmp_path: Path) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(5)))
+    assert [f[0][1] for f in inputs.read_events(str(path), skip=3)] == [b"3", b"4"]
+
+
+def test_read_yaml_events(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text("- {a: 1, b: x}\n- c: [1, 2]\n")
+    assert list(inputs.read_events(str(path))) == [((b"a", b"1"), (b"b", b"x")), ((b"c", b"[1,2]"),)]
+    path.write_text("- {a: 1}\n- just text\n")
+    with pytest.raises(BadInput, match="item 2: expected a JSON object"):
+        list(inputs.read_events(str(path)))
+    path.write_text("a: 1\n")
+    with pytest.raises(BadInput, match="YAML list of mappings"):
+        list(inputs.read_events(str(path)))
+
+
+def test_missing_file() -> None:
+    with pytest.raises(BadInput, match="cannot read /nonexistent/x.ndjson"):
+        list(inputs.read_events("/nonexistent/x.ndjson"))
+
+
+def entry(*pairs: tuple[bytes, bytes]) -> Entry:
+    return Entry("orders", "1795773600000-0", tuple(pairs))
+
+
+def test_envelope_shape_keeps_field_order() -> None:
+    data = serialize.entry_data(entry((b"z", b"1"), (b"a", b"2")))
+    assert json.dumps(data) == (
+        '{"stream": "orders", "id": "1795773600000-0", "time": "2026-11-27T10:00:00.000Z", '
+        '"fields": {"z": "1", "a": "2"}}'
+    )
+
+
+def test_binary_values_are_base64() -> None:
+    data = serialize.entry_data(entry((b"k", b"\xff\x00"), (b"t", "é".encode())))
+    assert data["fields"] == {"k": {"base64": "/wA="}, "t": "é"}
+
+
+def test_repeated_or_binary_names_become_pairs() -> None:
+    assert serialize.entry_data(entry((b"a", b"1"), (b"a", b"2")))["fields"] == [["a", "1"], ["a", "2"]]
+    assert serialize.entry_data(entry((b"\xfe", b"1"),))["fields"] == [[{"base64": "/g=="}, "1"]]
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [(b"a", b"1"), (b"b", b"two words")],
+        [(b"k", b"\xff\xfe"), (b"q", b'"quoted"\n\\')],
+        [(b"a", b"1"), (b"a", b"2")],
+        [(b"\x80name", b"v"), (b"ok", "ü".encode())],
+        [(b"ctrl", b"\x01\x1f\x7f")],
+    ],
+)
+def test_fast_ndjson_equals_the_envelope_and_round_trips(pairs: list[tuple[bytes, bytes]], tmp_path: Path) -> None:
+    raw = (b"1795773600000-7", [x for p in pairs for x in p])
+    line = serialize.ndjson_lines("orders", [raw])
+    assert line.endswith("\n") and line.count("\n") == 1
+    expected = serialize.entry_data(Entry.from_raw("orders", raw))
+    assert json.loads(line) == expected
+    path = tmp_path / "x.ndjson"
+    path.write_text(line)
+    [env] = list(inputs.read_envelopes(str(path)))
+    assert env.id == "1795773600000-7"
+    assert list(env.fields) == pairs
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{nope", "line 1: invalid JSON"),
+        ("[1]", "line 1: expected a JSON object"),
+        ('{"id": "1-0"}', "line 1: no 'fields'"),
+        ('{"id": 5, "fields": {"a": "1"}}', "'id' must be a string"),
+        ('{"id": "1-0", "fields": {"a": 1}}', "must be a string or"),
+        ('{"id": "1-0", "fields": {"a": {"base64": "***"}}}', "invalid base64"),
+        ('{"id": "1-0", "fields": {}}', "is empty"),
+    ],
+)
+def test_bad_envelopes(line: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "x.ndjson"
+    path.write_text(line + "\n")
+    with pytest.raises(BadInput, match=message):
+        list(inputs.read_envelopes(str(path)))
