@@ -1,0 +1,277 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from streamctl.cli.context import AppContext, state
+from streamctl.cli.options import OutputOption
+from streamctl.errors import BadInput
+
+if TYPE_CHECKING:
+    from streamctl.core.follow import FollowOptions, FollowResult
+    from streamctl.core.models import RawEntry
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tail")(tail)
+
+
+def tail(
+    ctx: typer.Context,
+    streams: Annotated[
+        list[str], typer.Argument(help="The streams to follow.", show_default=False)
+    ],
+    start: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Start after $ (only new entries), or at 0, an id, a time or a duration ago "
+            "(15m). With --group: $ reads new entries (>); anything else first re-reads this "
+            "consumer's own pending entries from there.",
+            metavar="ID|TIME",
+        ),
+    ] = "$",
+    count: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--count", "-n", help="Stop after N (matching) entries.", metavar="N"),
+    ] = None,
+    timeout: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--timeout",
+            help="Stop after DUR without a new (matching) entry (30s, 2m, 0). With --count: "
+            "fewer than N entries by then exits 5.",
+            metavar="DUR",
+        ),
+    ] = None,
+    no_follow: Annotated[
+        bool, typer.Option("--no-follow", help="Print what is there now and exit.")
+    ] = False,
+    match: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--match",
+            "-m",
+            help="Only entries whose FIELD matches GLOB (fnmatch; repeatable: all must match).",
+            metavar="FIELD=GLOB",
+        ),
+    ] = None,
+    template: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--format",
+            "-f",
+            help="One line per entry from a template: {stream} {id} {time} {fields} "
+            "{fields[NAME]}.",
+            metavar="TEMPLATE",
+        ),
+    ] = None,
+    group: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--group",
+            "-g",
+            help="Read as a member of consumer group G (XREADGROUP >).",
+            metavar="G",
+        ),
+    ] = None,
+    consumer: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--consumer",
+            "-c",
+            help="The consumer name in the group [default: <hostname>-<pid>].",
+            metavar="C",
+            show_default=False,
+        ),
+    ] = None,
+    no_ack: Annotated[
+        bool,
+        typer.Option(
+            "--no-ack",
+            help="Leave entries pending (default: each is acknowledged once it was written).",
+        ),
+    ] = False,
+    create_group: Annotated[
+        bool,
+        typer.Option("--create-group", help="Create the group at $ (and the stream) if missing."),
+    ] = False,
+    retry_for: Annotated[
+        str,
+        typer.Option(
+            "--retry-for",
+            help="Retry a lost connection for this long before giving up (exit 3).",
+            metavar="DUR",
+        ),
+    ] = "60s",
+    output: OutputOption = None,
+) -> None:
+    """Follow STREAMs and print entries as they arrive (XREAD BLOCK), like tail -f.
+
+    Entries are flushed one by one. With --group, each entry is acknowledged after it was
+    written; entries that do not match --match stay pending (claim them later). A lost
+    connection is retried and the read resumes after the last entry written.
+
+    \b
+    Examples:
+      streamctl tail orders
+      streamctl tail orders payments --from 15m --format '{stream} {id} {fields[status]}'
+      streamctl tail orders --group billing --create-group
+      streamctl tail orders --from 0 --match status=shipped --count 1 --timeout 30s
+    """
+    app_ctx = state(ctx)
+    opts = _options(
+        app_ctx,
+        streams,
+        start=start,
+        count=count,
+        timeout=timeout,
+        no_follow=no_follow,
+        match=match or [],
+        group=group,
+        consumer=consumer,
+        no_ack=no_ack,
+        create_group=create_group,
+        retry_for=retry_for,
+    )
+    write_entry, finish = _sink(app_ctx, output, template, show_stream=len(opts.streams) > 1)
+
+    from streamctl.core.follow import follow
+
+    client = app_ctx.client(blocking=True)
+    try:
+        result = follow(client, opts, write_entry, on_notice=app_ctx.notice)
+    except KeyboardInterrupt:
+        finish()  # a json array is closed: what was printed stays valid
+        raise
+    finish()
+    _report(app_ctx, opts, result, no_follow=no_follow, start=start)
+
+
+def _options(
+    app_ctx: AppContext,
+    streams: list[str],
+    *,
+    start: str,
+    count: int | None,
+    timeout: str | None,
+    no_follow: bool,
+    match: list[str],
+    group: str | None,
+    consumer: str | None,
+    no_ack: bool,
+    create_group: bool,
+    retry_for: str,
+) -> FollowOptions:
+    """Every option checked before anything is read: a mistake is exit 2, not a late failure."""
+    from streamctl import ids
+    from streamctl.core.follow import FollowOptions, parse_matches
+
+    if count is not None and count < 1:
+        raise BadInput(f"bad --count {count}: give a count of 1 or more")
+    if group is None and (consumer is not None or no_ack or create_group):
+        raise BadInput("--consumer, --no-ack and --create-group need --group G")
+    if consumer == "" or group == "":
+        raise BadInput("--group and --consumer need a name")
+    return FollowOptions(
+        streams=tuple(streams),
+        start=ids.parse_position(start, allow_last=True),
+        group=group,
+        consumer=(consumer or _default_consumer()) if group is not None else None,
+        count=count,
+        idle_timeout_ms=ids.parse_duration(timeout, what="--timeout")
+        if timeout is not None
+        else None,
+        follow=not no_follow,
+        matches=parse_matches(match),
+        ack=not no_ack,
+        create_group=create_group,
+        retry_for_ms=ids.parse_duration(retry_for, what="--retry-for"),
+        command_timeout_s=app_ctx.settings.timeout,
+    )
+
+
+def _default_consumer() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _sink(app_ctx: AppContext, output: str | None, template: str | None, *, show_stream: bool):  # type: ignore[no-untyped-def]
+    """(write one entry and flush it, finish the output) for the chosen format."""
+    if template is not None:
+        from streamctl.render.template import compile_template
+
+        if app_ctx.requested_format(output) not in ("auto", "table"):
+            raise BadInput("--format TEMPLATE is a text format: leave out -o json/ndjson/yaml")
+        compiled = compile_template(template)
+
+        def write_template(stream: str, raw: RawEntry) -> None:
+            app_ctx.write(compiled.render(stream, raw))
+
+        return write_template, lambda: None
+
+    fmt = app_ctx.output_format(output, entries=True)
+    if fmt == "table":
+        from streamctl.errors import OutputClosed
+        from streamctl.render.template import entry_line
+
+        console = app_ctx.console
+
+        def write_line(stream: str, raw: RawEntry) -> None:
+            try:
+                console.print(entry_line(stream, raw, show_stream=show_stream), soft_wrap=True)
+                console.file.flush()
+            except BrokenPipeError:
+                raise OutputClosed() from None
+
+        return write_line, lambda: None
+
+    if fmt == "ndjson":
+        from streamctl.render.serialize import ndjson_lines
+
+        def write_ndjson(stream: str, raw: RawEntry) -> None:
+            app_ctx.write(ndjson_lines(stream, [raw]))
+
+        return write_ndjson, lambda: None
+
+    from streamctl.render.entries import EntryWriter
+
+    writer = EntryWriter(fmt, app_ctx.write)
+    begun = False
+
+    def write_entry(stream: str, raw: RawEntry) -> None:
+        nonlocal begun
+        if not begun:
+            writer.begin()
+            begun = True
+        writer.batch(stream, [raw])
+
+    def finish() -> None:
+        if not begun:
+            writer.begin()
+        writer.end()
+
+    return write_entry, finish
+
+
+def _report(
+    app_ctx: AppContext, opts: FollowOptions, result: FollowResult, *, no_follow: bool, start: str
+) -> None:
+    failure = result.check_failure(opts)
+    if opts.group is not None and result.left_pending:
+        app_ctx.notice(
+            f"{result.left_pending} entries delivered to consumer {opts.consumer!r} were left "
+            f"pending in group {opts.group!r} (--no-ack, not matching, or beyond --count)"
+        )
+    if result.deleted_pending:
+        app_ctx.notice(
+            f"{result.deleted_pending} pending entries were deleted from the stream and skipped "
+            "(they stay pending until acknowledged or claimed)"
+        )
+    if failure is not None:
+        raise failure
+    if no_follow and result.seen == 0 and opts.group is None and start.strip() == "$":
+        app_ctx.notice("nothing after $ (the last entry): --from 0 prints the whole stream")

@@ -1,0 +1,585 @@
+"""Following streams (`tail`): XREAD / XREADGROUP BLOCK over several streams, never losing,
+duplicating or hanging.
+
+- Every stream keeps its own position: the id of the last entry handled (written or filtered
+  out). Each read asks for what comes after it, so a dropped connection or a restarted server is
+  resumed exactly where the output stopped. `$` is resolved to the stream's last id once, at the
+  start: re-sending `$` after a reconnect would skip what was added meanwhile.
+- A blocking read is cut into chunks of at most `block_chunk_ms`, and each read has its own
+  timeout (the chunk plus the command timeout): the client's socket timeout never cuts a BLOCK,
+  and a server that stops answering (paused, network gone) is noticed instead of waited on forever.
+- Group mode reads `>`. Each entry is acknowledged only after the sink has written and flushed it
+  (`ack=False` leaves it pending). After a reconnect, and for `--from` other than `$`, this
+  consumer's own pending entries after the position are read first (XREADGROUP with an id): that
+  recovers entries the server delivered in a reply that was lost with the connection.
+- `read_round` does one read for a set of streams on one connection: on a cluster the caller can
+  split the streams per node and run one round per node.
+
+Nothing here prints: entries go to `on_entry`, notices (retries) to `on_notice`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from streamctl.core.connection import Client, server_time_ms
+from streamctl.core.models import EntryBatch, RawEntry
+from streamctl.errors import BadInput, CheckFailed, ConnectionFailed, NotFound, ServerRefused
+from streamctl.ids import Position, StreamId, format_duration, resolve_start
+
+BLOCK_CHUNK_MS = 10_000  # the longest single BLOCK: bounds how long a silent server goes unnoticed
+READ_BATCH = 500  # COUNT per stream and read
+DEFAULT_RETRY_FOR_MS = 60_000
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 2.0
+
+# what a lost connection looks like (BusyLoadingError, a server loading its AOF, is one too)
+CONNECTION_LOST = (RedisConnectionError, RedisTimeoutError)
+
+EntrySink = Callable[[str, RawEntry], None]
+Notice = Callable[[str], None]
+StopReason = Literal["count", "timeout", "end"]
+
+
+# ---- --match FIELD=GLOB ----
+
+
+@dataclass(frozen=True)
+class FieldMatch:
+    """`--match FIELD=GLOB`: the field's value (decoded as UTF-8) matches the glob (fnmatch,
+    case-sensitive). An entry without the field does not match."""
+
+    text: str
+    field: bytes
+    glob: str
+    regex: re.Pattern[str]
+
+    def matches(self, flat: list[bytes]) -> bool:
+        for i in range(0, len(flat) - 1, 2):
+            if flat[i] == self.field:
+                return self.regex.match(flat[i + 1].decode("utf-8", "replace")) is not None
+        return False
+
+
+def parse_match(text: str) -> FieldMatch:
+    name, sep, glob = text.partition("=")
+    if not sep or not name:
+        raise BadInput(f"bad --match {text!r}: give FIELD=GLOB, e.g. status=shipped or id=42*")
+    return FieldMatch(
+        text, name.encode("utf-8", "surrogateescape"), glob, re.compile(fnmatch.translate(glob))
+    )
+
+
+def parse_matches(texts: Iterable[str]) -> tuple[FieldMatch, ...]:
+    return tuple(parse_match(t) for t in texts)
+
+
+def matches_all(matches: tuple[FieldMatch, ...], flat: list[bytes]) -> bool:
+    return all(m.matches(flat) for m in matches)
+
+
+# ---- options and result ----
+
+
+@dataclass(frozen=True)
+class FollowOptions:
+    streams: tuple[str, ...]
+    start: Position  # parsed --from (allow_last=True); `$` means "only new entries"
+    group: str | None = None
+    consumer: str | None = None
+    count: int | None = None  # stop after this many matching entries
+    idle_timeout_ms: int | None = None  # stop after this long without a matching entry
+    follow: bool = True  # False: what is there now, then stop
+    matches: tuple[FieldMatch, ...] = ()
+    ack: bool = True
+    create_group: bool = False
+    retry_for_ms: int = DEFAULT_RETRY_FOR_MS
+    command_timeout_s: float = 5.0
+    block_chunk_ms: int = BLOCK_CHUNK_MS
+    batch_size: int = READ_BATCH
+
+    def __post_init__(self) -> None:
+        if not self.streams:
+            raise BadInput("give at least one stream")
+        if len(set(self.streams)) != len(self.streams):
+            raise BadInput("a stream is named twice")
+        if self.count is not None and self.count < 1:
+            raise BadInput(f"bad --count {self.count}: give a count of 1 or more")
+        if self.group is not None and not self.consumer:
+            raise BadInput("group mode needs a consumer name")
+        if self.group is None and (self.create_group or not self.ack):
+            raise BadInput("--create-group and --no-ack apply to group mode (--group G)")
+        if self.group is not None and self.start.kind == "max":
+            raise BadInput("--from + is not accepted with --group: use $ (new entries) or an id")
+
+
+@dataclass
+class FollowResult:
+    seen: int = 0  # matching entries written
+    skipped: int = 0  # entries that did not match --match
+    acked: int = 0
+    # group mode: entries delivered to this consumer and left pending by this run
+    # (--no-ack, not matching, deleted while pending, or beyond --count)
+    left_pending: int = 0
+    deleted_pending: int = 0  # pending entries whose data was deleted (XDEL/trim)
+    reconnects: int = 0
+    stopped: StopReason = "end"
+    idle_ms: int = 0  # with stopped == "timeout": how long nothing matching came
+
+    def check_failure(self, opts: FollowOptions) -> CheckFailed | None:
+        """The CI wait-for-event: --count N with --timeout, and fewer than N before the timeout."""
+        if self.stopped != "timeout" or opts.count is None or self.seen >= opts.count:
+            return None
+        what = (
+            "entries"
+            if not opts.matches
+            else "entries matching " + " ".join(m.text for m in opts.matches)
+        )
+        return CheckFailed(
+            f"timed out after {format_duration(self.idle_ms)} without a new entry: "
+            f"saw {self.seen} of {opts.count} {what}"
+        )
+
+
+# ---- one read round (the unit a cluster splits per node) ----
+
+
+def _call(client: Client, timeout_s: float | None, *args: Any) -> Any:
+    """One command on a pooled connection, the reply raw (no redis-py callbacks), with its own
+    read timeout. A connection that failed mid-reply is closed, never reused."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command(*args)  # type: ignore[no-untyped-call]
+        return conn.read_response(timeout=timeout_s)
+    except ResponseError:
+        raise
+    except BaseException:
+        conn.disconnect()  # type: ignore[no-untyped-call]
+        raise
+    finally:
+        pool.release(conn)
+
+
+@dataclass(frozen=True)
+class GroupRead:
+    group: str
+    consumer: str
+
+
+def read_round(
+    client: Client,
+    positions: Mapping[str, str],
+    *,
+    group: GroupRead | None = None,
+    count: int | None = None,
+    block_ms: int | None = None,
+    timeout_s: float = 5.0,
+) -> list[EntryBatch]:
+    """One XREAD (or XREADGROUP) for the streams in `positions` (stream -> the id to read after,
+    or `>` in group mode). `block_ms` None or 0 does not block (BLOCK 0 would mean forever).
+
+    Returns one batch per stream in the reply: a group's history read of a stream with no pending
+    entries left comes back as an empty batch. In a history read an entry deleted while pending
+    has `None` instead of its fields.
+    """
+    names = list(positions)
+    args: list[Any] = []
+    if group is not None:
+        args += ["XREADGROUP", "GROUP", group.group, group.consumer]
+    else:
+        args.append("XREAD")
+    if count:
+        args += ["COUNT", count]
+    read_timeout = timeout_s
+    if block_ms:
+        args += ["BLOCK", block_ms]
+        read_timeout = block_ms / 1000 + timeout_s
+    args.append("STREAMS")
+    keys = [n.encode("utf-8", "surrogateescape") for n in names]
+    args += keys
+    args += [positions[n] for n in names]
+    reply = _call(client, read_timeout, *args)
+    if not reply:
+        return []
+    by_key = dict(zip(keys, names, strict=True))
+    return [
+        EntryBatch(by_key.get(key, key.decode("utf-8", "surrogateescape")), entries or [])
+        for key, entries in reply
+    ]
+
+
+# ---- the follow loop ----
+
+
+@dataclass
+class _StreamState:
+    name: str
+    position: str  # the id of the last entry handled: the next read asks for what follows
+    history: bool = False  # group mode: reading this consumer's own pending entries
+    end: StreamId | None = None  # --no-follow: the last entry at the start
+    done: bool = False
+
+
+@dataclass
+class _Follower:
+    client: Client
+    opts: FollowOptions
+    on_entry: EntrySink
+    on_notice: Notice
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    result: FollowResult = field(default_factory=FollowResult)
+    states: dict[str, _StreamState] = field(default_factory=dict)
+    unacked: dict[str, list[bytes]] = field(default_factory=dict)
+    last_match_at: float = 0.0
+    _read_count: int = READ_BATCH
+
+    # -- setup: resolve positions, check streams and groups (errors here are not retried) --
+
+    def setup(self) -> None:
+        kinds = self._types()
+        for name, kind in kinds.items():
+            if kind not in ("none", "stream"):
+                raise ServerRefused(f"WRONGTYPE: key {name!r} holds a {kind}, not a stream")
+        if self.opts.group is None:
+            self._setup_plain(kinds)
+        else:
+            self._setup_group(kinds)
+
+    def _types(self) -> dict[str, str]:
+        out = {}
+        for name in self.opts.streams:
+            reply = _call(self.client, self.opts.command_timeout_s, "TYPE", name)
+            out[name] = reply.decode() if isinstance(reply, bytes) else str(reply)
+        return out
+
+    def _last_id(self, name: str) -> StreamId | None:
+        reply = _call(
+            self.client, self.opts.command_timeout_s, "XREVRANGE", name, "+", "-", "COUNT", 1
+        )
+        return StreamId.parse(reply[0][0]) if reply else None
+
+    def _now_ms(self) -> int:
+        return server_time_ms(self.client)
+
+    def _after(self, name: str) -> str:
+        """The id to read after for --from (XREAD and a history read are exclusive of it)."""
+        pos = self.opts.start
+        if pos.kind == "last":
+            last = self._last_id(name)
+            return str(last) if last else "0-0"
+        if pos.kind == "max":  # the last entry, then new ones
+            last = self._last_id(name)
+            return str(last.previous()) if last else "0-0"
+        if pos.kind == "min":
+            return "0-0"
+        return str(StreamId.parse(resolve_start(pos, self._now_ms)).previous())
+
+    def _setup_plain(self, kinds: dict[str, str]) -> None:
+        for name in self.opts.streams:
+            state = _StreamState(name, self._after(name))
+            if not self.opts.follow:
+                if kinds[name] == "none":
+                    raise NotFound(f"stream {name!r} does not exist")
+                state.end = self._last_id(name)
+                state.done = state.end is None or StreamId.parse(state.position) >= state.end
+            self.states[name] = state
+
+    def _setup_group(self, kinds: dict[str, str]) -> None:
+        group = self.opts.group
+        assert group is not None
+        for name in self.opts.streams:
+            if kinds[name] == "none" and not self.opts.create_group:
+                raise NotFound(
+                    f"stream {name!r} does not exist "
+                    f"(--create-group creates it with group {group!r})"
+                )
+            delivered = self._group_last_delivered(name, group)
+            if delivered is None:
+                if not self.opts.create_group:
+                    raise NotFound(
+                        f"group {group!r} does not exist on stream {name!r} "
+                        "(--create-group creates it at $)"
+                    )
+                self._create_group(name, group)
+                self.on_notice(f"created group {group!r} on stream {name!r} at $")
+                delivered = self._group_last_delivered(name, group) or "0-0"
+            if self.opts.start.kind == "last":
+                # only new entries: `>`; the position bounds the pending re-read after a reconnect
+                state = _StreamState(name, delivered)
+            else:
+                state = _StreamState(name, self._after(name), history=True)
+            if not self.opts.follow:
+                state.end = self._last_id(name)
+            self.states[name] = state
+
+    def _group_last_delivered(self, name: str, group: str) -> str | None:
+        try:
+            reply = _call(self.client, self.opts.command_timeout_s, "XINFO", "GROUPS", name)
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return None
+            raise
+        for raw in reply:
+            info = {raw[i]: raw[i + 1] for i in range(0, len(raw), 2)}
+            if info.get(b"name") == group.encode("utf-8", "surrogateescape"):
+                value = info.get(b"last-delivered-id", b"0-0")
+                return value.decode() if isinstance(value, bytes) else str(value)
+        return None
+
+    def _create_group(self, name: str, group: str) -> None:
+        try:
+            _call(
+                self.client,
+                self.opts.command_timeout_s,
+                "XGROUP",
+                "CREATE",
+                name,
+                group,
+                "$",
+                "MKSTREAM",
+            )
+        except ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):  # created meanwhile by another tail: fine
+                raise
+
+    # -- the loop --
+
+    def run(self) -> FollowResult:
+        self.setup()
+        self.last_match_at = self.clock()
+        failing_since: float | None = None
+        attempt = 0
+        while True:
+            try:
+                if self.unacked:
+                    self._flush_acks()
+                if self._finished():
+                    return self.result
+                batches = self._read()
+                if failing_since is not None:
+                    self.on_notice(f"reconnected; resuming after {self._positions_text()}")
+                    failing_since, attempt = None, 0
+                self._handle(batches)
+                if self._idle_expired(batches):
+                    return self.result
+            except CONNECTION_LOST as exc:
+                now = self.clock()
+                if failing_since is None:
+                    failing_since = now
+                    self.result.reconnects += 1
+                    self.on_notice(
+                        f"connection lost ({_one_line(exc)}); retrying for up to "
+                        f"{format_duration(self.opts.retry_for_ms)}"
+                    )
+                waited_ms = (now - failing_since) * 1000
+                if waited_ms >= self.opts.retry_for_ms:
+                    raise ConnectionFailed(
+                        f"gave up after {format_duration(waited_ms)} without the server "
+                        f"(--retry-for {format_duration(self.opts.retry_for_ms)}): {_one_line(exc)}"
+                    ) from None
+                self._after_disconnect()
+                delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * (2**attempt))
+                delay = min(delay, max(0.0, self.opts.retry_for_ms / 1000 - (now - failing_since)))
+                attempt += 1
+                self.sleep(delay)
+            except ResponseError as exc:
+                raise self._refusal(exc) from None
+
+    def _finished(self) -> bool:
+        if self.opts.count is not None and self.result.seen >= self.opts.count:
+            self.result.stopped = "count"
+            return True
+        if not self.opts.follow and all(s.done for s in self.states.values()):
+            self.result.stopped = "end"
+            return True
+        return False
+
+    def _remaining_ms(self) -> int | None:
+        if self.opts.idle_timeout_ms is None:
+            return None
+        waited = (self.clock() - self.last_match_at) * 1000
+        return max(0, int(self.opts.idle_timeout_ms - waited))
+
+    def _idle_expired(self, batches: list[EntryBatch]) -> bool:
+        """After a read: stop when the idle time is over. Entries that do not match do not reset
+        the clock (a busy stream must not keep a wait-for-event alive), but a full batch means a
+        backlog is being read: it is read to the end before the clock may stop it."""
+        if self.opts.idle_timeout_ms is None or not self.opts.follow:
+            return False
+        if any(len(b.entries) >= self._read_count for b in batches):
+            return False
+        if self._finished():
+            return False  # the loop's own check reports it
+        remaining = self._remaining_ms()
+        if remaining is not None and remaining <= 0:
+            self.result.stopped = "timeout"
+            self.result.idle_ms = int((self.clock() - self.last_match_at) * 1000)
+            return True
+        return False
+
+    def _read(self) -> list[EntryBatch]:
+        active = {n: s for n, s in self.states.items() if not s.done}
+        positions = {
+            n: (s.position if s.history or self.opts.group is None else ">")
+            for n, s in active.items()
+        }
+        block: int | None = None
+        if self.opts.follow and not any(s.history for s in active.values()):
+            block = self.opts.block_chunk_ms
+            remaining = self._remaining_ms()
+            if remaining is not None:
+                block = min(block, remaining)
+        count = self.opts.batch_size
+        if self.opts.group is not None and self.opts.count is not None:
+            # `>` delivers: never ask for more than still wanted (COUNT applies per stream)
+            count = min(count, self.opts.count - self.result.seen)
+        self._read_count = count
+        group = GroupRead(self.opts.group, self.opts.consumer or "") if self.opts.group else None
+        batches = read_round(
+            self.client,
+            positions,
+            group=group,
+            count=count,
+            block_ms=block,
+            timeout_s=self.opts.command_timeout_s,
+        )
+        if not self.opts.follow:
+            returned = {b.stream for b in batches if b.entries}
+            for name, state in active.items():
+                if name not in returned and not state.history:
+                    state.done = True  # nothing more to read now
+        return batches
+
+    def _handle(self, batches: list[EntryBatch]) -> None:
+        """Write every matching entry, then acknowledge what was written. Entries written before
+        an interruption (closed pipe, Ctrl-C) are still acked; the entry whose write failed is not.
+        """
+        written: dict[str, list[bytes]] = {}
+        try:
+            for batch in batches:
+                self._handle_batch(batch, written)
+        except BaseException:
+            self._stash(written)
+            # the interruption is what the user must see, not a failed ack
+            with contextlib.suppress(Exception):
+                self._flush_acks(best_effort=True)
+            raise
+        self._stash(written)
+        self._flush_acks(best_effort=True)
+
+    def _stash(self, written: dict[str, list[bytes]]) -> None:
+        for name, ids in written.items():
+            self.unacked.setdefault(name, []).extend(ids)
+
+    def _handle_batch(self, batch: EntryBatch, written: dict[str, list[bytes]]) -> None:
+        state = self.states[batch.stream]
+        group_mode = self.opts.group is not None
+        history = state.history
+        if history and not batch.entries:
+            state.history = False  # this consumer's pending entries are done: now `>`
+            return
+        delivered = group_mode and not history  # new to this consumer, from `>`
+        for eid, flat in batch.entries:
+            if self.opts.count is not None and self.result.seen >= self.opts.count:
+                if delivered:
+                    self.result.left_pending += 1  # delivered in the same reply, beyond --count
+                continue
+            if not self.opts.follow and not history:
+                if state.end is None or StreamId.parse(eid) >= state.end:
+                    state.done = True  # --no-follow: this is the end of what was there
+                if state.end is not None and StreamId.parse(eid) > state.end and not group_mode:
+                    break  # added after the start: not read (XREAD delivers nothing to anyone)
+            if flat is None:
+                # our pending entry was deleted (XDEL/trim): nothing to write or acknowledge
+                self.result.deleted_pending += 1
+                state.position = eid.decode()
+                continue
+            if self.opts.matches and not matches_all(self.opts.matches, flat):
+                self.result.skipped += 1
+                if delivered:
+                    self.result.left_pending += 1
+                state.position = eid.decode()
+                continue
+            self.on_entry(batch.stream, (eid, flat))
+            state.position = eid.decode()
+            self.result.seen += 1
+            self.last_match_at = self.clock()
+            if group_mode:
+                if self.opts.ack:
+                    written.setdefault(batch.stream, []).append(eid)
+                elif delivered:
+                    self.result.left_pending += 1
+
+    def _flush_acks(self, *, best_effort: bool = False) -> None:
+        group = self.opts.group
+        if group is None or not self.unacked:
+            return
+        for name in list(self.unacked):
+            ids = self.unacked[name]
+            try:
+                _call(self.client, self.opts.command_timeout_s, "XACK", name, group, *ids)
+            except CONNECTION_LOST:
+                if best_effort:
+                    return  # kept: acked after the reconnect, before the next read
+                raise
+            del self.unacked[name]
+            self.result.acked += len(ids)
+
+    def _after_disconnect(self) -> None:
+        if self.opts.group is None:
+            return
+        # replies lost with the connection may have delivered entries to us: re-read our own
+        # pending entries after the last one handled before reading `>` again
+        for state in self.states.values():
+            if not state.done:
+                state.history = True
+
+    def _positions_text(self) -> str:
+        return ", ".join(f"{s.name} {s.position}" for s in self.states.values())
+
+    def _refusal(self, exc: ResponseError) -> Exception:
+        text = _one_line(exc)
+        group = self.opts.group
+        if group is not None and (text.startswith("NOGROUP") or text.startswith("UNBLOCKED")):
+            names = ", ".join(repr(n) for n in self.opts.streams)
+            return NotFound(
+                f"group {group!r} on {names} no longer exists (the stream or the group was deleted)"
+            )
+        if text.startswith("WRONGTYPE"):
+            names = ", ".join(repr(n) for n in self.opts.streams)
+            return ServerRefused(f"WRONGTYPE: a key among {names} is no longer a stream")
+        return ServerRefused(f"the server refused: {text}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.split()) if text else type(exc).__name__
+
+
+def follow(
+    client: Client,
+    opts: FollowOptions,
+    on_entry: EntrySink,
+    *,
+    on_notice: Notice = lambda message: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> FollowResult:
+    """Follow the streams until --count, the idle timeout, the end (--no-follow) or an error.
+
+    `on_entry(stream, raw)` must write and flush the entry; raising from it stops the loop after
+    acknowledging only the entries it wrote before. Errors: NotFound (stream or group),
+    ServerRefused, ConnectionFailed (after `retry_for_ms` without the server), BadInput.
+    """
+    return _Follower(client, opts, on_entry, on_notice, sleep).run()
