@@ -1,0 +1,70 @@
+"""Completion callbacks for stream and group arguments, for any command to reuse:
+
+    stream: Annotated[str, typer.Argument(autocompletion=complete_stream)]
+    group: Annotated[str, typer.Argument(autocompletion=complete_group)]
+
+They connect with the global options typed so far (-u, -P, --config, ...) or the environment,
+with a short timeout, and return nothing when no server answers. `complete_group` lists the
+groups of the stream argument already typed (a parameter named `stream`, or the first of
+`streams`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from streamctl.config import Settings
+
+COMPLETE_VAR = "_STREAMCTL_COMPLETE"
+
+
+def completion_settings(ctx: typer.Context) -> Settings | None:
+    """Connection settings from the root options parsed so far; None when they are unusable."""
+    from streamctl.config import resolve_settings
+
+    params: dict[str, Any] = ctx.find_root().params or {}
+    try:
+        return resolve_settings(
+            url=params.get("url"),
+            profile=params.get("profile"),
+            config_path=params.get("config"),
+            cluster=params.get("cluster"),
+            tls_ca=params.get("tls_ca"),
+            timeout=params.get("timeout"),
+        )
+    except Exception:  # noqa: BLE001 - completion must stay silent
+        return None
+
+
+def typed_stream(ctx: typer.Context) -> str | None:
+    """The stream already on the command line, if any."""
+    value = ctx.params.get("stream")
+    if isinstance(value, str) and value:
+        return value
+    many = ctx.params.get("streams")
+    if isinstance(many, list | tuple) and many and isinstance(many[0], str):
+        return many[0]
+    return None
+
+
+def complete_stream(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Stream names from the server that start with what is typed."""
+    settings = completion_settings(ctx)
+    if settings is None:
+        return []
+    from streamctl.core.completion import complete_streams
+
+    return complete_streams(settings, incomplete or "")
+
+
+def complete_group(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Group names of the stream typed before (of the first streams when none is)."""
+    settings = completion_settings(ctx)
+    if settings is None:
+        return []
+    from streamctl.core.completion import complete_groups
+
+    return complete_groups(settings, typed_stream(ctx), incomplete or "")

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from streamctl.cli._complete import complete_group, complete_stream
+from streamctl.cli.context import state
+from streamctl.cli.options import OutputOption
+from streamctl.errors import BadInput, CheckFailed
+
+if TYPE_CHECKING:
+    from streamctl.core.health import CheckReport
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
+
+
+def _count(value: int | None, option: str) -> int | None:
+    if value is not None and value < 0:
+        raise BadInput(f"bad {option} {value}: give a count of 0 or more")
+    return value
+
+
+def _duration(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    from streamctl.ids import parse_duration
+
+    return parse_duration(value, what=option)
+
+
+def check(
+    ctx: typer.Context,
+    streams: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(
+            help="Streams to check (default: every stream).",
+            show_default=False,
+            autocompletion=complete_stream,
+        ),
+    ] = None,
+    group: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--group",
+            "-g",
+            help="Check only this consumer group.",
+            metavar="GROUP",
+            autocompletion=complete_group,
+        ),
+    ] = None,
+    max_lag: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--max-lag", help="Entries a group may have left to read.", metavar="N"),
+    ] = None,
+    max_pending: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--max-pending", help="Entries a group may hold delivered but unacked.", metavar="N"
+        ),
+    ] = None,
+    max_idle: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--max-idle",
+            help="How long a pending entry may wait since its last delivery (e.g. 5m).",
+            metavar="DUR",
+        ),
+    ] = None,
+    max_behind: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--max-behind",
+            help="Time from a group's last delivered entry to the newest entry (e.g. 30s).",
+            metavar="DUR",
+        ),
+    ] = None,
+    max_length: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--max-length", help="Entries a stream may hold.", metavar="N"),
+    ] = None,
+    output: OutputOption = None,
+) -> None:
+    """Health check for CI and cron: each stream and group against the thresholds given.
+
+    Exit 0 when every check passes, 5 when any threshold is breached, 4 when a named stream
+    or group does not exist. A value breaches its threshold when it is greater than it. With
+    no threshold, the values are reported (and the check passes).
+
+    \b
+    Examples:
+      streamctl check orders --group billing --max-lag 1000 --max-idle 5m
+      streamctl check --max-pending 100 --max-behind 30s -o json
+    """
+    from streamctl.core.health import Thresholds
+
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+    thresholds = Thresholds(
+        max_length=_count(max_length, "--max-length"),
+        max_lag=_count(max_lag, "--max-lag"),
+        max_pending=_count(max_pending, "--max-pending"),
+        max_idle_ms=_duration(max_idle, "--max-idle"),
+        max_behind_ms=_duration(max_behind, "--max-behind"),
+    )
+
+    from streamctl.core.health import CheckReport, check_streams
+    from streamctl.render import health as render_health
+    from streamctl.render.serialize import register as register_converter
+
+    register_converter(CheckReport, render_health.check_data)
+    report = check_streams(app_ctx.client(), streams or [], thresholds=thresholds, group=group)
+    for where in report.approximate:
+        app_ctx.notice(
+            f"note: the PEL of {where} is too large to scan whole: its idle is a lower bound "
+            "(the status is exact)"
+        )
+    app_ctx.emit(report, fmt, render_health.check_table)
+    if report.breached:
+        raise CheckFailed(_summary(report))
+
+
+def _summary(report: CheckReport) -> str:
+    from streamctl.render.health import CHECK_LABELS, _check_value
+
+    breached = [r for r in report.results if r.breached]
+    parts = [
+        f"{r.stream}{'/' + r.group if r.group else ''} {CHECK_LABELS[r.check]} "
+        f"{_check_value(r.check, r.value)} > {_check_value(r.check, r.max)}"
+        for r in breached[:3]
+    ]
+    more = f" (and {len(breached) - 3} more)" if len(breached) > 3 else ""
+    return f"{len(breached)} check(s) breached: " + "; ".join(parts) + more

@@ -1,0 +1,486 @@
+"""Health: `check` (thresholds per stream and group) and `top` (snapshots and the rates between
+them).
+
+check
+    Each stream yields a `length` result; each of its groups `lag`, `pending`, `idle_ms` (how long
+    the idlest pending entry has waited since its last delivery) and `behind_ms` (newest entry's
+    time minus the last delivered entry's time). Only the metrics with a threshold are reported,
+    or every metric (threshold None, status ok) when no threshold is given. A value breaches its
+    threshold when it is greater than it: `--max-lag 0` means "no lag".
+
+    `idle_ms` is exact: the whole PEL is read with XPENDING's extended form, in pages, up to
+    PEL_SCAN_LIMIT entries. Past that limit the value is the largest idle seen among the oldest
+    PEL_SCAN_LIMIT entries (a lower bound), and the status comes from `XPENDING ... IDLE max+1`,
+    which the server answers exactly over the whole PEL.
+
+top
+    `take_snapshot` reads every matching stream and group in two pipelines (counters only);
+    `RateTracker.update` turns consecutive snapshots into rates: incoming from the deltas of
+    `entries-added`, outgoing from the deltas of `entries-read`, per second of server time, and
+    keeps the last minute of them for sparklines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from streamctl.core.connection import Client
+from streamctl.core.groups import group_lag, list_groups
+from streamctl.core.models import GroupInfo
+from streamctl.core.streams import (
+    _pairs_to_dict,
+    _text,
+    raw_command,
+    raw_pipeline,
+    require_stream,
+    scan_streams,
+)
+from streamctl.errors import NotFound, ServerRefused
+from streamctl.ids import id_ms
+
+PEL_PAGE = 1000
+PEL_SCAN_LIMIT = 1_000_000
+
+OK = "ok"
+BREACHED = "breached"
+
+# the order results are listed in, per stream then per group
+STREAM_CHECKS = ("length",)
+GROUP_CHECKS = ("lag", "pending", "idle_ms", "behind_ms")
+
+
+# ---------------------------------------------------------------- check
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The maximum allowed per metric; None: not checked."""
+
+    max_length: int | None = None
+    max_lag: int | None = None
+    max_pending: int | None = None
+    max_idle_ms: int | None = None
+    max_behind_ms: int | None = None
+
+    def limit(self, check: str) -> int | None:
+        return {
+            "length": self.max_length,
+            "lag": self.max_lag,
+            "pending": self.max_pending,
+            "idle_ms": self.max_idle_ms,
+            "behind_ms": self.max_behind_ms,
+        }[check]
+
+    @property
+    def any(self) -> bool:
+        return any(self.limit(c) is not None for c in STREAM_CHECKS + GROUP_CHECKS)
+
+    def wanted(self, check: str) -> bool:
+        """Report this metric: it has a threshold, or no threshold was given at all."""
+        return not self.any or self.limit(check) is not None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    stream: str
+    group: str | None  # None: a check of the stream itself
+    check: str  # length | lag | pending | idle_ms | behind_ms
+    value: int | None  # None: nothing to measure (no pending entry for idle_ms)
+    max: int | None  # the threshold; None: reported only
+    status: str  # ok | breached
+
+    @property
+    def breached(self) -> bool:
+        return self.status == BREACHED
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    results: tuple[CheckResult, ...]
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    approximate: tuple[str, ...] = ()  # "stream/group" whose idle_ms is a lower bound
+
+    @property
+    def breached(self) -> int:
+        return sum(1 for r in self.results if r.breached)
+
+    @property
+    def status(self) -> str:
+        return BREACHED if self.breached else OK
+
+
+@dataclass(frozen=True)
+class PendingIdle:
+    """The idlest entry of a group's PEL (XPENDING extended form, read in pages)."""
+
+    count: int  # entries scanned
+    max_idle_ms: int | None  # None: the PEL is empty
+    max_idle_id: str | None
+    complete: bool  # False: the scan stopped at the limit; max_idle_ms is a lower bound
+
+
+def pending_idle(
+    client: Client,
+    stream: str,
+    group: str,
+    *,
+    page: int = PEL_PAGE,
+    limit: int = PEL_SCAN_LIMIT,
+) -> PendingIdle:
+    """The largest idle time in the group's PEL, paging XPENDING by id (exclusive starts)."""
+    start = "-"
+    scanned = 0
+    best: int | None = None
+    best_id: str | None = None
+    while scanned < limit:
+        n = min(page, limit - scanned)
+        try:
+            reply = raw_command(client, "XPENDING", stream, group, start, "+", n)
+        except ResponseError as exc:
+            if str(exc).startswith("NOGROUP"):
+                raise NotFound(f"group {group!r} does not exist on stream {stream!r}") from None
+            raise
+        for eid, _consumer, idle, _deliveries in reply:
+            if best is None or int(idle) > best:
+                best, best_id = int(idle), _text(eid)
+        scanned += len(reply)
+        if len(reply) < n:
+            return PendingIdle(scanned, best, best_id, True)
+        start = "(" + _text(reply[-1][0])
+    return PendingIdle(scanned, best, best_id, False)
+
+
+def idle_breached(client: Client, stream: str, group: str, max_idle_ms: int) -> bool:
+    """Whether any pending entry has been idle longer than max_idle_ms (exact, one command)."""
+    reply = raw_command(client, "XPENDING", stream, group, "IDLE", max_idle_ms + 1, "-", "+", 1)
+    return bool(reply)
+
+
+def _status(value: int | None, limit: int | None) -> str:
+    if limit is None or value is None:
+        return OK
+    return BREACHED if value > limit else OK
+
+
+def check_streams(
+    client: Client,
+    streams: list[str] | None,
+    *,
+    thresholds: Thresholds,
+    group: str | None = None,
+) -> CheckReport:
+    """Measure each stream (all of them when `streams` is empty) and its groups against the
+    thresholds. A named stream that is missing raises NotFound (exit 4), as does `group` when a
+    named stream lacks it, or when no stream at all has it."""
+    named = bool(streams)
+    names = list(dict.fromkeys(streams)) if streams else scan_streams(client, "*")
+    measured: list[tuple[str, int, list[GroupInfo]]] = []
+    for name in names:
+        if named:
+            require_stream(client, name)
+        try:
+            groups = list_groups(client, name, check_exists=False)
+        except NotFound:
+            if named:
+                raise
+            continue  # deleted between SCAN and now
+        if group is not None:
+            groups = [g for g in groups if g.name == group]
+            if not groups:
+                if named:
+                    raise NotFound(f"group {group!r} does not exist on stream {name!r}")
+                continue
+        length = int(raw_command(client, "XLEN", name))
+        measured.append((name, length, sorted(groups, key=lambda g: g.name)))
+    if group is not None and not measured:
+        raise NotFound(f"group {group!r} does not exist on any stream")
+
+    results: list[CheckResult] = []
+    approximate: list[str] = []
+
+    def add(stream: str, grp: str | None, check: str, value: int | None, status: str = "") -> None:
+        limit = thresholds.limit(check)
+        results.append(
+            CheckResult(stream, grp, check, value, limit, status or _status(value, limit))
+        )
+
+    for name, length, groups in measured:
+        if thresholds.wanted("length"):
+            add(name, None, "length", length)
+        for g in groups:
+            if thresholds.wanted("lag"):
+                add(name, g.name, "lag", g.lag)
+            if thresholds.wanted("pending"):
+                add(name, g.name, "pending", g.pending)
+            if thresholds.wanted("idle_ms"):
+                idle = pending_idle(client, name, g.name) if g.pending else None
+                value = idle.max_idle_ms if idle else None
+                status = ""
+                if idle is not None and not idle.complete:
+                    approximate.append(f"{name}/{g.name}")
+                    if thresholds.max_idle_ms is not None:
+                        exceeded = idle_breached(client, name, g.name, thresholds.max_idle_ms)
+                        status = BREACHED if exceeded else OK
+                add(name, g.name, "idle_ms", value, status)
+            if thresholds.wanted("behind_ms"):
+                add(name, g.name, "behind_ms", g.behind_ms)
+    return CheckReport(tuple(results), thresholds, tuple(approximate))
+
+
+# ---------------------------------------------------------------- top: snapshots
+
+
+@dataclass(frozen=True)
+class GroupSample:
+    name: str
+    consumers: int
+    pending: int
+    lag: int | None
+    lag_computed: bool
+    entries_read: int | None
+    last_delivered_id: str
+    oldest_pending_id: str | None  # the smallest id in the PEL
+    oldest_pending_idle_ms: int | None  # that entry's time since its last delivery
+
+
+@dataclass(frozen=True)
+class StreamSample:
+    name: str
+    length: int
+    entries_added: int | None
+    last_generated_id: str
+    groups: tuple[GroupSample, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Counters of every matching stream at one moment of the server's clock."""
+
+    time_ms: int
+    streams: tuple[StreamSample, ...]
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def take_snapshot(client: Client, pattern: str = "*") -> Snapshot:
+    """One sample of every stream matching the glob: two pipelined round trips after SCAN."""
+    names = scan_streams(client, pattern)
+    commands: list[tuple[Any, ...]] = [("TIME",)]
+    for name in names:
+        commands.append(("XINFO", "STREAM", name))
+        commands.append(("XINFO", "GROUPS", name))
+    replies = raw_pipeline(client, commands)
+    now = server_time_ms_from(replies[0])
+
+    found: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
+    for i, name in enumerate(names):
+        info, group_list = replies[1 + 2 * i], replies[2 + 2 * i]
+        if isinstance(info, Exception) or isinstance(group_list, Exception):
+            continue  # deleted (or replaced) between SCAN and now
+        found.append((name, _pairs_to_dict(info), [_pairs_to_dict(g) for g in group_list]))
+
+    pel_commands = [
+        ("XPENDING", name, _text(g["name"]), "-", "+", 1) for name, _, gs in found for g in gs
+    ]
+    pel_replies = iter(raw_pipeline(client, pel_commands))
+
+    streams: list[StreamSample] = []
+    for name, info, raw_groups in found:
+        first, last = info.get("first-entry"), info.get("last-entry")
+        edges = (_text(first[0]) if first else None, _text(last[0]) if last else None)
+        groups: list[GroupSample] = []
+        for g in raw_groups:
+            pel = next(pel_replies)
+            oldest = pel[0] if isinstance(pel, list) and pel else None
+            last_delivered = _text(g["last-delivered-id"])
+            server_lag = _opt_int(g.get("lag"))
+            try:
+                lag, computed = group_lag(client, name, last_delivered, server_lag, edges)
+            except ResponseError:
+                lag, computed = None, False
+            groups.append(
+                GroupSample(
+                    name=_text(g["name"]),
+                    consumers=int(g["consumers"]),
+                    pending=int(g["pending"]),
+                    lag=lag,
+                    lag_computed=computed,
+                    entries_read=_opt_int(g.get("entries-read")),
+                    last_delivered_id=last_delivered,
+                    oldest_pending_id=_text(oldest[0]) if oldest else None,
+                    oldest_pending_idle_ms=int(oldest[2]) if oldest else None,
+                )
+            )
+        streams.append(
+            StreamSample(
+                name=name,
+                length=int(info["length"]),
+                entries_added=_opt_int(info.get("entries-added")),
+                last_generated_id=_text(info["last-generated-id"]),
+                groups=tuple(sorted(groups, key=lambda s: s.name)),
+            )
+        )
+    return Snapshot(now, tuple(streams))
+
+
+def server_time_ms_from(reply: Any) -> int:
+    if isinstance(reply, Exception):
+        raise ServerRefused(f"the server refused TIME: {reply}")
+    sec, usec = reply
+    return int(sec) * 1000 + int(usec) // 1000
+
+
+# ---------------------------------------------------------------- top: rates
+
+
+@dataclass(frozen=True)
+class GroupRates:
+    name: str
+    consumers: int
+    pending: int
+    lag: int | None
+    lag_computed: bool
+    entries_read: int | None
+    out_rate: float | None  # entries read per second; None on the first sample
+    oldest_pending_id: str | None
+    oldest_pending_age_ms: int | None  # now minus the oldest pending entry's id time
+    oldest_pending_idle_ms: int | None
+    history: tuple[float, ...] = ()  # out rates over the last window, oldest first
+
+
+@dataclass(frozen=True)
+class StreamRates:
+    name: str
+    length: int
+    entries_added: int | None
+    in_rate: float | None  # entries added per second; None on the first sample
+    groups: tuple[GroupRates, ...]
+    history: tuple[float, ...] = ()  # in rates over the last window, oldest first
+
+
+@dataclass(frozen=True)
+class TopReport:
+    time_ms: int
+    interval_ms: int | None  # server time between the two samples; None on the first
+    streams: tuple[StreamRates, ...]
+    window_ms: int = 60_000
+
+
+def rate(before: int | None, after: int | None, elapsed_ms: int) -> float | None:
+    """Events per second between two counters; None when one is missing or the counter went
+    back (the stream was recreated, or the group rewound with SETID)."""
+    if before is None or after is None or elapsed_ms <= 0 or after < before:
+        return None
+    return (after - before) * 1000.0 / elapsed_ms
+
+
+class RateTracker:
+    """Feed it snapshots in order; it returns the rates and keeps `window_ms` of history."""
+
+    def __init__(self, window_ms: int = 60_000) -> None:
+        self.window_ms = window_ms
+        self.previous: Snapshot | None = None
+        self._history: dict[tuple[str, ...], deque[tuple[int, float]]] = {}
+
+    def _remember(self, key: tuple[str, ...], now: int, value: float | None) -> tuple[float, ...]:
+        points = self._history.setdefault(key, deque())
+        if value is not None:
+            points.append((now, value))
+        while points and points[0][0] <= now - self.window_ms:
+            points.popleft()
+        return tuple(v for _, v in points)
+
+    def update(self, snap: Snapshot) -> TopReport:
+        prev = self.previous
+        elapsed = snap.time_ms - prev.time_ms if prev is not None else 0
+        before_streams = {s.name: s for s in prev.streams} if prev is not None else {}
+        seen: set[tuple[str, ...]] = set()
+        rows: list[StreamRates] = []
+        for s in snap.streams:
+            old = before_streams.get(s.name)
+            in_rate = rate(old.entries_added, s.entries_added, elapsed) if old else None
+            before_groups = {g.name: g for g in old.groups} if old else {}
+            group_rows: list[GroupRates] = []
+            for g in s.groups:
+                old_g = before_groups.get(g.name)
+                out_rate = rate(old_g.entries_read, g.entries_read, elapsed) if old_g else None
+                group_key = ("group", s.name, g.name)
+                seen.add(group_key)
+                group_rows.append(
+                    GroupRates(
+                        name=g.name,
+                        consumers=g.consumers,
+                        pending=g.pending,
+                        lag=g.lag,
+                        lag_computed=g.lag_computed,
+                        entries_read=g.entries_read,
+                        out_rate=out_rate,
+                        oldest_pending_id=g.oldest_pending_id,
+                        oldest_pending_age_ms=(
+                            max(0, snap.time_ms - id_ms(g.oldest_pending_id))
+                            if g.oldest_pending_id
+                            else None
+                        ),
+                        oldest_pending_idle_ms=g.oldest_pending_idle_ms,
+                        history=self._remember(group_key, snap.time_ms, out_rate),
+                    )
+                )
+            stream_key = ("stream", s.name)
+            seen.add(stream_key)
+            rows.append(
+                StreamRates(
+                    name=s.name,
+                    length=s.length,
+                    entries_added=s.entries_added,
+                    in_rate=in_rate,
+                    groups=tuple(group_rows),
+                    history=self._remember(stream_key, snap.time_ms, in_rate),
+                )
+            )
+        for gone in set(self._history) - seen:
+            del self._history[gone]
+        self.previous = snap
+        return TopReport(
+            snap.time_ms, elapsed if prev is not None else None, tuple(rows), self.window_ms
+        )
+
+
+def sample_rates(
+    client: Client,
+    pattern: str,
+    interval: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TopReport:
+    """Two snapshots `interval` seconds apart and the rates between them (`top --once`)."""
+    tracker = RateTracker()
+    tracker.update(take_snapshot(client, pattern))
+    sleep(interval)
+    return tracker.update(take_snapshot(client, pattern))
+
+
+__all__ = [
+    "CheckReport",
+    "CheckResult",
+    "GroupRates",
+    "GroupSample",
+    "PendingIdle",
+    "RateTracker",
+    "Snapshot",
+    "StreamRates",
+    "StreamSample",
+    "Thresholds",
+    "TopReport",
+    "check_streams",
+    "pending_idle",
+    "sample_rates",
+    "take_snapshot",
+]
