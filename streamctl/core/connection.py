@@ -2,18 +2,35 @@
 
 Clients speak RESP2 (pinned: reply shapes differ between protocols) and return bytes: field
 values are binary-safe all the way to the output.
+
+Security rules kept here: a password never reaches a message (every text goes through `scrub`),
+a CA given for `rediss://` is checked before the first connection (a missing or unreadable file is
+bad input, exit 2) and a certificate the CA does not vouch for is a one-line exit 3 naming where
+to give the right CA. A NOPERM reply names the command, the key and the ACL user it refused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import weakref
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.connection import (
+    Connection,
+    DefaultParser,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
+from redis.exceptions import AuthenticationWrongNumberOfArgsError, NoPermissionError
 from redis.retry import Retry
 
 from streamctl.config import Settings, scrub
 from streamctl.errors import (
+    BadInput,
     ConnectionFailed,
     NotFound,
     ServerRefused,
@@ -22,13 +39,186 @@ from streamctl.errors import (
 
 Client = redis.Redis
 
+# A timeout this long is no timeout (socket.settimeout overflows past ~1e10 s).
+MAX_TIMEOUT = 1e9
+CA_SOURCES = "--tls-ca, STREAMCTL_TLS_CA or the profile's ca_cert"
 
-def client_kwargs(settings: Settings, *, socket_timeout: float | None | str = "default") -> dict[str, Any]:
+
+# ---- connections: remember what was sent, so a NOPERM can say what it refused ----
+
+
+class _SentTracking:
+    """Keeps a reference to the last packed buffer sent (no copy, no parsing on the hot path)."""
+
+    _streamctl_sent: Any = None
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        self._streamctl_sent = command
+        super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+
+class _Connection(_SentTracking, Connection):
+    pass
+
+
+class _UnixConnection(_SentTracking, UnixDomainSocketConnection):
+    pass
+
+
+class _TLSConnection(_SentTracking, SSLConnection):
+    """TLS 1.3 servers send session tickets after the handshake. Until a reply is read they sit
+    unread on the socket, and redis-py's pool takes that for a dirty connection ("Connection not
+    ready"). One round trip consumes them; with AUTH or SELECT that round trip already happened."""
+
+    def on_connect_check_health(self, check_health: bool = True) -> None:
+        super().on_connect_check_health(check_health=check_health)
+        if self.username or self.password or self.db or self.client_name:
+            return
+        self.send_command("PING", check_health=False)  # type: ignore[no-untyped-call]
+        with contextlib.suppress(redis.ResponseError):
+            self.read_response()  # a user without +ping still consumed the tickets
+
+
+class _Parser(DefaultParser):  # type: ignore[misc,valid-type]
+    """The default parser, with NOPERM errors naming the refused command, key and ACL user.
+
+    parse_error runs only for error replies: success paths pay nothing.
+    """
+
+    _owner: Any = None
+
+    def on_connect(self, connection: Any, *args: Any, **kwargs: Any) -> None:
+        self._owner = weakref.ref(connection)
+        super().on_connect(connection, *args, **kwargs)
+
+    def parse_error(self, response: str) -> Any:
+        exc = super().parse_error(response)
+        if isinstance(exc, NoPermissionError):
+            try:
+                owner = self._owner() if self._owner is not None else None
+                exc = NoPermissionError(
+                    f"NOPERM {exc}{_noperm_context(owner)}", status_code="NOPERM"
+                )
+            except Exception:  # noqa: BLE001 - the context is a courtesy, never a new failure
+                pass
+        return exc
+
+
+def _noperm_context(conn: Any) -> str:
+    parts: list[str] = []
+    commands = _packed_commands(getattr(conn, "_streamctl_sent", None))
+    described = {_describe_command(args) for args in commands}
+    described.discard("")
+    if len(described) == 1:
+        parts.append(described.pop())
+    username = getattr(conn, "username", None)
+    parts.append(f"user {_show(username) if username else repr('default')}")
+    return " (" + ", ".join(parts) + ")"
+
+
+def _show(value: bytes | str) -> str:
+    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return repr(text)
+
+
+_NO_KEY = {
+    b"PING", b"INFO", b"TIME", b"SCAN", b"CONFIG", b"ACL", b"CLIENT", b"HELLO", b"AUTH",
+    b"SELECT", b"COMMAND", b"DBSIZE", b"FLUSHALL", b"FLUSHDB", b"CLUSTER", b"KEYS", b"MULTI",
+    b"EXEC", b"PUBLISH", b"SUBSCRIBE", b"PSUBSCRIBE", b"SSUBSCRIBE", b"EVAL", b"EVALSHA",
+    b"FCALL", b"SCRIPT", b"FUNCTION", b"DEBUG", b"SHUTDOWN", b"SAVE", b"BGSAVE", b"MONITOR",
+}  # fmt: skip
+_SUBCOMMAND_KEY = {b"XINFO", b"XGROUP", b"OBJECT", b"MEMORY"}
+
+
+def _describe_command(args: list[bytes]) -> str:
+    """'XRANGE 'orders'' for a command's name and first key; never any other argument (values
+    may be private, and AUTH's are secret)."""
+    if not args:
+        return ""
+    name = args[0].upper()
+    if name in _NO_KEY:
+        return name.decode("ascii", "replace")
+    if name in _SUBCOMMAND_KEY:
+        label = b" ".join(args[:2]).upper().decode("ascii", "replace")
+        return f"{label} {_show(args[2])}" if len(args) > 2 else label
+    if name in (b"XREAD", b"XREADGROUP"):
+        upper = [a.upper() for a in args]
+        if b"STREAMS" in upper:
+            keys = args[upper.index(b"STREAMS") + 1 :]
+            keys = keys[: len(keys) // 2]
+            return f"{name.decode()} " + ", ".join(_show(k) for k in keys[:3])
+        return name.decode()
+    label = name.decode("ascii", "replace")
+    return f"{label} {_show(args[1])}" if len(args) > 1 else label
+
+
+def _packed_commands(packed: Any, limit: int = 10_000) -> list[list[bytes]]:
+    """The commands (name and first arguments) in a RESP-packed buffer, for error messages."""
+    if packed is None:
+        return []
+    parts = packed if isinstance(packed, list | tuple) else [packed]
+    data = b"".join(bytes(p) for p in parts)
+    commands: list[list[bytes]] = []
+    pos = 0
+    while pos < len(data) and len(commands) < limit:
+        if data[pos : pos + 1] != b"*":
+            break
+        end = data.index(b"\r\n", pos)
+        count = int(data[pos + 1 : end])
+        pos = end + 2
+        args: list[bytes] = []
+        for _ in range(count):
+            end = data.index(b"\r\n", pos)
+            size = int(data[pos + 1 : end])
+            pos = end + 2
+            if len(args) < 4:
+                args.append(data[pos : pos + size])
+            pos += size + 2
+        commands.append(args)
+    return commands
+
+
+# ---- building clients ----
+
+
+def _timeout(value: float) -> float | None:
+    if math.isnan(value) or value <= 0:
+        raise BadInput(f"bad --timeout {value}: give a number of seconds above 0")
+    return None if value >= MAX_TIMEOUT else value
+
+
+def check_ca_file(path: str) -> None:
+    """A CA bundle that cannot be used is the user's input to fix (exit 2), not a network error."""
+    import ssl
+
+    if not os.path.isfile(path):
+        raise BadInput(f"CA file {path!r} ({CA_SOURCES}) does not exist or is not a file")
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        reason = exc.reason or str(exc)
+        raise BadInput(
+            f"CA file {path!r} ({CA_SOURCES}) holds no usable certificate: {reason}"
+        ) from None
+    except OSError as exc:
+        raise BadInput(f"cannot read CA file {path!r} ({CA_SOURCES}): {exc.strerror}") from None
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def client_kwargs(
+    settings: Settings, *, socket_timeout: float | None | str = "default"
+) -> dict[str, Any]:
+    timeout = _timeout(settings.timeout)
     kwargs: dict[str, Any] = {
         "protocol": 2,
         "decode_responses": False,
-        "socket_connect_timeout": settings.timeout,
-        "socket_timeout": settings.timeout if socket_timeout == "default" else socket_timeout,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout if socket_timeout == "default" else socket_timeout,
         # one attempt: --timeout is the whole wait, and a refused connection fails at once
         "retry": Retry(NoBackoff(), 0),
         "driver_info": None,  # skip CLIENT SETINFO: round trips a one-shot command does not need
@@ -37,8 +227,16 @@ def client_kwargs(settings: Settings, *, socket_timeout: float | None | str = "d
         kwargs["username"] = settings.username
     if settings.password is not None:
         kwargs["password"] = settings.password
-    if settings.url.startswith("rediss://") and settings.ca_cert:
+    scheme = _scheme(settings.url)
+    if scheme == "rediss" and settings.ca_cert:
+        check_ca_file(settings.ca_cert)
         kwargs["ssl_ca_certs"] = settings.ca_cert
+    if not settings.cluster:
+        kwargs["parser_class"] = _Parser
+        kwargs["connection_class"] = {
+            "rediss": _TLSConnection,
+            "unix": _UnixConnection,
+        }.get(scheme, _Connection)
     return kwargs
 
 
@@ -52,12 +250,10 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
         from redis.cluster import RedisCluster
 
         kwargs.pop("retry", None)
-        return RedisCluster.from_url(settings.url, **kwargs)  # type: ignore[no-any-return]
+        return RedisCluster.from_url(settings.url, **kwargs)  # type: ignore[return-value]
     try:
         return redis.Redis.from_url(settings.url, **kwargs)
     except ValueError as exc:
-        from streamctl.errors import BadInput
-
         raise BadInput(f"bad URL {settings.display_url}: {scrub(str(exc))}") from None
 
 
@@ -78,31 +274,79 @@ def server_version(client: Client) -> tuple[str, tuple[int, ...]]:
     return name, parts
 
 
+# ---- errors ----
+
+
 def describe_target(settings: Settings | None) -> str:
     return settings.display_url if settings else "the server"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(chain) < 10:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _tls_error(exc: BaseException, target: str) -> StreamctlError | None:
+    """A one-line message for a TLS failure found in the exception's chain, if any."""
+    import ssl
+
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            why = cause.verify_message or cause.reason or "certificate verify failed"
+            return ConnectionFailed(
+                f"TLS: the certificate of {target} was not verified ({why}); give the CA "
+                f"that signed it with {CA_SOURCES}"
+            )
+        if isinstance(cause, ssl.SSLError):
+            why = cause.reason or str(cause)
+            return ConnectionFailed(
+                f"TLS handshake with {target} failed ({why}); is that port TLS?"
+            )
+        if isinstance(cause, TimeoutError) and "handshake" in str(cause):
+            return ConnectionFailed(
+                f"TLS handshake with {target} timed out; is that port TLS (rediss://)?"
+            )
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return scrub(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def translate_error(exc: BaseException, settings: Settings | None = None) -> StreamctlError | None:
     """Map a redis-py exception to the error kind (and so the exit code) the SPEC gives it."""
     if isinstance(exc, StreamctlError):
         return exc
-    if not isinstance(exc, redis.RedisError):
-        if isinstance(exc, ConnectionRefusedError | TimeoutError):
-            return ConnectionFailed(f"cannot connect to {describe_target(settings)}: {exc}")
-        return None
-    text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     target = describe_target(settings)
-    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthenticationWrongNumberOfArgsError):
-        return ConnectionFailed(f"authentication failed at {target}: {text}")
-    if isinstance(exc, redis.exceptions.NoPermissionError) or text.startswith("NOPERM"):
+    if not isinstance(exc, redis.RedisError):
+        if isinstance(exc, ConnectionRefusedError | TimeoutError | ConnectionResetError):
+            return ConnectionFailed(f"cannot connect to {target}: {_first_line(exc)}")
+        return None
+    text = _first_line(exc)
+    if isinstance(exc, redis.AuthenticationError | AuthenticationWrongNumberOfArgsError):
+        return ConnectionFailed(f"authentication failed at {target}: {text}{_auth_hint(text)}")
+    if isinstance(exc, NoPermissionError) or text.startswith("NOPERM"):
+        if not text.startswith("NOPERM"):
+            text = f"NOPERM {text}"
         return ServerRefused(f"permission denied: {text}")
+    tls = _tls_error(exc, target)
+    if tls is not None:
+        return tls
     if isinstance(exc, redis.TimeoutError):
         return ConnectionFailed(f"the server at {target} timed out: {text}")
     if isinstance(exc, redis.ConnectionError):
         lowered = text.lower()
         if "auth" in lowered or "password" in lowered:
             return ConnectionFailed(f"authentication failed at {target}: {text}")
-        return ConnectionFailed(f"cannot connect to {target}: {text}")
+        hint = _plain_to_tls_hint(exc, settings)
+        return ConnectionFailed(f"cannot connect to {target}: {text}{hint}")
     if isinstance(exc, redis.ResponseError):
         if text.startswith("NOGROUP"):
             return NotFound(text)
@@ -110,3 +354,17 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
             return ConnectionFailed(f"authentication failed at {target}: {text}")
         return ServerRefused(f"the server refused: {text}")
     return ServerRefused(f"{type(exc).__name__}: {text}")
+
+
+def _auth_hint(text: str) -> str:
+    if text.rstrip(".").lower() == "authentication required":
+        return " (give user:password in the URL, or a profile with password_env)"
+    return ""
+
+
+def _plain_to_tls_hint(exc: BaseException, settings: Settings | None) -> str:
+    if settings is None or _scheme(settings.url) != "redis":
+        return ""
+    if any(isinstance(c, ConnectionResetError) for c in _causes(exc)):
+        return " (if that port speaks TLS, use rediss://)"
+    return ""
