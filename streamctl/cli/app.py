@@ -1,7 +1,9 @@
 """The root command: global options -> AppContext, command discovery, errors -> exit codes.
 
-Command modules in this package each define `register(app)`; they import core and render
-inside their functions so that `streamctl --help` loads neither redis nor rich.
+Every module in this package (but the few below) is a command of the same name (`import_` is
+`import`) and defines `register(app)`. Commands are loaded lazily: a run imports and builds only
+the command it invokes, and core/render load inside the command, so a one-shot command stays
+close to the cost of `import typer, redis` and `--help` loads neither redis nor rich.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import importlib
 import os
 import pkgutil
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any, Optional
 
 import typer
@@ -52,8 +55,66 @@ def _print_traceback() -> None:
     sys.stderr.write(scrub(traceback.format_exc()))
 
 
+def command_modules() -> dict[str, str]:
+    """{command name: module name} of the command modules in this package (no import)."""
+    import streamctl.cli as package
+
+    names = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in NOT_COMMANDS or info.name.startswith("_"):
+            continue
+        names[info.name.rstrip("_")] = info.name
+    return dict(sorted(names.items()))
+
+
+def load_command(name: str, module_name: str) -> Any:
+    """Import one command module and build its click command (a group for `group`)."""
+    module = importlib.import_module(f"streamctl.cli.{module_name}")
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
+    module.register(holder)
+    holder.callback()(lambda: None)  # makes typer build a group even for one command
+    built = typer.main.get_group(holder)
+    command = built.commands.get(name)
+    if command is None:
+        raise RuntimeError(f"streamctl.cli.{module_name} does not register a command {name!r}")
+    return command
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: names known up front, each built on first access."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self._modules = modules
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in self._modules:
+                raise KeyError(name)
+            self._built[name] = load_command(name, self._modules[name])
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._built.pop(name, None)
+        self._modules.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(set(self._modules) | set(self._built)))
+
+    def __len__(self) -> int:
+        return len(set(self._modules) | set(self._built))
+
+
 class StreamctlGroup(TyperGroup):
-    """Maps every way a command can end to the SPEC's exit codes, with one line on stderr."""
+    """Loads commands lazily, and maps every way a command can end to the SPEC's exit codes,
+    with one line on stderr."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(command_modules())
 
     def main(  # type: ignore[override]
         self,
@@ -222,21 +283,6 @@ def root(
     )
     if output is not None:
         ctx.obj.output_format()  # validate early: a bad -o is a usage error before any work
-
-
-def _register_commands() -> None:
-    import streamctl.cli as package
-
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name in NOT_COMMANDS or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"streamctl.cli.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(app)
-
-
-_register_commands()
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from streamctl.core.models import (
 )
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused, StreamctlError
 from streamctl.ids import MAX_ID, MIN_ID, StreamId
-from streamctl.inputs import FieldPairs
+from streamctl.inputs import FieldPairs, json_text_values
 
 RANGE_BATCH = 1000
 PUBLISH_BATCH = 1000
@@ -165,53 +165,104 @@ def _pack(args: list[Any]) -> bytes:
 
 
 class _BulkSender:
-    """Pipelined XADD on one connection: pack a batch, one send, read the replies.
+    """Pipelined XADD on one connection: pack a batch, one send, read the replies in C.
 
-    `published` counts only the replies read, i.e. the events the server acknowledged.
+    Two batches are in flight: the next batch is sent before the replies of the previous one are
+    read, so the server works while we parse and pack. `published` counts only the replies read,
+    i.e. the events the server acknowledged.
     """
 
     def __init__(self, client: Client, stream: str, on_ids: Callable[[list[str]], None]) -> None:
+        import hiredis
+
         self.client = client
         self.stream = stream
         self.on_ids = on_ids
         self.published = 0
-        self.missing_stream = False
+        self.pool = client.connection_pool
+        self.conn: Any = None
+        self.reader = hiredis.Reader()
+        self.inflight: list[int] = []
+
+    def _connection(self) -> Any:
+        if self.conn is None:
+            self.conn = self.pool.get_connection()
+        return self.conn
 
     def send(self, commands: list[bytes]) -> None:
         if not commands:
             return
-        pool = self.client.connection_pool
-        conn = pool.get_connection()
+        self._connection().send_packed_command([b"".join(commands)])
+        self.inflight.append(len(commands))
+        if len(self.inflight) > 1:
+            self._read(self.inflight.pop(0))
+
+    def flush(self) -> None:
+        while self.inflight:
+            self._read(self.inflight.pop(0))
+
+    def close(self, *, broken: bool) -> None:
+        if self.conn is not None:
+            if broken or self.inflight:
+                self.conn.disconnect()  # unread replies must never reach the next user
+            self.pool.release(self.conn)
+            self.conn = None
+
+    def _read(self, n: int) -> None:
+        import hiredis
+
+        sock = self.conn._sock
+        reader = self.reader
+        gets = reader.gets
         ids: list[str] = []
         failure: StreamctlError | None = None
+        missing = False
         try:
-            conn.send_packed_command([b"".join(commands)])
-            read = conn.read_response
-            for _ in range(len(commands)):
-                try:
-                    reply = read()
-                except ResponseError as exc:
-                    failure = failure or _xadd_refusal(exc, self.stream, "*")
+            while len(ids) < n:
+                reply = gets()
+                if reply is False:
+                    data = sock.recv(1 << 16)
+                    if not data:
+                        from redis.exceptions import ConnectionError as RedisConnectionError
+
+                        raise RedisConnectionError("the server closed the connection")
+                    reader.feed(data)
                     continue
+                if isinstance(reply, bytes):
+                    ids.append(reply.decode())
+                    continue
+                n -= 1  # an error or a nil reply: no id for that event
                 if reply is None:
-                    self.missing_stream = True
-                    continue
-                ids.append(reply.decode())
+                    missing = True
+                elif isinstance(reply, hiredis.ReplyError) and failure is None:
+                    failure = _xadd_refusal(ResponseError(str(reply)), self.stream, "*")
+        except OSError as exc:
+            from redis.exceptions import ConnectionError as RedisConnectionError
+            from redis.exceptions import TimeoutError as RedisTimeoutError
+
+            if isinstance(exc, TimeoutError):
+                raise RedisTimeoutError("timed out reading replies") from None
+            raise RedisConnectionError(f"error reading replies: {exc}") from None
         finally:
-            pool.release(conn)
             self.published += len(ids)
             if ids:
                 self.on_ids(ids)
-        if self.missing_stream:
+        if missing:
             raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
         if failure:
             raise failure
 
 
+def _flatten(fields: Any) -> Any:
+    if fields and type(fields[0]) is tuple:
+        return [x for pair in fields for x in pair]
+    return fields
+
+
 def publish_many(
     client: Client,
     stream: str,
-    events: Iterable[FieldPairs],
+    events: Iterable[Any],
     *,
     trim: list[Any] | None = None,
     mkstream: bool = True,
@@ -221,31 +272,39 @@ def publish_many(
 ) -> int:
     """Publish events in pipelined batches; returns how many the server acknowledged.
 
+    An event is FieldPairs ((name, value), ...) or a flat [name, value, ...] list (str or bytes).
     A malformed event (BadInput from the reader) first publishes every event before it, then
     raises PartialFailure naming the line and the count; so does a failure of the server, with
     the count of events it acknowledged before the failure. `should_stop` is checked between
-    batches (a signal): the batch in flight is completed, then StoppedEarly is raised.
+    batches (a signal): the batches in flight are completed, then StoppedEarly is raised.
     """
+    import hiredis
+
+    pack = hiredis.pack_command
     sender = _BulkSender(client, stream, on_ids)
     batch: list[bytes] = []
-    prefix = xadd_args(stream, (), trim=trim, mkstream=mkstream)
-    append = batch.append
+    prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
+    broken = True
     try:
         try:
             for fields in events:
-                args = prefix.copy()
-                for name, value in fields:
-                    args.append(name)
-                    args.append(value)
-                append(_pack(args))
+                if not fields:
+                    raise BadInput("an event needs at least one field")
+                try:
+                    batch.append(pack(prefix + tuple(_flatten(fields))))
+                except TypeError:  # a value that is not str/bytes/int/float: its JSON text
+                    batch.append(pack(prefix + tuple(json_text_values(_flatten(fields)))))
+                except UnicodeEncodeError as exc:
+                    raise BadInput(f"event {sender.published + len(batch) + 1}: {exc}") from None
                 if len(batch) >= batch_size:
                     sender.send(batch)
                     batch = []
-                    append = batch.append
                     if should_stop():
+                        sender.flush()
                         raise StoppedEarly(sender.published)
         except BadInput as exc:
             sender.send(batch)
+            sender.flush()
             batch = []
             raise PartialFailure(
                 f"{exc}; {sender.published} events before it were published",
@@ -253,7 +312,10 @@ def publish_many(
                 exit_code=exc.exit_code,
             ) from None
         sender.send(batch)
+        sender.flush()
+        broken = False
     except (PartialFailure, StoppedEarly):
+        broken = False
         raise
     except BaseException as exc:
         from streamctl.core.connection import translate_error
@@ -267,6 +329,8 @@ def publish_many(
             done=sender.published,
             exit_code=mapped.exit_code,
         ) from None
+    finally:
+        sender.close(broken=broken)
     return sender.published
 
 

@@ -52,8 +52,8 @@ def test_read_events_names_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "e.ndjson"
     path.write_text('{"a": "1"}\n\n{"a": "2"}\n{oops\n{"a": "4"}\n')
     events = inputs.read_events(str(path))
-    assert next(events) == ((b"a", b"1"),)
-    assert next(events) == ((b"a", b"2"),)
+    assert next(events) == ["a", "1"]
+    assert next(events) == ["a", "2"]
     with pytest.raises(BadInput, match=r"^line 4: invalid JSON"):
         next(events)
 
@@ -61,7 +61,32 @@ def test_read_events_names_the_bad_line(tmp_path: Path) -> None:
 def test_read_events_skip(tmp_path: Path) -> None:
     path = tmp_path / "e.ndjson"
     path.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(5)))
-    assert [f[0][1] for f in inputs.read_events(str(path), skip=3)] == [b"3", b"4"]
+    assert list(inputs.read_events(str(path), skip=3)) == [["i", 3], ["i", 4]]
+
+
+def test_ndjson_chunk_parse_equals_line_by_line(tmp_path: Path) -> None:
+    # lines that are invalid alone must not become valid when parsed together
+    path = tmp_path / "e.ndjson"
+    path.write_text('{"a": [1\n2]}, {"q": 1}\n')
+    with pytest.raises(BadInput, match="line 1: invalid JSON"):
+        list(inputs.read_events(str(path)))
+    path.write_text(r'{"a": "x\n"}' + '\n{"b": 1}, {"c": 2}\n')
+    with pytest.raises(BadInput, match="line 2: invalid JSON"):
+        list(inputs.read_events(str(path)))
+    path.write_text('{"a": NaN}\n')
+    with pytest.raises(BadInput, match="line 1: invalid JSON"):
+        list(inputs.read_events(str(path)))
+    path.write_bytes(b'{"a": 1}\n\xff\n')
+    events = inputs.read_events(str(path))
+    assert next(events) == ["a", 1]
+    with pytest.raises(BadInput, match="line 2: not UTF-8"):
+        next(events)
+
+
+def test_values_that_are_not_strings_become_json_text() -> None:
+    assert inputs.json_text_values(["a", True, "b", None, "c", [1, {"x": "é"}], "d", "s"]) == [
+        "a", b"true", "b", b"null", "c", '[1,{"x":"é"}]'.encode(), "d", "s"
+    ]
 
 
 def test_read_yaml_events(tmp_path: Path) -> None:

@@ -1,0 +1,60 @@
+"""Shared by the benchmark scripts: a scratch server, timing, and the result line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import ServerProcess, start_server  # noqa: E402
+
+STREAMCTL = [sys.executable, "-m", "streamctl"]
+
+
+def server(kind: str = "redis8.2") -> ServerProcess:
+    return start_server(kind)
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        sys.exit(f"{name} not found: install Debian's redis-tools (apt-get install -y redis-tools)")
+    return path
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def best_of(n: int, fn: Callable[[], object]) -> float:
+    return min(timed(fn) for _ in range(n))
+
+
+def median_of(n: int, fn: Callable[[], object]) -> float:
+    return statistics.median(timed(fn) for _ in range(n))
+
+
+def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(cmd, capture_output=True, **kw)  # type: ignore[call-overload]
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr.decode(errors='replace')}")
+    return proc  # type: ignore[no-any-return]
+
+
+def report(case: str, figure: float, reference: float, unit: str, target: str, ok: bool) -> None:
+    ratio = figure / reference if reference else float("inf")
+    status = "OK" if ok else "MISSED"
+    print(
+        f"{case}: {figure:,.3f} {unit}, reference {reference:,.3f} {unit}, "
+        f"ratio {ratio:.2f}x (target {target}) {status}  [cores: {os.cpu_count()}]"
+    )
