@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from streamctl.cli.context import state
+from streamctl.cli.options import OutputOption
+from streamctl.errors import PartialFailure
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)
+
+
+def import_command(
+    ctx: typer.Context,
+    stream: Annotated[str, typer.Argument(help="The stream to import into.")],
+    file: Annotated[
+        str, typer.Argument(help="NDJSON envelopes as written by export; - is stdin.")
+    ] = "-",
+    keep_ids: Annotated[
+        bool,
+        typer.Option(
+            "--keep-ids",
+            help="Keep the original ids; skip those at or below the stream's last id "
+            "(a rerun after an interruption neither loses nor duplicates).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Read and check the whole input; write nothing."),
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Read entry envelopes (as written by `export`) into STREAM, in pipelined batches.
+
+    Without --keep-ids each entry gets a new id. With --keep-ids the original ids are kept, ids
+    must increase, and ids at or below the stream's last id are skipped as already imported.
+    Group lines (export --with-groups) recreate the groups after the entries: at their position
+    (mapped onto the new ids without --keep-ids), with their consumers and pending entries; a
+    group that already exists is left as it is.
+
+    A malformed line (bad JSON, no "id" or "fields", ids out of order with --keep-ids) stops
+    with exit 2 naming it; every line before it is imported, none after.
+
+    \b
+    Examples:
+      streamctl import orders orders.ndjson --keep-ids
+      streamctl export orders | streamctl -u redis://staging:6379/0 import orders
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+
+    from streamctl.cli._signals import graceful_stop
+    from streamctl.cli.replay import progress_bar
+    from streamctl.core import transfer
+    from streamctl.render.transfer import import_view
+
+    client = app_ctx.client()
+    progress = progress_bar(app_ctx, "importing")
+
+    def on_progress(imported: int, skipped: int) -> None:
+        if progress is not None:
+            progress.update(progress.task_ids[0], completed=imported + skipped)
+
+    if progress is not None:
+        progress.start()
+    try:
+        with graceful_stop() as stop:
+            result = transfer.import_entries(
+                client,
+                stream,
+                transfer.read_import(file),
+                keep_ids=keep_ids,
+                dry_run=dry_run,
+                should_stop=stop,
+                on_progress=on_progress,
+            )
+    finally:
+        if progress is not None:
+            progress.stop()
+    app_ctx.emit(result, fmt, import_view)
+    if result.stopped:
+        last = f" (last id {result.last_source_id})" if result.last_source_id else ""
+        hint = (
+            "rerun the same command to continue"
+            if keep_ids
+            else "rerun with --keep-ids to continue without duplicates only if the ids were kept"
+        )
+        raise PartialFailure(
+            f"{stop.name}: imported {result.imported:,} entries{last}; {hint}",
+            done=result.imported,
+            exit_code=stop.exit_code,
+        )

@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from streamctl.cli.context import AppContext, state
+from streamctl.cli.options import OutputOption
+from streamctl.errors import BadInput, PartialFailure
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay")(replay)
+
+
+def progress_bar(
+    app_ctx: AppContext, description: str, total: int | None = None
+) -> Progress | None:
+    """A transient progress bar on stderr, only on a terminal and without --quiet."""
+    if app_ctx.quiet or not app_ctx.stderr_is_tty:
+        return None
+    from rich.progress import (
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=app_ctx.err_console,
+        transient=True,
+    )
+    progress.add_task(description, total=total)
+    return progress
+
+
+def replay(
+    ctx: typer.Context,
+    stream: Annotated[str, typer.Argument(help="The stream to replay from.")],
+    start: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="First id or time to replay (inclusive; '(ID' exclusive: continue after ID).",
+            metavar="ID|TIME",
+        ),
+    ],
+    end: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Last id or time (inclusive; default: the last entry now).",
+            metavar="ID|TIME",
+        ),
+    ] = "+",
+    into: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--into", help="Re-publish the entries (new ids) into this stream.", metavar="TARGET"
+        ),
+    ] = None,
+    target_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--target-url",
+            help="The server of --into (default: the same server).",
+            metavar="URL",
+        ),
+    ] = None,
+    group: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--group",
+            help="Instead: rewind this group to --from, so its consumers get those entries again.",
+            metavar="GROUP",
+        ),
+    ] = None,
+    match: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--match",
+            help="Only entries whose FIELD matches GLOB (repeatable: all must match).",
+            metavar="FIELD=GLOB",
+        ),
+    ] = None,
+    count: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--count", "-n", help="Copy at most N entries.", metavar="N"),
+    ] = None,
+    rate: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--rate", help="At most N entries per second.", metavar="N"),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be replayed; change nothing.")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Replay a range of STREAM: re-publish it into another stream (--into), here or on another
+    server (--target-url), or rewind a consumer group to its start (--group).
+
+    --into copies the entries (fields in order, new ids) in pipelined batches with bounded
+    memory. The range ends at the stream's last entry when the replay starts. If interrupted
+    (Ctrl-C, SIGTERM), the batch in flight is finished and the last id copied is printed: rerun
+    with --from "(ID" to continue exactly where it stopped (exit 130/143).
+
+    --group sets the group's last-delivered id to just before --from (XGROUP SETID with
+    ENTRIESREAD, as `group setid --execute`): its consumers get those entries again.
+
+    \b
+    Examples:
+      streamctl replay orders --from 2026-11-27T10:00:00Z --to 2026-11-27 --into orders-replay
+      streamctl replay orders --from 1h --into orders --target-url redis://staging:6379/0
+      streamctl replay orders --from "(1795773600000-3" --into orders-replay --rate 500
+      streamctl replay orders --from 2026-11-27T10:00:00Z --group billing --dry-run
+    """
+    app_ctx = state(ctx)
+    if (into is None) == (group is None):
+        raise BadInput("give --into TARGET (copy the entries) or --group GROUP (rewind it)")
+    if group is not None:
+        extra = [
+            name
+            for name, given in (
+                ("--to", end != "+"),
+                ("--target-url", target_url is not None),
+                ("--match", bool(match)),
+                ("--count", count is not None),
+                ("--rate", rate is not None),
+            )
+            if given
+        ]
+        if extra:
+            raise BadInput(f"{', '.join(extra)} apply to --into, not to --group")
+    fmt = app_ctx.output_format(output)
+
+    from streamctl.core import transfer
+    from streamctl.render import transfer as views
+
+    client = app_ctx.client()
+    if group is not None:
+        rewound = transfer.rewind_group(client, stream, group, start, dry_run=dry_run)
+        app_ctx.emit(rewound, fmt, views.rewind_view)
+        return
+    assert into is not None
+    matches = transfer.parse_matches(match or [])
+    target_client, target_label = _target(app_ctx, target_url)
+    result, stopped = _run_replay(
+        app_ctx,
+        client,
+        stream,
+        target_client,
+        into,
+        start=start,
+        end=end,
+        matches=matches,
+        count=count,
+        rate=rate,
+        dry_run=dry_run,
+        target_label=target_label,
+    )
+    app_ctx.emit(result, fmt, views.replay_view)
+    if stopped is not None:
+        raise stopped
+
+
+def _target(app_ctx: AppContext, target_url: str | None) -> tuple[Any, str | None]:
+    if target_url is None:
+        return app_ctx.client(), None
+    from streamctl.config import resolve_settings
+    from streamctl.core.connection import connect
+
+    settings = resolve_settings(url=target_url, tls_ca=app_ctx.tls_ca, timeout=app_ctx.timeout)
+    return connect(settings), settings.display_url
+
+
+def _run_replay(
+    app_ctx: AppContext, client: Any, stream: str, target_client: Any, into: str, **kw: Any
+) -> tuple[Any, PartialFailure | None]:
+    """The replay with a progress bar and signal handling; a stop comes back as the error to
+    raise after the report is written."""
+    from streamctl.cli._signals import graceful_stop
+    from streamctl.core import transfer
+
+    progress = progress_bar(app_ctx, "replaying", kw["count"])
+
+    def on_progress(copied: int, scanned: int) -> None:
+        if progress is not None:
+            progress.update(progress.task_ids[0], completed=copied)
+
+    if progress is not None:
+        progress.start()
+    try:
+        with graceful_stop() as stop:
+            result = transfer.replay_into(
+                client,
+                stream,
+                target_client,
+                into,
+                start=kw["start"],
+                end=kw["end"],
+                matches=kw["matches"],
+                count=kw["count"],
+                rate=kw["rate"],
+                dry_run=kw["dry_run"],
+                target_server=kw["target_label"],
+                should_stop=stop,
+                on_progress=on_progress,
+            )
+    finally:
+        if progress is not None:
+            progress.stop()
+    if result.stopped:
+        hint = (
+            f"continue with --from '({result.resume_after}'"
+            if result.resume_after
+            else "nothing was copied: rerun with the same --from"
+        )
+        last = f" (last id copied {result.last_id})" if result.last_id else ""
+        message = f"{stop.name}: copied {result.copied:,} entries{last}; {hint}"
+        return result, PartialFailure(message, done=result.copied, exit_code=stop.exit_code)
+    if not result.dry_run:
+        rate = result.copied / result.seconds if result.seconds > 0 else 0.0
+        app_ctx.notice(
+            f"replayed {result.copied:,} entries from {stream!r} into {into!r} "
+            f"in {result.seconds:.2f}s ({rate:,.0f} entries/s)"
+        )
+    return result, None

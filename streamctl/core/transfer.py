@@ -1,0 +1,993 @@
+"""Moving history: replay a range into another stream (here or on another server), rewind a group,
+export a stream as NDJSON envelopes and import them back.
+
+Every bulk path works batch by batch on one connection (bounded memory), checks `should_stop`
+between batches (a signal finishes the batch in flight) and reports exactly how far it got, so a
+rerun continues without losing or duplicating an entry:
+- replay: `resume_after` is the last source id processed; rerun with `--from "(ID"`.
+- import: with `keep_ids`, ids at or below the stream's last id are skipped, so a rerun resumes.
+
+redis is imported lazily: render imports these models and must not load redis.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fnmatch import translate
+from typing import TYPE_CHECKING, Any
+
+from streamctl.core.models import RawEntry
+from streamctl.core.trim import count_from, snapshot
+from streamctl.errors import (
+    BadInput,
+    ConnectionFailed,
+    ExitCode,
+    NotFound,
+    PartialFailure,
+    ServerRefused,
+    StreamctlError,
+)
+from streamctl.ids import StreamId, parse_position, resolve_end, resolve_start
+
+if TYPE_CHECKING:
+    from streamctl.core.connection import Client
+    from streamctl.inputs import Envelope
+
+BATCH = 1000
+PENDING_PAGE = 1000
+MATCH_FORMS = "accepted: FIELD=GLOB, e.g. status=shipped or region=eu-*"
+
+ShouldStop = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(reply: list[Any]) -> dict[str, Any]:
+    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
+
+
+def _sid(value: str | bytes) -> StreamId:
+    return StreamId.parse(value)
+
+
+def _raw(client: Client, *args: Any) -> Any:
+    from streamctl.core.streams import raw_command
+
+    return raw_command(client, *args)
+
+
+def _pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
+    from streamctl.core.streams import raw_pipeline
+
+    return raw_pipeline(client, commands)
+
+
+def _is_error(reply: Any) -> bool:
+    return isinstance(reply, Exception)
+
+
+def _key_type(client: Client, key: str) -> str:
+    return _text(client.type(key))
+
+
+def _require_stream_or_none(client: Client, key: str, where: str = "") -> bool:
+    """True when `key` is a stream, False when missing; exit 1 when it holds something else."""
+    kind = _key_type(client, key)
+    if kind == "none":
+        return False
+    if kind != "stream":
+        raise ServerRefused(f"WRONGTYPE: key {key!r}{where} holds a {kind}, not a stream")
+    return True
+
+
+# ---- --match FIELD=GLOB ----
+
+
+@dataclass(frozen=True)
+class FieldMatch:
+    """FIELD=GLOB: the entry has FIELD and its value matches GLOB (fnmatch, case-sensitive)."""
+
+    name: bytes
+    glob: str
+    pattern: re.Pattern[str] = field(compare=False)
+
+    @classmethod
+    def parse(cls, text: str) -> FieldMatch:
+        name, sep, glob = text.partition("=")
+        if not sep or not name:
+            raise BadInput(f"bad --match {text!r}: {MATCH_FORMS}")
+        return cls(name.encode(), glob, re.compile(translate(glob)))
+
+    def matches(self, flat: list[bytes]) -> bool:
+        for i in range(0, len(flat) - 1, 2):
+            if flat[i] == self.name:
+                value = flat[i + 1].decode("utf-8", "surrogateescape")
+                if self.pattern.match(value):
+                    return True
+        return False
+
+
+def parse_matches(texts: Iterable[str]) -> tuple[FieldMatch, ...]:
+    return tuple(FieldMatch.parse(t) for t in texts)
+
+
+def entry_matches(flat: list[bytes], matches: tuple[FieldMatch, ...]) -> bool:
+    """Every --match holds (they are repeatable and all must match)."""
+    return all(m.matches(flat) for m in matches)
+
+
+# ---- positions ----
+
+
+def _resolve_range(client: Client, start: str, end: str) -> tuple[str, str]:
+    from streamctl.core.connection import server_time_ms
+
+    start_pos = parse_position(start)
+    end_pos = parse_position(end)
+    if end_pos.exclusive:
+        raise BadInput(f"bad --to {end!r}: '(' marks an exclusive start, not an end")
+    now: list[int] = []
+
+    def now_ms() -> int:
+        if not now:
+            now.append(server_time_ms(client))
+        return now[0]
+
+    return resolve_start(start_pos, now_ms), resolve_end(end_pos, now_ms)
+
+
+def _pin_end(end: str, last_id: str | None) -> str | None:
+    """The range end, fixed at the stream's last id now: entries added later (possibly by this
+    very replay) are not part of it. None when the range holds nothing."""
+    if last_id is None or end == "-":
+        return None
+    if end == "+":
+        return last_id
+    return str(min(_sid(end), _sid(last_id)))
+
+
+def _start_id(start: str) -> StreamId:
+    if start in ("-", "0-0"):
+        return StreamId(0, 0)
+    return _sid(start)
+
+
+# ---- replay --into ----
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    stream: str
+    target: str
+    target_server: str | None  # the other server (masked URL), None for this one
+    start: str  # the range replayed, inclusive ids
+    end: str
+    dry_run: bool
+    scanned: int  # entries read from the range
+    copied: int  # entries published into the target (matching, within --count)
+    first_id: str | None  # first and last source id copied
+    last_id: str | None
+    resume_after: str | None  # last source id processed: continue with --from "(ID"
+    first_new_id: str | None
+    last_new_id: str | None
+    seconds: float
+    stopped: bool = False  # interrupted by a signal after the batch in flight
+
+
+class _Throttle:
+    """--rate N: entries per second, checked before each chunk; sleeps in short slices so a
+    signal is noticed."""
+
+    def __init__(self, rate: float | None, should_stop: ShouldStop) -> None:
+        self.rate = rate
+        self.should_stop = should_stop
+        self.started = time.monotonic()
+
+    def wait(self, done: int) -> bool:
+        """Wait until `done` entries are within the rate; False if a stop was requested."""
+        if self.rate is None or done == 0:
+            return not self.should_stop()
+        due = self.started + done / self.rate
+        while True:
+            if self.should_stop():
+                return False
+            left = due - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, 0.05))
+
+
+def _chunk_size(batch_size: int, rate: float | None) -> int:
+    if rate is None:
+        return batch_size
+    return max(1, min(batch_size, int(rate / 10)))
+
+
+def replay_into(
+    source: Client,
+    stream: str,
+    target_client: Client,
+    target: str,
+    *,
+    start: str,
+    end: str = "+",
+    matches: tuple[FieldMatch, ...] = (),
+    count: int | None = None,
+    rate: float | None = None,
+    dry_run: bool = False,
+    target_server: str | None = None,
+    should_stop: ShouldStop = _never,
+    on_progress: Callable[[int, int], None] = lambda copied, scanned: None,
+    batch_size: int = BATCH,
+) -> ReplayResult:
+    """Re-publish the entries of STREAM from `start` to `end` into `target` with new ids (`*`),
+    pipelined in batches on one connection of `target_client`.
+
+    The end is fixed at the stream's last id when the replay starts. Stops early on
+    `should_stop` after the chunk in flight (result.stopped); a server failure raises
+    PartialFailure naming how far it got and the `--from "(ID"` to continue with.
+    """
+    from streamctl.core.streams import read_range, require_stream
+
+    if count is not None and count < 1:
+        raise BadInput(f"bad --count {count}: give a count of 1 or more")
+    if rate is not None and rate <= 0:
+        raise BadInput(f"bad --rate {rate}: give entries per second above 0")
+    require_stream(source, stream)
+    where = f" on {target_server}" if target_server else ""
+    try:
+        _require_stream_or_none(target_client, target, where)
+    except StreamctlError:
+        raise
+    except Exception as exc:
+        raise _target_error(exc, target_server) from None
+    lo, hi = _resolve_range(source, start, end)
+    pinned = _pin_end(hi, snapshot(source, stream).last_id)
+    started = time.perf_counter()
+    state = _ReplayState()
+    throttle = _Throttle(None if dry_run else rate, should_stop)
+    chunk_size = _chunk_size(batch_size, None if dry_run else rate)
+
+    def result(stopped: bool = False) -> ReplayResult:
+        return ReplayResult(
+            stream=stream,
+            target=target,
+            target_server=target_server,
+            start=lo,
+            end=pinned or hi,
+            dry_run=dry_run,
+            scanned=state.scanned,
+            copied=state.copied,
+            first_id=state.first_id,
+            last_id=state.last_id,
+            resume_after=state.resume_after,
+            first_new_id=state.first_new_id,
+            last_new_id=state.last_new_id,
+            seconds=time.perf_counter() - started,
+            stopped=stopped,
+        )
+
+    if pinned is None or (lo not in ("-", "+") and _sid(lo) > _sid(pinned)):
+        return result()
+    prefix: tuple[Any, ...] = ("XADD", target, "*")
+    chunk: list[tuple[Any, ...]] = []
+    chunk_ids: list[bytes] = []
+    for batch in read_range(source, stream, lo, pinned, batch_size=batch_size, check_exists=False):
+        done = False
+        for eid, flat in batch.entries:
+            state.scanned += 1
+            if matches and not entry_matches(flat, matches):
+                continue
+            chunk.append((*prefix, *flat))
+            chunk_ids.append(eid)
+            reached = count is not None and state.copied + len(chunk) >= count
+            if len(chunk) >= chunk_size or reached:
+                if not throttle.wait(state.copied):
+                    return result(stopped=True)
+                _send_chunk(target_client, chunk, chunk_ids, state, dry_run, target_server)
+                chunk, chunk_ids = [], []
+                on_progress(state.copied, state.scanned)
+                if reached:
+                    done = True
+                    break
+                if should_stop():
+                    return result(stopped=True)
+        if done:
+            break
+        if chunk:
+            if not throttle.wait(state.copied):
+                return result(stopped=True)
+            _send_chunk(target_client, chunk, chunk_ids, state, dry_run, target_server)
+            chunk, chunk_ids = [], []
+        if batch.entries:
+            state.resume_after = _text(batch.entries[-1][0])
+        on_progress(state.copied, state.scanned)
+        if should_stop():
+            return result(stopped=True)
+    return result()
+
+
+@dataclass
+class _ReplayState:
+    scanned: int = 0
+    copied: int = 0
+    first_id: str | None = None
+    last_id: str | None = None
+    resume_after: str | None = None
+    first_new_id: str | None = None
+    last_new_id: str | None = None
+
+
+def _target_error(exc: BaseException, target_server: str | None) -> StreamctlError:
+    from streamctl.core.connection import translate_error
+
+    mapped = translate_error(exc)
+    if mapped is None:
+        raise exc
+    if target_server and isinstance(mapped, ConnectionFailed):
+        return ConnectionFailed(f"target {target_server}: {mapped.message}")
+    return mapped
+
+
+def _send_chunk(
+    target_client: Client,
+    chunk: list[tuple[Any, ...]],
+    chunk_ids: list[bytes],
+    state: _ReplayState,
+    dry_run: bool,
+    target_server: str | None,
+) -> None:
+    if dry_run:
+        replies: list[Any] = [None] * len(chunk)
+    else:
+        try:
+            replies = _pipeline(target_client, chunk)
+        except Exception as exc:
+            mapped = _target_error(exc, target_server)
+            raise PartialFailure(
+                f"{mapped.message}; {state.copied:,} entries were copied before it, and up to "
+                f"{len(chunk):,} more may have been{_continue_hint(state)}",
+                done=state.copied,
+                exit_code=mapped.exit_code,
+            ) from None
+    for i, reply in enumerate(replies):
+        if _is_error(reply):
+            later = sum(1 for r in replies[i + 1 :] if not _is_error(r))
+            raise PartialFailure(
+                f"the target refused entry {_text(chunk_ids[i])}: {reply}; "
+                f"{state.copied:,} entries were copied before it"
+                + (f" ({later} after it were copied too)" if later else "")
+                + _continue_hint(state),
+                done=state.copied,
+                exit_code=ExitCode.ERROR,
+            )
+        eid = _text(chunk_ids[i])
+        state.copied += 1
+        if state.first_id is None:
+            state.first_id = eid
+        state.last_id = eid
+        state.resume_after = eid
+        if reply is not None:
+            new_id = _text(reply)
+            if state.first_new_id is None:
+                state.first_new_id = new_id
+            state.last_new_id = new_id
+
+
+def _continue_hint(state: _ReplayState) -> str:
+    if state.resume_after is None:
+        return "; rerun with the same --from"
+    return f"; continue with --from '({state.resume_after}'"
+
+
+# ---- replay --group: rewind a group ----
+
+
+@dataclass(frozen=True)
+class RewindResult:
+    stream: str
+    group: str
+    previous_id: str  # last-delivered id before
+    new_id: str  # last-delivered id after: just before --from
+    entries_read: int | None  # ENTRIESREAD set with it (lag stays known)
+    redeliver: int  # entries the group will be delivered again
+    skip: int  # entries it skips (when --from is after its position)
+    dry_run: bool
+
+
+def _group_position(client: Client, stream: str, group: str) -> str:
+    for raw in _raw(client, "XINFO", "GROUPS", stream):
+        g = _pairs(raw)
+        if _text(g["name"]) == group:
+            return _text(g["last-delivered-id"])
+    raise NotFound(f"group {group!r} does not exist on stream {stream!r}")
+
+
+def _stream_counts(client: Client, stream: str) -> tuple[int, int | None, str | None, str | None]:
+    """(length, entries-added, first id, last id) from one XINFO STREAM (atomic)."""
+    info = _pairs(_raw(client, "XINFO", "STREAM", stream))
+    first, last = info.get("first-entry"), info.get("last-entry")
+    added = info.get("entries-added")
+    return (
+        int(info["length"]),
+        int(added) if added is not None else None,
+        _text(first[0]) if first else None,
+        _text(last[0]) if last else None,
+    )
+
+
+def _count_after(
+    client: Client, stream: str, position: StreamId, counts: tuple[int, Any, str | None, str | None]
+) -> int:
+    length, _added, first, last = counts
+    if first is None or last is None:
+        return 0
+    return count_from(client, stream, _sid(first), _sid(last), length, position.next())
+
+
+def entries_read_at(
+    client: Client,
+    stream: str,
+    position: StreamId,
+    counts: tuple[int, int | None, str | None, str | None],
+) -> int | None:
+    """The ENTRIESREAD that keeps lag right for a group at `position`: entries added minus the
+    entries after it (None when the server does not report entries-added)."""
+    added = counts[1]
+    if added is None:
+        return None
+    return max(0, added - _count_after(client, stream, position, counts))
+
+
+def rewind_group(
+    client: Client, stream: str, group: str, start: str, *, dry_run: bool = False
+) -> RewindResult:
+    """Set GROUP's last-delivered id to just before `start`, so its consumers get the entries
+    from `start` on again (XGROUP SETID ... ENTRIESREAD n). This is `group setid --execute`."""
+    from streamctl.core.connection import server_time_ms
+    from streamctl.core.streams import require_stream
+
+    require_stream(client, stream)
+    previous = _group_position(client, stream, group)
+    pos = parse_position(start)
+    lo = resolve_start(pos, lambda: server_time_ms(client))
+    counts = _stream_counts(client, stream)
+    if lo == "+":
+        lo = counts[3] or previous
+    new = StreamId(0, 0) if lo in ("-", "0-0") else _sid(lo).previous()
+    prev_id = _sid(previous)
+    after_new = _count_after(client, stream, new, counts)
+    after_prev = _count_after(client, stream, prev_id, counts)
+    entries_read = None if counts[1] is None else max(0, counts[1] - after_new)
+    result = RewindResult(
+        stream=stream,
+        group=group,
+        previous_id=previous,
+        new_id=str(new),
+        entries_read=entries_read,
+        redeliver=max(0, after_new - after_prev),
+        skip=max(0, after_prev - after_new),
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        set_group_position(client, stream, group, str(new), entries_read)
+    return result
+
+
+def set_group_position(
+    client: Client, stream: str, group: str, position: str, entries_read: int | None
+) -> None:
+    """XGROUP SETID with ENTRIESREAD when known. (A minimal SETID: `group setid` in core/groups
+    is the full command; this one exists so replay --group does not depend on it.)"""
+    from redis.exceptions import ResponseError
+
+    args: list[Any] = ["XGROUP", "SETID", stream, group, position]
+    if entries_read is not None:
+        args += ["ENTRIESREAD", entries_read]
+    try:
+        _raw(client, *args)
+    except ResponseError as exc:
+        if str(exc).startswith("NOGROUP"):
+            raise NotFound(f"group {group!r} does not exist on stream {stream!r}") from None
+        raise ServerRefused(f"the server refused XGROUP SETID: {exc}") from None
+
+
+# ---- export ----
+
+
+@dataclass(frozen=True)
+class PendingState:
+    id: str
+    consumer: bytes
+    deliveries: int
+    idle_ms: int
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """A group as export writes it and import recreates it."""
+
+    name: bytes
+    last_delivered_id: str
+    entries_read: int | None
+    consumers: tuple[bytes, ...]
+    pending: tuple[PendingState, ...]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    stream: str
+    count: int
+    first_id: str | None
+    last_id: str | None
+    groups: int
+    seconds: float
+    stopped: bool = False
+
+
+def group_states(client: Client, stream: str) -> list[GroupState]:
+    """Every group's position, consumers and pending entries (PEL read in pages)."""
+    out = []
+    for raw in _raw(client, "XINFO", "GROUPS", stream):
+        g = _pairs(raw)
+        name: bytes = g["name"]
+        consumers = tuple(
+            _pairs(c)["name"] for c in _raw(client, "XINFO", "CONSUMERS", stream, name)
+        )
+        pending: list[PendingState] = []
+        start = "-"
+        while True:
+            page = _raw(client, "XPENDING", stream, name, start, "+", PENDING_PAGE)
+            pending.extend(PendingState(_text(p[0]), p[1], int(p[3]), int(p[2])) for p in page)
+            if len(page) < PENDING_PAGE:
+                break
+            start = str(_sid(page[-1][0]).next())
+        entries_read = g.get("entries-read")
+        out.append(
+            GroupState(
+                name=name,
+                last_delivered_id=_text(g["last-delivered-id"]),
+                entries_read=int(entries_read) if entries_read is not None else None,
+                consumers=consumers,
+                pending=tuple(pending),
+            )
+        )
+    return out
+
+
+def export_stream(
+    client: Client,
+    stream: str,
+    write_entries: Callable[[str, list[RawEntry]], None],
+    *,
+    start: str = "-",
+    end: str = "+",
+    count: int | None = None,
+    write_groups: Callable[[str, list[GroupState]], None] | None = None,
+    should_stop: ShouldStop = _never,
+    batch_size: int = BATCH,
+) -> ExportResult:
+    """Hand the range to `write_entries` batch by batch (bounded memory).
+
+    With `write_groups`, the groups' state is read first and handed over before the entries; the
+    range then ends at the stream's last id at that moment, so every id the groups refer to is
+    at or before the last entry exported.
+    """
+    from streamctl.core.streams import read_range, require_stream
+
+    if count is not None and count < 1:
+        raise BadInput(f"bad --count {count}: give a count of 1 or more")
+    require_stream(client, stream)
+    started = time.perf_counter()
+    groups: list[GroupState] = []
+    if write_groups is not None:
+        groups = group_states(client, stream)
+    lo, hi = _resolve_range(client, start, end)
+    pinned = _pin_end(hi, snapshot(client, stream).last_id)
+    if write_groups is not None:
+        write_groups(stream, groups)
+    exported, first, last = 0, None, None
+    stopped = False
+    if pinned is not None:
+        for batch in read_range(
+            client, stream, lo, pinned, count=count, batch_size=batch_size, check_exists=False
+        ):
+            if not batch.entries:
+                continue
+            write_entries(stream, batch.entries)
+            exported += len(batch.entries)
+            if first is None:
+                first = _text(batch.entries[0][0])
+            last = _text(batch.entries[-1][0])
+            if should_stop():
+                stopped = True
+                break
+    return ExportResult(
+        stream, exported, first, last, len(groups), time.perf_counter() - started, stopped
+    )
+
+
+# ---- import ----
+
+
+@dataclass(frozen=True)
+class GroupLine:
+    lineno: int
+    state: GroupState
+
+
+GROUP_FORMS = (
+    'a group line is {"group": {"name": "billing", "last_delivered_id": "1795773600000-0", '
+    '"consumers": [...], "pending": [...]}} (as written by export --with-groups)'
+)
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        return [[k, v] for k, v in pairs]
+    return dict(pairs)
+
+
+def _group_state(raw: Any, where: str) -> GroupState:
+    from streamctl.inputs import decode_value
+
+    if not isinstance(raw, dict):
+        raise BadInput(f"{where}: 'group' must be an object; {GROUP_FORMS}")
+    try:
+        name = decode_value(raw["name"], where)
+        position = str(_sid(raw["last_delivered_id"]))
+        entries_read = raw.get("entries_read")
+        if entries_read is not None and not isinstance(entries_read, int):
+            raise BadInput(f"{where}: 'entries_read' must be a number or null")
+        consumers = tuple(decode_value(c, where) for c in raw.get("consumers") or [])
+        pending = tuple(
+            PendingState(
+                str(_sid(p["id"])),
+                decode_value(p["consumer"], where),
+                int(p.get("deliveries", 1)),
+                int(p.get("idle_ms", 0)),
+            )
+            for p in raw.get("pending") or []
+        )
+    except BadInput as exc:
+        raise BadInput(f"{where}: {exc.message.removeprefix(where + ': ')}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadInput(f"{where}: malformed group state ({exc}); {GROUP_FORMS}") from None
+    return GroupState(name, position, entries_read, consumers, pending)
+
+
+def read_import(path: str) -> Iterator[Envelope | GroupLine]:
+    """Envelopes (and group lines) from an NDJSON file or '-' (stdin); blank lines are skipped.
+
+    Each malformed line raises BadInput naming it: bad JSON, no 'fields', no 'id', a bad id.
+    """
+    import sys
+
+    from streamctl.inputs import ENVELOPE_FORMS, Envelope, envelope_fields, open_input
+
+    fh = open_input(path)
+    loads = json.loads
+    try:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"line {lineno}"
+            try:
+                obj = loads(line, object_pairs_hook=_pairs_hook)
+            except ValueError as exc:
+                raise BadInput(f"{where}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
+            except RecursionError:
+                raise BadInput(f"{where}: JSON nested too deeply; {ENVELOPE_FORMS}") from None
+            if not isinstance(obj, dict):
+                raise BadInput(f"{where}: expected a JSON object; {ENVELOPE_FORMS}")
+            if "group" in obj and "fields" not in obj:
+                yield GroupLine(lineno, _group_state(obj["group"], where))
+                continue
+            if "fields" not in obj:
+                raise BadInput(f"{where}: no 'fields'; {ENVELOPE_FORMS}")
+            eid = obj.get("id")
+            if not isinstance(eid, str):
+                raise BadInput(
+                    f"{where}: no 'id' (a string like \"1795773600000-0\"); {ENVELOPE_FORMS}"
+                )
+            try:
+                sid = StreamId.parse(eid)
+            except BadInput:
+                raise BadInput(f"{where}: bad id {eid!r}: expected ms-seq") from None
+            yield Envelope(lineno, str(sid), envelope_fields(obj["fields"], where))
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+@dataclass(frozen=True)
+class GroupImport:
+    name: bytes
+    action: str  # created | exists (left as it was) | would create
+    last_delivered_id: str
+    entries_read: int | None
+    consumers: int
+    pending_restored: int
+    pending_dropped: int  # pending ids whose entries are not in the stream
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    stream: str
+    keep_ids: bool
+    dry_run: bool
+    imported: int
+    skipped: int  # --keep-ids: ids at or below the stream's last id (already there)
+    first_id: str | None  # ids written (new ids without --keep-ids)
+    last_id: str | None
+    last_source_id: str | None  # the last envelope id handled (imported or skipped)
+    groups: tuple[GroupImport, ...]
+    seconds: float
+    stopped: bool = False
+
+
+@dataclass
+class _ImportState:
+    imported: int = 0
+    skipped: int = 0
+    first_id: str | None = None
+    last_id: str | None = None
+    last_source_id: str | None = None
+    seen_entry: bool = False
+    # without --keep-ids: where the groups' old positions and pending ids landed
+    positions: dict[bytes, str] = field(default_factory=dict)
+    id_map: dict[str, str] = field(default_factory=dict)
+
+
+def import_entries(
+    client: Client,
+    stream: str,
+    items: Iterable[Envelope | GroupLine],
+    *,
+    keep_ids: bool = False,
+    dry_run: bool = False,
+    should_stop: ShouldStop = _never,
+    on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
+    batch_size: int = BATCH,
+) -> ImportResult:
+    """XADD the envelopes into STREAM in pipelined batches; then recreate the groups read.
+
+    A malformed line N (from the reader, or an id not after the previous one with `keep_ids`)
+    raises PartialFailure (exit 2) after publishing every line before N and none after it.
+    With `keep_ids`, ids at or below the stream's last id are skipped: a rerun after an
+    interruption neither loses nor duplicates. Without it, entries get new ids (`*`) and the
+    groups' positions and pending ids are mapped onto them.
+    """
+    started = time.perf_counter()
+    exists = _require_stream_or_none(client, stream)
+    last_generated = StreamId(0, 0)
+    if exists:
+        last_generated = _sid(_pairs(_raw(client, "XINFO", "STREAM", stream))["last-generated-id"])
+    state = _ImportState()
+    groups: list[GroupState] = []
+    wanted: set[str] = set()  # pending ids to map (new ids)
+    batch: list[tuple[Any, ...]] = []
+    meta: list[tuple[int, str]] = []  # (line, source id) per command
+    previous: StreamId | None = None
+
+    def flush() -> None:
+        nonlocal batch, meta
+        if batch:
+            _import_batch(client, stream, batch, meta, state, groups, wanted, dry_run, keep_ids)
+            on_progress(state.imported, state.skipped)
+        batch, meta = [], []
+
+    def result(group_results: tuple[GroupImport, ...] = (), stopped: bool = False) -> ImportResult:
+        return ImportResult(
+            stream=stream,
+            keep_ids=keep_ids,
+            dry_run=dry_run,
+            imported=state.imported,
+            skipped=state.skipped,
+            first_id=state.first_id,
+            last_id=state.last_id,
+            last_source_id=state.last_source_id,
+            groups=group_results,
+            seconds=time.perf_counter() - started,
+            stopped=stopped,
+        )
+
+    try:
+        for item in items:
+            if isinstance(item, GroupLine):
+                if state.seen_entry:
+                    raise BadInput(
+                        f"line {item.lineno}: the groups' state must come before the entries"
+                    )
+                groups.append(item.state)
+                wanted.update(p.id for p in item.state.pending)
+                continue
+            state.seen_entry = True
+            assert item.id is not None
+            sid = _sid(item.id)
+            if keep_ids:
+                if previous is not None and sid <= previous:
+                    raise BadInput(
+                        f"line {item.lineno}: id {item.id} is not after the previous id "
+                        f"{previous} (with --keep-ids, ids must increase)"
+                    )
+                previous = sid
+                if sid == StreamId(0, 0):
+                    raise BadInput(f"line {item.lineno}: id 0-0 cannot be written to a stream")
+                if sid <= last_generated:
+                    state.skipped += 1
+                    state.last_source_id = item.id
+                    continue
+            command: list[Any] = ["XADD", stream, item.id if keep_ids else "*"]
+            for name, value in item.fields:
+                command.append(name)
+                command.append(value)
+            batch.append(tuple(command))
+            meta.append((item.lineno, item.id))
+            if len(batch) >= batch_size:
+                flush()
+                if should_stop():
+                    return result(stopped=True)
+    except BadInput as exc:
+        flush()
+        raise PartialFailure(
+            f"{exc.message}; {state.imported:,} entries before it were imported"
+            + (f" ({state.skipped:,} already there were skipped)" if state.skipped else ""),
+            done=state.imported,
+            exit_code=ExitCode.USAGE,
+        ) from None
+    flush()
+    if should_stop():
+        return result(stopped=True)
+    group_results = tuple(
+        _recreate_group(client, stream, g, state, last_generated, keep_ids, dry_run) for g in groups
+    )
+    return result(group_results)
+
+
+def _import_batch(
+    client: Client,
+    stream: str,
+    batch: list[tuple[Any, ...]],
+    meta: list[tuple[int, str]],
+    state: _ImportState,
+    groups: list[GroupState],
+    wanted: set[str],
+    dry_run: bool,
+    keep_ids: bool,
+) -> None:
+    if dry_run:
+        replies: list[Any] = [m[1].encode() if keep_ids else None for m in meta]
+    else:
+        try:
+            replies = _pipeline(client, batch)
+        except Exception as exc:
+            from streamctl.core.connection import translate_error
+
+            mapped = translate_error(exc)
+            if mapped is None:
+                raise
+            raise PartialFailure(
+                f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
+                f"to {len(batch):,} more (lines {meta[0][0]}-{meta[-1][0]}) may have been"
+                + ("; rerun with --keep-ids to continue" if keep_ids else ""),
+                done=state.imported,
+                exit_code=mapped.exit_code,
+            ) from None
+    limits = [(g.name, _sid(g.last_delivered_id)) for g in groups]
+    for (lineno, source_id), reply in zip(meta, replies, strict=True):
+        if _is_error(reply):
+            raise PartialFailure(
+                f"line {lineno}: the server refused id {source_id}: {reply}; "
+                f"{state.imported:,} entries before it were imported",
+                done=state.imported,
+                exit_code=ExitCode.ERROR,
+            )
+        new_id = _text(reply) if reply is not None else None
+        state.imported += 1
+        state.last_source_id = source_id
+        if new_id is not None:
+            if state.first_id is None:
+                state.first_id = new_id
+            state.last_id = new_id
+            if not keep_ids and groups:
+                if source_id in wanted:
+                    state.id_map[source_id] = new_id
+                sid = _sid(source_id)
+                for name, limit in limits:
+                    if sid <= limit:
+                        state.positions[name] = new_id
+
+
+def _recreate_group(
+    client: Client,
+    stream: str,
+    group: GroupState,
+    state: _ImportState,
+    last_generated: StreamId,
+    keep_ids: bool,
+    dry_run: bool,
+) -> GroupImport:
+    """Create the group at its position (mapped onto the new ids without --keep-ids), its
+    consumers, and its pending entries (XCLAIM ... FORCE with their delivery count and idle
+    time). A group that already exists is left as it is."""
+    from redis.exceptions import ResponseError
+
+    if keep_ids:
+        position = group.last_delivered_id
+    else:
+        position = state.positions.get(group.name, str(last_generated))
+    pending = [(p, p.id if keep_ids else state.id_map.get(p.id)) for p in group.pending]
+    stream_exists = _require_stream_or_none(client, stream)
+    exists = stream_exists and any(
+        _pairs(g)["name"] == group.name for g in _raw(client, "XINFO", "GROUPS", stream)
+    )
+    if exists or dry_run:
+        return GroupImport(
+            group.name,
+            "exists" if exists else "would create",
+            position,
+            None,
+            len(group.consumers),
+            0,
+            0,
+        )
+    entries_read = None
+    if stream_exists:
+        counts = _stream_counts(client, stream)
+        entries_read = entries_read_at(client, stream, _sid(position), counts)
+    create: list[Any] = ["XGROUP", "CREATE", stream, group.name, position, "MKSTREAM"]
+    if entries_read is not None:
+        create += ["ENTRIESREAD", entries_read]
+    try:
+        _raw(client, *create)
+    except ResponseError as exc:
+        if str(exc).startswith("BUSYGROUP"):
+            return GroupImport(group.name, "exists", position, None, len(group.consumers), 0, 0)
+        raise ServerRefused(f"the server refused to create group {group.name!r}: {exc}") from None
+    commands: list[tuple[Any, ...]] = [
+        ("XGROUP", "CREATECONSUMER", stream, group.name, c) for c in group.consumers
+    ]
+    _pipeline(client, commands)
+    restored = dropped = 0
+    claims: list[tuple[Any, ...]] = []
+    for p, mapped in pending:
+        if mapped is None:
+            dropped += 1
+            continue
+        claims.append(
+            (
+                "XCLAIM",
+                stream,
+                group.name,
+                p.consumer,
+                0,
+                mapped,
+                "IDLE",
+                p.idle_ms,
+                "RETRYCOUNT",
+                p.deliveries,
+                "FORCE",
+                "JUSTID",
+            )
+        )
+    for i in range(0, len(claims), BATCH):
+        for reply in _pipeline(client, claims[i : i + BATCH]):
+            if isinstance(reply, list) and reply:
+                restored += 1
+            else:
+                dropped += 1
+    return GroupImport(
+        group.name, "created", position, entries_read, len(group.consumers), restored, dropped
+    )
