@@ -1,0 +1,251 @@
+"""`group ls|create|destroy|setid|consumers|delconsumer`: consumer groups and their consumers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from streamctl.cli.context import AppContext, state
+from streamctl.cli.options import OutputOption
+
+group_app = typer.Typer(
+    name="group",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help=(
+        "Consumer groups of a stream: list, create, destroy, move (setid), consumers.\n\n"
+        "\b\nExample:\n  streamctl group ls orders"
+    ),
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group_app, name="group")
+
+
+StreamArg = Annotated[str, typer.Argument(help="The stream.")]
+GroupArg = Annotated[str, typer.Argument(help="The consumer group.")]
+
+
+def _now(app_ctx: AppContext):  # type: ignore[no-untyped-def]
+    from streamctl.core.connection import server_time_ms
+
+    return lambda: server_time_ms(app_ctx.client())
+
+
+def _parse_position(text: str, option: str):  # type: ignore[no-untyped-def]
+    from streamctl import ids
+    from streamctl.errors import BadInput
+
+    pos = ids.parse_position(text, allow_last=True)
+    if pos.kind == "max":
+        raise BadInput(f"bad {option} {text!r}: use $ for the end of the stream (only new entries)")
+    return pos
+
+
+@group_app.command("ls")
+def group_ls(ctx: typer.Context, stream: StreamArg, output: OutputOption = None) -> None:
+    """Each group of STREAM: consumers, pending, last delivered id and time, entries read, lag
+    (computed and marked when the server reports it unknown) and behind (time from the last
+    delivered entry to the newest entry).
+
+    \b
+    Example:
+      streamctl group ls orders
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+
+    from streamctl.core.groups import list_groups
+    from streamctl.render.tables import groups_table
+
+    app_ctx.emit(list_groups(app_ctx.client(), stream), fmt, groups_table)
+
+
+@group_app.command("create")
+def group_create(
+    ctx: typer.Context,
+    stream: StreamArg,
+    group: GroupArg,
+    from_: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Deliver from here on: $ (only new entries), 0 (everything), an id or a time "
+            "(that entry or time on), or (ID (after ID).",
+            metavar="$|0|ID|TIME",
+        ),
+    ] = "$",
+    no_mkstream: Annotated[
+        bool, typer.Option("--no-mkstream", help="Fail (exit 4) if the stream does not exist.")
+    ] = False,
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="An existing group is a success (idempotent).")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Create consumer group GROUP on STREAM (the stream too, unless --no-mkstream). A group
+    started at an id or time gets ENTRIESREAD where it can be known, so its lag is known.
+
+    \b
+    Examples:
+      streamctl group create orders billing
+      streamctl group create orders audit --from 0 --exist-ok
+      streamctl group create orders replay --from 2026-11-27T10:00:00Z
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+    pos = _parse_position(from_, "--from")
+
+    from streamctl.core.groups import create_group
+    from streamctl.render.groups import create_view, register_converters
+
+    register_converters()
+    result = create_group(
+        app_ctx.client(),
+        stream,
+        group,
+        pos,
+        mkstream=not no_mkstream,
+        exist_ok=exist_ok,
+        now_ms=_now(app_ctx),
+    )
+    app_ctx.emit(result, fmt, create_view)
+
+
+@group_app.command("destroy")
+def group_destroy(
+    ctx: typer.Context,
+    stream: StreamArg,
+    group: GroupArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Destroy it even with pending (unacked) entries.")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Destroy consumer group GROUP. Refuses (exit 6) while it has pending entries, unless
+    --force.
+
+    \b
+    Example:
+      streamctl group destroy orders billing
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+
+    from streamctl.core.groups import destroy_group
+    from streamctl.render.groups import destroy_view, register_converters
+
+    register_converters()
+    app_ctx.emit(destroy_group(app_ctx.client(), stream, group, force=force), fmt, destroy_view)
+
+
+@group_app.command("setid")
+def group_setid(
+    ctx: typer.Context,
+    stream: StreamArg,
+    group: GroupArg,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Deliver from here on: $ (skip to the end), 0 (everything again), an id or a "
+            "time (that entry or time on), or (ID (after ID).",
+            metavar="$|0|ID|TIME",
+        ),
+    ],
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Apply the plan (without it nothing changes).")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Move GROUP's last-delivered id (rewind or skip ahead). Prints a plan by default: the
+    current and new position with times, and how many entries will be delivered again or
+    skipped; --execute applies it, with ENTRIESREAD where it can be known so lag stays known.
+    Pending entries stay pending.
+
+    \b
+    Examples:
+      streamctl group setid orders billing --to 2026-11-27T10:00:00Z
+      streamctl group setid orders billing --to 2h --execute
+      streamctl group setid orders billing --to '$' --execute
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+    pos = _parse_position(to, "--to")
+
+    from streamctl.core.groups import execute_setid, plan_setid
+    from streamctl.render.groups import register_converters, setid_view
+
+    register_converters()
+    client = app_ctx.client()
+    plan = plan_setid(client, stream, group, pos, now_ms=_now(app_ctx))
+    if execute:
+        plan = execute_setid(client, plan)
+    app_ctx.emit(plan, fmt, setid_view)
+    if not execute and fmt != "table":
+        app_ctx.notice("plan only, nothing changed: rerun with --execute to apply it")
+
+
+@group_app.command("consumers")
+def group_consumers(
+    ctx: typer.Context, stream: StreamArg, group: GroupArg, output: OutputOption = None
+) -> None:
+    """Each consumer of GROUP: pending entries, idle (since its last attempt) and inactive
+    (since its last successful read; Redis >= 7.2 and Valkey report it, else "-").
+
+    \b
+    Example:
+      streamctl group consumers orders billing
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+
+    from streamctl.core.groups import list_consumers
+    from streamctl.render.groups import consumers_table, register_converters
+
+    register_converters()
+    app_ctx.emit(list_consumers(app_ctx.client(), stream, group), fmt, consumers_table)
+
+
+@group_app.command("delconsumer")
+def group_delconsumer(
+    ctx: typer.Context,
+    stream: StreamArg,
+    group: GroupArg,
+    consumer: Annotated[str, typer.Argument(help="The consumer to delete.")],
+    reassign_to: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--reassign-to",
+            help="First claim its pending entries for consumer OTHER, then delete it.",
+            metavar="OTHER",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Delete it even though it owns pending entries (dropped)."),
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Delete CONSUMER from GROUP. Refuses (exit 6) while it owns pending entries, unless
+    --reassign-to OTHER (claims them for OTHER first) or --force (its entries leave the PEL
+    unacknowledged).
+
+    \b
+    Examples:
+      streamctl group delconsumer orders billing worker-1 --reassign-to worker-2
+      streamctl group delconsumer orders billing worker-1 --force
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+
+    from streamctl.core.groups import delete_consumer
+    from streamctl.render.groups import delconsumer_view, register_converters
+
+    register_converters()
+    result = delete_consumer(
+        app_ctx.client(), stream, group, consumer, reassign_to=reassign_to, force=force
+    )
+    app_ctx.emit(result, fmt, delconsumer_view)

@@ -1,0 +1,568 @@
+"""Pending entries of a consumer group: summary, list (paged), claim, dead-letter and ack.
+
+Every read of the PEL is paged with exclusive ranges (`(ID`), so memory is bounded by the page
+size however many entries are pending. Claims use JUSTID: the delivery counter is left to the
+consumer that reads the entry next (so `--max-deliveries` keeps counting real deliveries).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from streamctl.core.connection import Client, server_time_ms
+from streamctl.core.groups import require_group
+from streamctl.core.streams import _text, key_type, raw_command, raw_pipeline, require_stream
+from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
+from streamctl.ids import MAX_ID, StreamId
+
+PAGE = 1000
+AUTOCLAIM_COUNT = 100  # XAUTOCLAIM scans at most 10x this many PEL entries per call
+SCRIPT_BATCH = 100
+ACK_BATCH = 1000
+
+
+# ---- models (to be folded into core/models.py) ----
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    id: str
+    consumer: str
+    idle_ms: int
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    """XPENDING's summary form: the whole group, whatever filters the listing uses."""
+
+    stream: str
+    group: str
+    count: int
+    oldest_id: str | None
+    newest_id: str | None
+    consumers: tuple[tuple[str, int], ...]
+    now_ms: int  # the server's clock, for ages
+
+
+@dataclass(frozen=True)
+class PendingFilter:
+    """Which pending entries a listing, claim or dead-letter run selects.
+
+    `start`/`end` are server ids (resolved from the id/time grammar by the caller)."""
+
+    consumer: str | None = None
+    min_idle_ms: int = 0
+    min_deliveries: int = 0
+    start: str = "-"
+    end: str = "+"
+
+    @property
+    def needs_pel_scan(self) -> bool:
+        """True when XAUTOCLAIM alone cannot apply the filter (it knows only idle and start)."""
+        return self.consumer is not None or self.min_deliveries > 0 or self.end != "+"
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What a claim did (or, with dry_run, would do).
+
+    `deleted`: ids that were pending but whose entry was deleted (XDEL/trim) meanwhile; the
+    server drops them from the PEL when they are claimed. `skipped`: pending when selected but
+    not claimed (no longer idle enough, or acknowledged/claimed by someone else meanwhile).
+    `not_pending`: explicit ids (--id) that were not pending in the group at all."""
+
+    stream: str
+    group: str
+    consumer: str
+    method: str  # "xautoclaim" | "xclaim"
+    dry_run: bool
+    claimed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    not_pending: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    consumer: str
+    deliveries: int
+    dlq_id: str | None = None  # the copy's id in the DLQ (None in a dry run or when deleted)
+
+
+@dataclass(frozen=True)
+class DeadLetterResult:
+    stream: str
+    group: str
+    dlq: str
+    max_deliveries: int
+    dry_run: bool
+    moved: list[DeadLetter] = field(default_factory=list)
+    deleted: list[DeadLetter] = field(default_factory=list)  # acked, nothing to copy
+    skipped: list[str] = field(default_factory=list)  # no longer eligible when moved
+
+
+@dataclass(frozen=True)
+class AckResult:
+    stream: str
+    group: str
+    requested: int
+    acked: int
+
+    @property
+    def not_pending(self) -> int:
+        return self.requested - self.acked
+
+
+# ---- checks ----
+
+
+def require_stream_group(client: Client, stream: str, group: str) -> None:
+    """NotFound naming the stream, or the group: XPENDING/XACK cannot tell them apart."""
+    require_stream(client, stream)
+    require_group(client, stream, group)
+
+
+def _missing_group(exc: ResponseError, stream: str, group: str) -> Exception:
+    if str(exc).startswith("NOGROUP"):
+        return NotFound(f"group {group!r} does not exist on stream {stream!r}")
+    return ServerRefused(f"the server refused: {exc}")
+
+
+# ---- summary and listing ----
+
+
+def pending_summary(client: Client, stream: str, group: str) -> PendingSummary:
+    require_stream_group(client, stream, group)
+    try:
+        count, oldest, newest, per_consumer = raw_command(client, "XPENDING", stream, group)
+    except ResponseError as exc:
+        raise _missing_group(exc, stream, group) from None
+    consumers = tuple((_text(name), int(n)) for name, n in (per_consumer or []))
+    return PendingSummary(
+        stream=stream,
+        group=group,
+        count=int(count),
+        oldest_id=_text(oldest) if oldest is not None else None,
+        newest_id=_text(newest) if newest is not None else None,
+        consumers=consumers,
+        now_ms=server_time_ms(client),
+    )
+
+
+def _entry(raw: list[Any]) -> PendingEntry:
+    return PendingEntry(_text(raw[0]), _text(raw[1]), int(raw[2]), int(raw[3]))
+
+
+def iter_pending(
+    client: Client,
+    stream: str,
+    group: str,
+    flt: PendingFilter,
+    *,
+    limit: int | None = None,
+    page: int = PAGE,
+) -> Iterator[list[PendingEntry]]:
+    """Pending entries matching `flt`, in id order, a page at a time (at most `limit`).
+
+    Pages continue after the last id seen (`(ID`), so entries claimed or acknowledged while the
+    caller works on a page do not shift the next one. The caller checks the group exists."""
+    if limit is not None and limit <= 0:
+        return
+    start, remaining = flt.start, limit
+    while True:
+        args: list[Any] = ["XPENDING", stream, group]
+        if flt.min_idle_ms:
+            args += ["IDLE", flt.min_idle_ms]
+        args += [start, flt.end, page]
+        if flt.consumer is not None:
+            args.append(flt.consumer)
+        try:
+            reply = raw_command(client, *args)
+        except ResponseError as exc:
+            raise _missing_group(exc, stream, group) from None
+        if not reply:
+            return
+        selected = [e for e in map(_entry, reply) if e.deliveries >= flt.min_deliveries]
+        if remaining is not None:
+            selected = selected[:remaining]
+            remaining -= len(selected)
+        if selected:
+            yield selected
+        last = StreamId.parse(reply[-1][0])
+        if len(reply) < page or remaining == 0 or last == MAX_ID:
+            return
+        start = f"({last}"
+
+
+def _existing(client: Client, stream: str, ids: list[str]) -> set[str]:
+    """Which of `ids` are still in the stream (one pipelined round trip)."""
+    replies = raw_pipeline(client, [("XRANGE", stream, i, i, "COUNT", 1) for i in ids])
+    return {i for i, reply in zip(ids, replies, strict=True) if isinstance(reply, list) and reply}
+
+
+# ---- claim ----
+
+
+def _xautoclaim(
+    client: Client, stream: str, group: str, to: str, min_idle_ms: int, cursor: str, count: int
+) -> tuple[str, list[str], list[str]]:
+    # JUSTID through a raw command: redis-py's xautoclaim(justid=True) drops the cursor and the
+    # deleted ids (the reply's third element, Redis >= 7.0)
+    try:
+        reply = raw_command(
+            client, "XAUTOCLAIM", stream, group, to, min_idle_ms, cursor, "COUNT", count, "JUSTID"
+        )
+    except ResponseError as exc:
+        raise _missing_group(exc, stream, group) from None
+    deleted = [_text(i) for i in reply[2]] if len(reply) > 2 else []
+    return _text(reply[0]), [_text(i) for i in reply[1]], deleted
+
+
+def claim_idle(
+    client: Client,
+    stream: str,
+    group: str,
+    to: str,
+    *,
+    min_idle_ms: int = 0,
+    start: str = "-",
+    limit: int | None = None,
+    batch: int = AUTOCLAIM_COUNT,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ClaimResult:
+    """Claim every entry idle at least `min_idle_ms` (from `start` on) for `to`: an XAUTOCLAIM
+    cursor loop until the cursor comes back as 0-0 (or `limit` entries are claimed)."""
+    require_stream_group(client, stream, group)
+    result = ClaimResult(stream, group, to, "xautoclaim", dry_run=False)
+    cursor = "0-0" if start == "-" else start
+    remaining = limit
+    while remaining is None or remaining > 0:
+        count = batch if remaining is None else min(batch, remaining)
+        cursor, claimed, deleted = _xautoclaim(
+            client, stream, group, to, min_idle_ms, cursor, count
+        )
+        result.claimed.extend(claimed)
+        result.deleted.extend(deleted)
+        if remaining is not None:
+            remaining -= len(claimed)
+        if cursor == "0-0" or should_stop():
+            break
+    return result
+
+
+def _claim_page(
+    client: Client, stream: str, group: str, to: str, ids: list[str], min_idle_ms: int
+) -> tuple[list[str], list[str], list[str]]:
+    """XCLAIM pending `ids` (JUSTID): (claimed, deleted while pending, skipped)."""
+    try:
+        reply = raw_command(client, "XCLAIM", stream, group, to, min_idle_ms, *ids, "JUSTID")
+    except ResponseError as exc:
+        raise _missing_group(exc, stream, group) from None
+    claimed_set = {_text(i) for i in reply}
+    rest = [i for i in ids if i not in claimed_set]
+    # XCLAIM drops an entry deleted while pending from the PEL without saying so: find them
+    exists = _existing(client, stream, rest) if rest else set()
+    claimed = [i for i in ids if i in claimed_set]
+    deleted = [i for i in rest if i not in exists]
+    skipped = [i for i in rest if i in exists]
+    return claimed, deleted, skipped
+
+
+def claim_selected(
+    client: Client,
+    stream: str,
+    group: str,
+    to: str,
+    flt: PendingFilter,
+    *,
+    limit: int | None = None,
+    page: int = PAGE,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ClaimResult:
+    """Claim what a PEL scan selects (consumer, deliveries or end filters that XAUTOCLAIM cannot
+    apply): XPENDING pages, each claimed with XCLAIM (which re-checks the idle time)."""
+    require_stream_group(client, stream, group)
+    result = ClaimResult(stream, group, to, "xclaim", dry_run=False)
+    for entries in iter_pending(client, stream, group, flt, limit=limit, page=page):
+        claimed, deleted, skipped = _claim_page(
+            client, stream, group, to, [e.id for e in entries], flt.min_idle_ms
+        )
+        result.claimed.extend(claimed)
+        result.deleted.extend(deleted)
+        result.skipped.extend(skipped)
+        if should_stop():
+            break
+    return result
+
+
+def normalize_ids(ids: Iterable[str]) -> list[str]:
+    """Full ids ('5' is 5-0), in the order given, without repeats; BadInput for a bad one."""
+    seen: dict[str, None] = {}
+    for text in ids:
+        seen.setdefault(str(StreamId.parse(text.strip())), None)
+    return list(seen)
+
+
+def _pending_of(client: Client, stream: str, group: str, ids: list[str]) -> dict[str, PendingEntry]:
+    replies = raw_pipeline(client, [("XPENDING", stream, group, i, i, 1) for i in ids])
+    out: dict[str, PendingEntry] = {}
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise _missing_group(reply, stream, group)
+        if reply:
+            e = _entry(reply[0])
+            out[e.id] = e
+    return out
+
+
+def claim_ids(
+    client: Client,
+    stream: str,
+    group: str,
+    to: str,
+    ids: list[str],
+    *,
+    min_idle_ms: int = 0,
+    dry_run: bool = False,
+) -> ClaimResult:
+    """XCLAIM explicit ids; reports those that were not pending and those deleted meanwhile."""
+    require_stream_group(client, stream, group)
+    result = ClaimResult(stream, group, to, "xclaim", dry_run=dry_run)
+    for i in range(0, len(ids), PAGE):
+        chunk = ids[i : i + PAGE]
+        pending = _pending_of(client, stream, group, chunk)
+        result.not_pending.extend(x for x in chunk if x not in pending)
+        selected = [x for x in chunk if x in pending]
+        if not selected:
+            continue
+        if dry_run:
+            exists = _existing(client, stream, selected)
+            for x in selected:
+                if x not in exists:
+                    result.deleted.append(x)
+                elif pending[x].idle_ms >= min_idle_ms:
+                    result.claimed.append(x)
+                else:
+                    result.skipped.append(x)
+            continue
+        claimed, deleted, skipped = _claim_page(client, stream, group, to, selected, min_idle_ms)
+        result.claimed.extend(claimed)
+        result.deleted.extend(deleted)
+        result.skipped.extend(skipped)
+    return result
+
+
+def plan_claim(
+    client: Client,
+    stream: str,
+    group: str,
+    to: str,
+    flt: PendingFilter,
+    *,
+    limit: int | None = None,
+    page: int = PAGE,
+) -> ClaimResult:
+    """What a claim with these filters would do (a dry run: nothing changes)."""
+    require_stream_group(client, stream, group)
+    method = "xclaim" if flt.needs_pel_scan else "xautoclaim"
+    result = ClaimResult(stream, group, to, method, dry_run=True)
+    for entries in iter_pending(client, stream, group, flt, limit=limit, page=page):
+        ids = [e.id for e in entries]
+        exists = _existing(client, stream, ids)
+        result.claimed.extend(i for i in ids if i in exists)
+        result.deleted.extend(i for i in ids if i not in exists)
+    return result
+
+
+def claim_consumer_entries(
+    client: Client, stream: str, group: str, consumer: str, to: str
+) -> tuple[list[str], list[str]]:
+    """Hand every pending entry of `consumer` to `to`: (claimed ids, ids deleted meanwhile)."""
+    result = claim_selected(client, stream, group, to, PendingFilter(consumer=consumer))
+    return result.claimed, result.deleted
+
+
+# ---- dead letter ----
+
+# One step per batch: re-check each entry is still pending and eligible, copy it with the dlq_*
+# fields, acknowledge it. A script runs atomically, so an entry is either copied and acked or
+# untouched: a crash cannot lose it or copy it twice, and a rerun finds nothing left to move.
+# XADD comes before XACK: if XADD fails (e.g. the DLQ is not a stream) nothing is acked.
+_DEAD_LETTER_SCRIPT = """
+local src, dlq = KEYS[1], KEYS[2]
+local group, max_deliveries, min_idle, consumer = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local out = {}
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local p
+  if consumer ~= '' then
+    p = redis.call('XPENDING', src, group, 'IDLE', min_idle, id, id, 1, consumer)
+  else
+    p = redis.call('XPENDING', src, group, 'IDLE', min_idle, id, id, 1)
+  end
+  if #p == 0 or p[1][4] < max_deliveries then
+    out[#out + 1] = {id, 'skipped', '', 0, ''}
+  else
+    local owner, deliveries = p[1][2], p[1][4]
+    local e = redis.call('XRANGE', src, id, id)
+    if #e == 0 then
+      redis.call('XACK', src, group, id)
+      out[#out + 1] = {id, 'deleted', owner, deliveries, ''}
+    else
+      local args = {dlq, '*'}
+      for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
+      for _, v in ipairs({'dlq_stream', src, 'dlq_group', group, 'dlq_id', id,
+                          'dlq_consumer', owner, 'dlq_deliveries', tostring(deliveries)}) do
+        args[#args + 1] = v
+      end
+      local new_id = redis.call('XADD', unpack(args))
+      redis.call('XACK', src, group, id)
+      out[#out + 1] = {id, 'moved', owner, deliveries, new_id}
+    end
+  end
+end
+return out
+"""
+
+
+def dead_letter(
+    client: Client,
+    stream: str,
+    group: str,
+    dlq: str,
+    max_deliveries: int,
+    flt: PendingFilter | None = None,
+    *,
+    limit: int | None = None,
+    dry_run: bool = False,
+    page: int = SCRIPT_BATCH,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DeadLetterResult:
+    """Move entries delivered `max_deliveries` times or more into `dlq` and acknowledge them,
+    each in one atomic step. Entries deleted while pending are acknowledged, not copied."""
+    if max_deliveries < 1:
+        raise BadInput(f"bad --max-deliveries {max_deliveries}: give a count of 1 or more")
+    if dlq == stream:
+        raise BadInput("the dead-letter stream must not be the stream itself")
+    flt = flt or PendingFilter()
+    require_stream_group(client, stream, group)
+    kind = key_type(client, dlq)
+    if kind not in ("none", "stream"):
+        raise ServerRefused(f"WRONGTYPE: dead-letter key {dlq!r} holds a {kind}, not a stream")
+    selecting = PendingFilter(
+        consumer=flt.consumer,
+        min_idle_ms=flt.min_idle_ms,
+        min_deliveries=max(max_deliveries, flt.min_deliveries),
+        start=flt.start,
+        end=flt.end,
+    )
+    result = DeadLetterResult(stream, group, dlq, max_deliveries, dry_run)
+    script = None if dry_run else client.register_script(_DEAD_LETTER_SCRIPT)
+    for entries in iter_pending(client, stream, group, selecting, limit=limit, page=page):
+        if dry_run:
+            exists = _existing(client, stream, [e.id for e in entries])
+            for e in entries:
+                item = DeadLetter(e.id, e.consumer, e.deliveries)
+                (result.moved if e.id in exists else result.deleted).append(item)
+            continue
+        assert script is not None
+        argv: list[str | int] = [group, selecting.min_deliveries, selecting.min_idle_ms]
+        argv.append(flt.consumer or "")
+        try:
+            reply = script(keys=[stream, dlq], args=argv + [e.id for e in entries])
+        except ResponseError as exc:
+            done = len(result.moved) + len(result.deleted)
+            raise PartialFailure(
+                f"the server refused the dead-letter step: {exc}; {done} entries were handled "
+                "before it (each entry is moved and acknowledged together, or not at all)",
+                done=done,
+                exit_code=ServerRefused.exit_code,
+            ) from None
+        for eid, status, owner, deliveries, new_id in reply:
+            sid, state = _text(eid), _text(status)
+            if state == "moved":
+                result.moved.append(DeadLetter(sid, _text(owner), int(deliveries), _text(new_id)))
+            elif state == "deleted":
+                result.deleted.append(DeadLetter(sid, _text(owner), int(deliveries)))
+            else:
+                result.skipped.append(sid)
+        if should_stop():
+            break
+    return result
+
+
+# ---- ack ----
+
+
+def parse_id_line(line: str, lineno: int) -> str | None:
+    """An id from one line of `ack --stdin`: a bare id, or a JSON object with an "id" (the
+    ndjson of `pending` or `range`). Blank lines and #-comments give None."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            raise BadInput(f"line {lineno}: malformed JSON: {exc}") from None
+        value = obj.get("id") if isinstance(obj, dict) else None
+        if not isinstance(value, str):
+            raise BadInput(f'line {lineno}: a JSON line needs an "id" string')
+        text = value
+    try:
+        return str(StreamId.parse(text))
+    except BadInput as exc:
+        raise BadInput(f"line {lineno}: {exc}") from None
+
+
+def read_id_lines(lines: Iterable[str]) -> Iterator[str]:
+    for n, line in enumerate(lines, 1):
+        parsed = parse_id_line(line, n)
+        if parsed is not None:
+            yield parsed
+
+
+def ack_ids(
+    client: Client, stream: str, group: str, ids: Iterable[str], *, batch: int = ACK_BATCH
+) -> AckResult:
+    """XACK ids in batches. The group is checked first: XACK answers 0 for a missing group.
+
+    A bad id in `ids` (BadInput from the reader) first acks every id before it, then raises
+    PartialFailure with the count."""
+    require_stream_group(client, stream, group)
+    requested = acked = 0
+    chunk: list[str] = []
+
+    def flush() -> None:
+        nonlocal requested, acked, chunk
+        if not chunk:
+            return
+        try:
+            n = raw_command(client, "XACK", stream, group, *chunk)
+        except ResponseError as exc:
+            raise _missing_group(exc, stream, group) from None
+        requested += len(chunk)
+        acked += int(n)
+        chunk = []
+
+    try:
+        for i in ids:
+            chunk.append(i)
+            if len(chunk) >= batch:
+                flush()
+    except BadInput as exc:
+        flush()
+        raise PartialFailure(
+            f"{exc}; {acked} of the {requested} ids before it were acknowledged",
+            done=acked,
+            exit_code=exc.exit_code,
+        ) from None
+    flush()
+    return AckResult(stream, group, requested, acked)
