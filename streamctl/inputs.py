@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
-from itertools import chain
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -75,12 +75,13 @@ def is_yaml_path(path: str) -> bool:
     return path.lower().endswith((".yaml", ".yml"))
 
 
-def read_events(path: str, *, skip: int = 0) -> Iterator[FieldPairs | FlatFields]:
+def read_events(path: str, *, skip: int = 0) -> Iterator[FieldPairs | dict[str, Any]]:
     """Events from an NDJSON file (or a YAML list of mappings for .yaml/.yml), in order.
 
     The first `skip` events are read and validated but not yielded (resume after an interruption).
     Blank lines are ignored. A malformed line raises BadInput naming it, after every event before
-    it was yielded. NDJSON events come as flat [name, value, ...] lists (see flat_fields).
+    it was yielded. NDJSON events come as the decoded objects (non-empty dicts), YAML events as
+    FieldPairs.
     """
     if is_yaml_path(path):
         yield from _read_yaml_events(path, skip)
@@ -88,7 +89,6 @@ def read_events(path: str, *, skip: int = 0) -> Iterator[FieldPairs | FlatFields
     fh = open_input(path)
     try:
         seen = 0
-        flatten = chain.from_iterable
         for _lineno, objs in _ndjson_chunks(fh):
             if seen + len(objs) <= skip:
                 seen += len(objs)
@@ -96,18 +96,15 @@ def read_events(path: str, *, skip: int = 0) -> Iterator[FieldPairs | FlatFields
             for obj in objs:
                 seen += 1
                 if seen > skip:
-                    # values stay as JSON decoded them: the packer writes str/int/float as their
-                    # JSON text and publish_many converts the rest (bool, null, lists, objects)
-                    yield list(flatten(obj.items()))
+                    # the object as JSON decoded it: publish_many writes str/int/float values
+                    # as their JSON text directly and converts the rest (bool, null, nesting)
+                    yield obj
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
 
 
 FlatFields = list[Any]  # [name, value, name, value, ...] as XADD takes them
-
-NDJSON_CHUNK = 512
-
 
 def json_text_values(flat: FlatFields) -> FlatFields:
     """The values of a flat event that are not str or bytes, as their JSON text."""
@@ -120,33 +117,79 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _ndjson_chunks(fh: IO[bytes]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """(first line number, objects) for chunks of lines, every object checked.
+NDJSON_BLOCK = 1 << 20
+# a block whose every line is one {...}: parsed as one JSON array (see _ndjson_chunks)
+_OBJECT_LINES = re.compile(r"(?:\{[^\n]*\}\n)*")
 
-    A chunk is parsed with one json.loads of the lines joined into an array (one C call instead of
-    one per line). Each line must start with '{' and end with '}' and the array must have one
-    object per line, so the chunk parses exactly as its lines would one by one; anything else is
-    parsed line by line to name the bad line, yielding the events before it first.
+
+def _ndjson_chunks(fh: IO[bytes]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """(first line number, objects) for blocks of lines, every object checked.
+
+    Fast path: a block of complete lines in which every line is `{...}` is parsed with ONE
+    json.loads of the lines joined into an array; it must hold one non-empty object per line.
+    As JSON strings cannot span lines, such a block parses exactly as its lines would one by
+    one. Any other block (blank lines, CRLF, spaces, a bad line) is parsed line by line, to name
+    the bad line after yielding the events before it.
     """
+
     def loads(text: str) -> Any:
         return json.loads(text, parse_constant=_reject_constant)
 
+    read = getattr(fh, "read1", fh.read)
+    lineno = 0  # lines consumed before the current block
+    rest = b""
+    while True:
+        data = read(NDJSON_BLOCK)
+        if data:
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            head, rest = data[:cut], data[cut:]
+        elif rest:
+            head, rest = rest + b"\n", b""
+        else:
+            return
+        count = head.count(b"\n")
+        objs = _parse_block(head, count, loads)
+        if objs is not None:
+            yield lineno + 1, objs
+        else:
+            yield from _parse_lines(head.split(b"\n")[:count], lineno, loads)
+        lineno += count
+
+
+def _parse_block(head: bytes, count: int, loads: Any) -> list[dict[str, Any]] | None:
+    try:
+        text = head.decode()
+    except UnicodeDecodeError:
+        return None
+    if not _OBJECT_LINES.fullmatch(text):
+        return None
+    try:
+        objs = loads("[" + text[:-1].replace("\n", ",\n") + "]")
+    except (ValueError, RecursionError):
+        return None
+    if len(objs) != count or not all(type(o) is dict and o for o in objs):
+        return None
+    return objs  # type: ignore[no-any-return]
+
+
+def _parse_lines(
+    raw_lines: list[bytes], lineno: int, loads: Any
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     lines: list[str] = []
     numbers: list[int] = []
-    for lineno, raw in enumerate(fh, 1):
+    for offset, raw in enumerate(raw_lines, 1):
         try:
             line = raw.decode().strip()
         except UnicodeDecodeError:
             yield from _flush_chunk(lines, numbers, loads)
-            lines, numbers = [], []
-            raise BadInput(f"line {lineno}: not UTF-8 text; {EVENT_FORMS}") from None
-        if not line:
-            continue
-        lines.append(line)
-        numbers.append(lineno)
-        if len(lines) >= NDJSON_CHUNK:
-            yield from _flush_chunk(lines, numbers, loads)
-            lines, numbers = [], []
+            raise BadInput(f"line {lineno + offset}: not UTF-8 text; {EVENT_FORMS}") from None
+        if line:
+            lines.append(line)
+            numbers.append(lineno + offset)
     yield from _flush_chunk(lines, numbers, loads)
 
 

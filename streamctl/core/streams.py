@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -253,10 +254,14 @@ class _BulkSender:
             raise failure
 
 
-def _flatten(fields: Any) -> Any:
+def _event_args(fields: Any) -> tuple[Any, ...]:
+    """XADD's field arguments for an event: a dict, FieldPairs or a flat [name, value, ...]."""
+    kind = type(fields)
+    if kind is dict:
+        return tuple(chain.from_iterable(fields.items()))
     if fields and type(fields[0]) is tuple:
-        return [x for pair in fields for x in pair]
-    return fields
+        return tuple(chain.from_iterable(fields))
+    return tuple(fields)
 
 
 def publish_many(
@@ -272,7 +277,8 @@ def publish_many(
 ) -> int:
     """Publish events in pipelined batches; returns how many the server acknowledged.
 
-    An event is FieldPairs ((name, value), ...) or a flat [name, value, ...] list (str or bytes).
+    An event is a dict, FieldPairs ((name, value), ...) or a flat [name, value, ...] list; str,
+    bytes, int and float values are written as they are, others as their JSON text.
     A malformed event (BadInput from the reader) first publishes every event before it, then
     raises PartialFailure naming the line and the count; so does a failure of the server, with
     the count of events it acknowledged before the failure. `should_stop` is checked between
@@ -291,9 +297,9 @@ def publish_many(
                 if not fields:
                     raise BadInput("an event needs at least one field")
                 try:
-                    batch.append(pack(prefix + tuple(_flatten(fields))))
+                    batch.append(pack(prefix + _event_args(fields)))
                 except TypeError:  # a value that is not str/bytes/int/float: its JSON text
-                    batch.append(pack(prefix + tuple(json_text_values(_flatten(fields)))))
+                    batch.append(pack(prefix + tuple(json_text_values(list(_event_args(fields))))))
                 except UnicodeEncodeError as exc:
                     raise BadInput(f"event {sender.published + len(batch) + 1}: {exc}") from None
                 if len(batch) >= batch_size:

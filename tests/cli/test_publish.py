@@ -207,3 +207,19 @@ def test_real_process_prints_only_the_id(one_server, r1):
     proc = run_process(["-u", one_server.url, "publish", "orders", "a=1"])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode().strip() == r1.xrange("orders")[0][0].decode()
+
+
+def test_file_values_that_are_not_strings_are_json_text(cli, r, tmp_path: Path):
+    path = tmp_path / "e.ndjson"
+    path.write_text('{"b": true, "n": null, "o": {"k": [1, "é"]}, "f": 2.5, "i": -3, "big": 1e100}\r\n')
+    res = cli("publish", "s", "--file", str(path))
+    assert res.exit_code == 0, res.stderr
+    [(_, fields)] = r.xrange("s")
+    assert fields == {
+        b"b": b"true",
+        b"n": b"null",
+        b"o": '{"k":[1,"é"]}'.encode(),
+        b"f": b"2.5",
+        b"i": b"-3",
+        b"big": b"1e+100",
+    }

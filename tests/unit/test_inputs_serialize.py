@@ -52,8 +52,8 @@ def test_read_events_names_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "e.ndjson"
     path.write_text('{"a": "1"}\n\n{"a": "2"}\n{oops\n{"a": "4"}\n')
     events = inputs.read_events(str(path))
-    assert next(events) == ["a", "1"]
-    assert next(events) == ["a", "2"]
+    assert next(events) == {"a": "1"}
+    assert next(events) == {"a": "2"}
     with pytest.raises(BadInput, match=r"^line 4: invalid JSON"):
         next(events)
 
@@ -61,7 +61,7 @@ def test_read_events_names_the_bad_line(tmp_path: Path) -> None:
 def test_read_events_skip(tmp_path: Path) -> None:
     path = tmp_path / "e.ndjson"
     path.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(5)))
-    assert list(inputs.read_events(str(path), skip=3)) == [["i", 3], ["i", 4]]
+    assert list(inputs.read_events(str(path), skip=3)) == [{"i": 3}, {"i": 4}]
 
 
 def test_ndjson_chunk_parse_equals_line_by_line(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_ndjson_chunk_parse_equals_line_by_line(tmp_path: Path) -> None:
         list(inputs.read_events(str(path)))
     path.write_bytes(b'{"a": 1}\n\xff\n')
     events = inputs.read_events(str(path))
-    assert next(events) == ["a", 1]
+    assert next(events) == {"a": 1}
     with pytest.raises(BadInput, match="line 2: not UTF-8"):
         next(events)
 
