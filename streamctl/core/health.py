@@ -16,8 +16,9 @@ check
 top
     `take_snapshot` reads every matching stream and group in two pipelines (counters only);
     `RateTracker.update` turns consecutive snapshots into rates: incoming from the deltas of
-    `entries-added`, outgoing from the deltas of `entries-read`, per second of server time, and
-    keeps the last minute of them for sparklines.
+    `entries-added`, outgoing from the deltas of `entries-read` (entries added minus lag while
+    the server reports entries-read as nil, as it does for a new group until it reads), per
+    second of server time, and keeps the last minute of them for sparklines.
 """
 
 from __future__ import annotations
@@ -131,9 +132,12 @@ def pending_idle(
     group: str,
     *,
     page: int = PEL_PAGE,
-    limit: int = PEL_SCAN_LIMIT,
+    limit: int | None = None,
 ) -> PendingIdle:
-    """The largest idle time in the group's PEL, paging XPENDING by id (exclusive starts)."""
+    """The largest idle time in the group's PEL, paging XPENDING by id (exclusive starts), up to
+    `limit` entries (default PEL_SCAN_LIMIT)."""
+    if limit is None:
+        limit = PEL_SCAN_LIMIT
     start = "-"
     scanned = 0
     best: int | None = None
@@ -382,6 +386,16 @@ def rate(before: int | None, after: int | None, elapsed_ms: int) -> float | None
     return (after - before) * 1000.0 / elapsed_ms
 
 
+def read_position(stream: StreamSample, group: GroupSample) -> int | None:
+    """How many of the stream's entries the group has read: `entries-read`, or when the server
+    does not know it (a group created or moved without ENTRIESREAD), entries added minus lag."""
+    if group.entries_read is not None:
+        return group.entries_read
+    if stream.entries_added is not None and group.lag is not None:
+        return stream.entries_added - group.lag
+    return None
+
+
 class RateTracker:
     """Feed it snapshots in order; it returns the rates and keeps `window_ms` of history."""
 
@@ -411,7 +425,11 @@ class RateTracker:
             group_rows: list[GroupRates] = []
             for g in s.groups:
                 old_g = before_groups.get(g.name)
-                out_rate = rate(old_g.entries_read, g.entries_read, elapsed) if old_g else None
+                out_rate = (
+                    rate(read_position(old, old_g), read_position(s, g), elapsed)
+                    if old is not None and old_g is not None
+                    else None
+                )
                 group_key = ("group", s.name, g.name)
                 seen.add(group_key)
                 group_rows.append(

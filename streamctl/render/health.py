@@ -180,12 +180,10 @@ def top_table(
     spark_width: int = 30,
 ) -> RenderableType:
     """The dashboard: a row per stream (incoming) and, under it, a row per group (outgoing)."""
-    caption = (
-        f"server time {format_time(report.time_ms)}"
-        + (f"  ·  every {format_duration(report.interval_ms)}" if report.interval_ms else "")
-        + "  ·  rates per second; trend over the last "
-        + format_duration(report.window_ms)
-    )
+    caption = f"server time {format_time(report.time_ms)}"
+    if report.interval_ms:
+        caption += f", every {format_duration(report.interval_ms)}"
+    caption += f"; rates per second, trend over {format_duration(report.window_ms)}"
     if not report.streams:
         return RichGroup(
             Text(title or "", style="bold"), Text("no streams match", style="dim"), Text(caption)
