@@ -46,9 +46,9 @@ def _parse_position(text: str, option: str):  # type: ignore[no-untyped-def]
 
 @group_app.command("ls")
 def group_ls(ctx: typer.Context, stream: StreamArg, output: OutputOption = None) -> None:
-    """Each group of STREAM: consumers, pending, last delivered id and time, entries read, lag
-    (computed and marked when the server reports it unknown) and behind (time from the last
-    delivered entry to the newest entry).
+    """List the consumer groups of STREAM: consumers, pending, last delivered id and time,
+    entries read, lag (computed and marked when the server reports it unknown) and behind
+    (time from the last delivered entry to the newest entry).
 
     \b
     Example:
@@ -192,7 +192,7 @@ def group_setid(
 def group_consumers(
     ctx: typer.Context, stream: StreamArg, group: GroupArg, output: OutputOption = None
 ) -> None:
-    """Each consumer of GROUP: pending entries, idle (since its last attempt) and inactive
+    """List the consumers of GROUP: pending entries, idle (since its last attempt) and inactive
     (since its last successful read; Redis >= 7.2 and Valkey report it, else "-").
 
     \b

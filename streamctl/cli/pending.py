@@ -89,7 +89,7 @@ def pending(
     ] = False,
     output: OutputOption = None,
 ) -> None:
-    """Pending entries of GROUP (delivered, not acknowledged): the summary (count, oldest and
+    """Show GROUP's pending entries (delivered, not acknowledged): the summary (count, oldest and
     newest with times, count per consumer) and the entries (id, time, consumer, idle,
     deliveries, age). --claim --to C reassigns what the filters select (XAUTOCLAIM for an idle
     filter, XCLAIM for --id or consumer/deliveries/end filters) and reports the ids claimed and
