@@ -254,7 +254,7 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
     try:
         return redis.Redis.from_url(settings.url, **kwargs)
     except ValueError as exc:
-        raise BadInput(f"bad URL {settings.display_url}: {scrub(str(exc))}") from None
+        raise BadInput(f"bad URL {describe_target(settings)}: {scrub(str(exc))}") from None
 
 
 def server_time_ms(client: Client) -> int:
@@ -278,7 +278,13 @@ def server_version(client: Client) -> tuple[str, tuple[int, ...]]:
 
 
 def describe_target(settings: Settings | None) -> str:
-    return settings.display_url if settings else "the server"
+    """The URL for messages, its password masked (even when the URL does not parse)."""
+    if settings is None:
+        return "the server"
+    try:
+        return settings.display_url
+    except ValueError:  # urlsplit's .port raises on 'host:notaport'
+        return scrub(settings.url)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
