@@ -264,7 +264,7 @@ def consumers_table(consumers: list[Consumer]) -> RenderableType:
 def create_view(r: GroupCreateResult) -> RenderableType:
     from rich.text import Text
 
-    verb = "created" if r.created else "already exists:"
+    verb = "created:" if r.created else "already exists:"
     made = f" (stream {r.stream!r} created)" if r.stream_created else ""
     er = "-" if r.entries_read is None else str(r.entries_read)
     return Text(

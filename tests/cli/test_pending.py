@@ -163,14 +163,21 @@ def test_pending_count_pages_and_says_when_more(cli, r):
     assert len(everything["entries"]) == 5
 
 
-def test_pending_default_count_is_100(cli, r):
-    for i in range(120):
-        r.xadd("s", {"n": str(i)})
+def test_pending_default_count_is_100_and_0_pages_through_everything(cli, r):
+    pipe = r.pipeline(transaction=False)
+    for i in range(1050):  # more than one XPENDING page (1000)
+        pipe.xadd("s", {"n": str(i)}, id=f"{i + 1}-0")
+    pipe.execute()
     r.xgroup_create("s", "g", id="0")
     r.xreadgroup("g", "A", {"s": ">"})
     res = cli("pending", "s", "g", "-o", "json")
     assert (len(res.json()["entries"]), res.json()["more"]) == (100, True)
-    assert len(cli("pending", "s", "g", "-n", "0", "-o", "ndjson").ndjson()) == 120
+    every = cli("pending", "s", "g", "-n", "0", "-o", "json").json()
+    assert [e["id"] for e in every["entries"]] == [f"{i + 1}-0" for i in range(1050)]
+    assert every["more"] is False
+    assert len(cli("pending", "s", "g", "-n", "0", "-o", "ndjson").ndjson()) == 1050
+    doc = yaml.safe_load(cli("pending", "s", "g", "-n", "1001", "-o", "yaml").stdout)
+    assert (len(doc["entries"]), doc["more"]) == (1001, True)
 
 
 def test_pending_missing_stream_or_group(cli, r):

@@ -271,6 +271,15 @@ def test_dead_letter_script_rechecks_eligibility(r):
     assert r.xlen("dlq") == 1
 
 
+def test_dead_letter_step_that_fails_acks_nothing(r):
+    setup_group(r, 1, read=1)
+    r.set("dlq", "not a stream")  # the pre-check bypassed: XADD fails inside the step
+    script = r.register_script(pending._DEAD_LETTER_SCRIPT)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        script(keys=["s", "dlq"], args=["g", 1, 0, "", "1000-0"])
+    assert pel(r) == [("1000-0", "A", 1)]
+
+
 # ---- ack ----
 
 
