@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import translate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from streamctl.core.models import RawEntry
 from streamctl.core.trim import count_from, snapshot
@@ -35,7 +35,6 @@ from streamctl.ids import StreamId, parse_position, resolve_end, resolve_start
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
-    from streamctl.inputs import Envelope
 
 BATCH = 1000
 PENDING_PAGE = 1000
@@ -633,10 +632,49 @@ GROUP_FORMS = (
 
 
 def _pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        return [[k, v] for k, v in pairs]
-    return dict(pairs)
+    # repeated names (legal in a stream entry) stay a list of pairs instead of collapsing
+    obj = dict(pairs)
+    return obj if len(obj) == len(pairs) else [[k, v] for k, v in pairs]
+
+
+IdKey = tuple[int, int]
+MAX_PART = 2**64 - 1
+
+
+def id_key(text: str) -> IdKey | None:
+    """(ms, seq) of a full or millisecond id, or None when it is not one (fast path of
+    StreamId.parse for bulk input)."""
+    ms, sep, seq = text.partition("-")
+    if not ms.isdigit() or not ms.isascii() or (sep and not (seq.isdigit() and seq.isascii())):
+        return None
+    key = (int(ms), int(seq) if sep else 0)
+    return key if key[0] <= MAX_PART and key[1] <= MAX_PART else None
+
+
+class EntryLine(NamedTuple):
+    """An entry envelope of the import input: its line, id and fields ([name, value, ...],
+    str when the JSON had a string, bytes when it had {"base64": ...})."""
+
+    lineno: int
+    id: str
+    key: IdKey
+    flat: list[Any]
+
+
+def _flat_fields(raw: Any, where: str) -> list[Any]:
+    if type(raw) is dict and raw:
+        flat: list[Any] = []
+        append = flat.append
+        for k, v in raw.items():
+            if type(v) is not str:
+                break
+            append(k)
+            append(v)
+        else:
+            return flat
+    from streamctl.inputs import envelope_fields
+
+    return [x for pair in envelope_fields(raw, where) for x in pair]
 
 
 def _group_state(raw: Any, where: str) -> GroupState:
@@ -667,45 +705,50 @@ def _group_state(raw: Any, where: str) -> GroupState:
     return GroupState(name, position, entries_read, consumers, pending)
 
 
-def read_import(path: str) -> Iterator[Envelope | GroupLine]:
-    """Envelopes (and group lines) from an NDJSON file or '-' (stdin); blank lines are skipped.
-
-    Each malformed line raises BadInput naming it: bad JSON, no 'fields', no 'id', a bad id.
+def read_import(path: str) -> Iterator[EntryLine | GroupLine]:
+    """Entry envelopes (and group lines) from an NDJSON file or '-' (stdin); blank lines are
+    skipped. A malformed line raises BadInput naming it: bad JSON, not an object, no 'fields',
+    no 'id', a bad id, a field that is neither a string nor {"base64": ...}.
     """
     import sys
 
-    from streamctl.inputs import ENVELOPE_FORMS, Envelope, envelope_fields, open_input
+    from streamctl.inputs import ENVELOPE_FORMS, open_input
 
     fh = open_input(path)
-    loads = json.loads
+    decode = json.JSONDecoder(object_pairs_hook=_pairs_hook).decode
     try:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"line {lineno}"
+        for lineno, raw_line in enumerate(fh, 1):
             try:
-                obj = loads(line, object_pairs_hook=_pairs_hook)
+                obj = decode(raw_line.decode())
+            except UnicodeDecodeError:
+                raise BadInput(f"line {lineno}: not UTF-8 text; {ENVELOPE_FORMS}") from None
             except ValueError as exc:
-                raise BadInput(f"{where}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
+                if not raw_line.strip():
+                    continue
+                raise BadInput(f"line {lineno}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
             except RecursionError:
-                raise BadInput(f"{where}: JSON nested too deeply; {ENVELOPE_FORMS}") from None
-            if not isinstance(obj, dict):
-                raise BadInput(f"{where}: expected a JSON object; {ENVELOPE_FORMS}")
-            if "group" in obj and "fields" not in obj:
-                yield GroupLine(lineno, _group_state(obj["group"], where))
-                continue
-            if "fields" not in obj:
-                raise BadInput(f"{where}: no 'fields'; {ENVELOPE_FORMS}")
+                raise BadInput(f"line {lineno}: JSON nested too deeply; {ENVELOPE_FORMS}") from None
+            if type(obj) is not dict:
+                raise BadInput(f"line {lineno}: expected a JSON object; {ENVELOPE_FORMS}")
+            fields = obj.get("fields")
+            if fields is None:
+                if "group" in obj:
+                    yield GroupLine(lineno, _group_state(obj["group"], f"line {lineno}"))
+                    continue
+                raise BadInput(f"line {lineno}: no 'fields'; {ENVELOPE_FORMS}")
             eid = obj.get("id")
-            if not isinstance(eid, str):
+            if type(eid) is not str:
                 raise BadInput(
-                    f"{where}: no 'id' (a string like \"1795773600000-0\"); {ENVELOPE_FORMS}"
+                    f"line {lineno}: no 'id' (a string like \"1795773600000-0\"); {ENVELOPE_FORMS}"
                 )
-            try:
-                sid = StreamId.parse(eid)
-            except BadInput:
-                raise BadInput(f"{where}: bad id {eid!r}: expected ms-seq") from None
-            yield Envelope(lineno, str(sid), envelope_fields(obj["fields"], where))
+            key = id_key(eid)
+            if key is None:
+                raise BadInput(
+                    f"line {lineno}: bad id {eid!r}: expected ms-seq, e.g. 1795773600000-0"
+                )
+            yield EntryLine(
+                lineno, f"{key[0]}-{key[1]}", key, _flat_fields(fields, f"line {lineno}")
+            )
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
@@ -753,7 +796,7 @@ class _ImportState:
 def import_entries(
     client: Client,
     stream: str,
-    items: Iterable[Envelope | GroupLine],
+    items: Iterable[EntryLine | GroupLine],
     *,
     keep_ids: bool = False,
     dry_run: bool = False,
@@ -761,30 +804,36 @@ def import_entries(
     on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
     batch_size: int = BATCH,
 ) -> ImportResult:
-    """XADD the envelopes into STREAM in pipelined batches; then recreate the groups read.
+    """XADD the entries into STREAM in pipelined batches; then recreate the groups read.
 
     A malformed line N (from the reader, or an id not after the previous one with `keep_ids`)
-    raises PartialFailure (exit 2) after publishing every line before N and none after it.
+    raises PartialFailure (exit 2) after publishing every line before N and none after it: a
+    batch is validated and packed entry by entry before it is sent.
     With `keep_ids`, ids at or below the stream's last id are skipped: a rerun after an
     interruption neither loses nor duplicates. Without it, entries get new ids (`*`) and the
     groups' positions and pending ids are mapped onto them.
     """
+    import hiredis
+
+    pack = hiredis.pack_command
     started = time.perf_counter()
     exists = _require_stream_or_none(client, stream)
-    last_generated = StreamId(0, 0)
+    last_generated: IdKey = (0, 0)
     if exists:
-        last_generated = _sid(_pairs(_raw(client, "XINFO", "STREAM", stream))["last-generated-id"])
+        info = _pairs(_raw(client, "XINFO", "STREAM", stream))
+        last_generated = id_key(_text(info["last-generated-id"])) or (0, 0)
     state = _ImportState()
     groups: list[GroupState] = []
     wanted: set[str] = set()  # pending ids to map (new ids)
-    batch: list[tuple[Any, ...]] = []
-    meta: list[tuple[int, str]] = []  # (line, source id) per command
-    previous: StreamId | None = None
+    batch: list[bytes] = []
+    meta: list[EntryLine] = []
+    previous: IdKey | None = None
+    sender = _PackedSender(client)
 
     def flush() -> None:
         nonlocal batch, meta
         if batch:
-            _import_batch(client, stream, batch, meta, state, groups, wanted, dry_run, keep_ids)
+            _import_batch(sender, batch, meta, state, groups, wanted, dry_run, keep_ids)
             on_progress(state.imported, state.skipped)
         batch, meta = [], []
 
@@ -803,9 +852,10 @@ def import_entries(
             stopped=stopped,
         )
 
+    star = ("XADD", stream, "*")
     try:
         for item in items:
-            if isinstance(item, GroupLine):
+            if type(item) is GroupLine:
                 if state.seen_entry:
                     raise BadInput(
                         f"line {item.lineno}: the groups' state must come before the entries"
@@ -813,28 +863,33 @@ def import_entries(
                 groups.append(item.state)
                 wanted.update(p.id for p in item.state.pending)
                 continue
+            assert isinstance(item, EntryLine)
             state.seen_entry = True
-            assert item.id is not None
-            sid = _sid(item.id)
             if keep_ids:
-                if previous is not None and sid <= previous:
+                key = item.key
+                if previous is not None and key <= previous:
                     raise BadInput(
                         f"line {item.lineno}: id {item.id} is not after the previous id "
-                        f"{previous} (with --keep-ids, ids must increase)"
+                        f"{previous[0]}-{previous[1]} (with --keep-ids, ids must increase)"
                     )
-                previous = sid
-                if sid == StreamId(0, 0):
+                previous = key
+                if key == (0, 0):
                     raise BadInput(f"line {item.lineno}: id 0-0 cannot be written to a stream")
-                if sid <= last_generated:
+                if key <= last_generated:
                     state.skipped += 1
                     state.last_source_id = item.id
                     continue
-            command: list[Any] = ["XADD", stream, item.id if keep_ids else "*"]
-            for name, value in item.fields:
-                command.append(name)
-                command.append(value)
-            batch.append(tuple(command))
-            meta.append((item.lineno, item.id))
+                prefix: tuple[Any, ...] = ("XADD", stream, item.id)
+            else:
+                prefix = star
+            try:
+                batch.append(pack((*prefix, *item.flat)))
+            except UnicodeEncodeError:
+                raise BadInput(
+                    f"line {item.lineno}: a string that is not valid Unicode (a lone surrogate); "
+                    'write raw bytes as {"base64": "..."}'
+                ) from None
+            meta.append(item)
             if len(batch) >= batch_size:
                 flush()
                 if should_stop():
@@ -856,11 +911,38 @@ def import_entries(
     return result(group_results)
 
 
+class _PackedSender:
+    """Packed commands in one write on one connection, every reply read (errors returned)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def send(self, packed: list[bytes]) -> list[Any]:
+        from redis.exceptions import ResponseError
+
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        replies: list[Any] = []
+        try:
+            conn.send_packed_command([b"".join(packed)])  # type: ignore[no-untyped-call]
+            read = conn.read_response
+            for _ in range(len(packed)):
+                try:
+                    replies.append(read())
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            conn.disconnect()  # type: ignore[no-untyped-call]  # unread replies stay unread
+            raise
+        finally:
+            pool.release(conn)
+        return replies
+
+
 def _import_batch(
-    client: Client,
-    stream: str,
-    batch: list[tuple[Any, ...]],
-    meta: list[tuple[int, str]],
+    sender: _PackedSender,
+    batch: list[bytes],
+    meta: list[EntryLine],
     state: _ImportState,
     groups: list[GroupState],
     wanted: set[str],
@@ -868,10 +950,10 @@ def _import_batch(
     keep_ids: bool,
 ) -> None:
     if dry_run:
-        replies: list[Any] = [m[1].encode() if keep_ids else None for m in meta]
+        replies: list[Any] = [m.id.encode() if keep_ids else None for m in meta]
     else:
         try:
-            replies = _pipeline(client, batch)
+            replies = sender.send(batch)
         except Exception as exc:
             from streamctl.core.connection import translate_error
 
@@ -880,34 +962,35 @@ def _import_batch(
                 raise
             raise PartialFailure(
                 f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
-                f"to {len(batch):,} more (lines {meta[0][0]}-{meta[-1][0]}) may have been"
+                f"to {len(batch):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
                 + ("; rerun with --keep-ids to continue" if keep_ids else ""),
                 done=state.imported,
                 exit_code=mapped.exit_code,
             ) from None
-    limits = [(g.name, _sid(g.last_delivered_id)) for g in groups]
-    for (lineno, source_id), reply in zip(meta, replies, strict=True):
-        if _is_error(reply):
+    limits = [(g.name, id_key(g.last_delivered_id) or (0, 0)) for g in groups]
+    for item, reply in zip(meta, replies, strict=True):
+        if isinstance(reply, Exception):
             raise PartialFailure(
-                f"line {lineno}: the server refused id {source_id}: {reply}; "
+                f"line {item.lineno}: the server refused id {item.id}: {reply}; "
                 f"{state.imported:,} entries before it were imported",
                 done=state.imported,
                 exit_code=ExitCode.ERROR,
             )
-        new_id = _text(reply) if reply is not None else None
         state.imported += 1
-        state.last_source_id = source_id
-        if new_id is not None:
-            if state.first_id is None:
-                state.first_id = new_id
-            state.last_id = new_id
-            if not keep_ids and groups:
-                if source_id in wanted:
-                    state.id_map[source_id] = new_id
-                sid = _sid(source_id)
-                for name, limit in limits:
-                    if sid <= limit:
-                        state.positions[name] = new_id
+        if reply is None:  # a dry run without --keep-ids: no id yet
+            continue
+        new_id = reply.decode()
+        if state.first_id is None:
+            state.first_id = new_id
+        state.last_id = new_id
+        if not keep_ids and groups:
+            if item.id in wanted:
+                state.id_map[item.id] = new_id
+            for name, limit in limits:
+                if item.key <= limit:
+                    state.positions[name] = new_id
+    if meta:
+        state.last_source_id = meta[-1].id
 
 
 def _recreate_group(
@@ -915,7 +998,7 @@ def _recreate_group(
     stream: str,
     group: GroupState,
     state: _ImportState,
-    last_generated: StreamId,
+    last_generated: IdKey,
     keep_ids: bool,
     dry_run: bool,
 ) -> GroupImport:
@@ -927,7 +1010,7 @@ def _recreate_group(
     if keep_ids:
         position = group.last_delivered_id
     else:
-        position = state.positions.get(group.name, str(last_generated))
+        position = state.positions.get(group.name, f"{last_generated[0]}-{last_generated[1]}")
     pending = [(p, p.id if keep_ids else state.id_map.get(p.id)) for p in group.pending]
     stream_exists = _require_stream_or_none(client, stream)
     exists = stream_exists and any(

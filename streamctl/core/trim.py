@@ -441,12 +441,12 @@ def refusal_message(plan: TrimPlan) -> str:
             needs.append(f"{h.undelivered:,} not yet delivered")
         if h.pending:
             needs.append(f"{h.pending:,} pending")
-        parts.append(f"group {h.group!r} ({', '.join(needs)})")
+        parts.append(f"group {h.group!r} has {' and '.join(needs)}")
     return (
-        f"refusing to trim {plan.stream!r}: {plan.count:,} entries would go, and "
-        + "; ".join(parts)
-        + " of them; rerun with --force to trim anyway"
-        + (", or with --acked-only" if not plan.acked_only else "")
+        f"refusing to trim {plan.stream!r}: of the {plan.count:,} entries that would go, "
+        + ", ".join(parts)
+        + "; rerun with --force to trim anyway, or with --acked-only (Redis >= 8.2) to trim only "
+        "what every group has acknowledged"
     )
 
 
