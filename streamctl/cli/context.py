@@ -121,6 +121,15 @@ class AppContext:
         except BrokenPipeError:
             raise OutputClosed() from None
 
+    def write_bytes(self, data: bytes) -> None:
+        """Write encoded data to stdout and flush (the bulk entry paths)."""
+        try:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
+
     def print(self, renderable: Any) -> None:
         """A Rich renderable (table) to stdout."""
         try:

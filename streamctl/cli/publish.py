@@ -130,6 +130,7 @@ def _publish_file(
     fmt: str,
 ) -> None:
     from streamctl import inputs
+    from streamctl.cli._bulk import no_gc
     from streamctl.cli._signals import graceful_stop
     from streamctl.core import streams
 
@@ -151,7 +152,7 @@ def _publish_file(
     try:
         if progress is not None:
             progress.start()
-        with graceful_stop() as stop:
+        with graceful_stop() as stop, no_gc():
             try:
                 published = streams.publish_many(
                     app_ctx.client(),

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 def entry_writer(app_ctx: AppContext, fmt: str):  # type: ignore[no-untyped-def]
     from streamctl.render.entries import EntryWriter
 
-    return EntryWriter(fmt, app_ctx.write, app_ctx.print)
+    return EntryWriter(fmt, app_ctx.write, app_ctx.print, app_ctx.write_bytes)
 
 
 def range_command(
@@ -60,9 +60,12 @@ def range_command(
     lo, hi = ids.resolve_start(start_pos, now), ids.resolve_end(end_pos, now)
     writer = entry_writer(app_ctx, fmt)
     batches = streams.read_range(client, stream, lo, hi, count=count, reverse=reverse)
-    writer.begin()
-    for batch in batches:
-        writer.batch(batch.stream, batch.entries)
-    writer.end()
+    from streamctl.cli._bulk import no_gc
+
+    with no_gc():
+        writer.begin()
+        for batch in batches:
+            writer.batch(batch.stream, batch.entries)
+        writer.end()
     if writer.count == 0 and fmt == "table":
         app_ctx.notice(f"no entries in {stream!r} between {start} and {end}")

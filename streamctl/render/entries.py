@@ -10,15 +10,22 @@ from collections.abc import Callable
 from typing import Any
 
 from streamctl.core.models import Entry, RawEntry
-from streamctl.render.serialize import dump_yaml, entry_data, ndjson_lines
+from streamctl.render.serialize import dump_yaml, entry_data, ndjson_bytes, ndjson_lines
 
 Write = Callable[[str], None]
 
 
 class EntryWriter:
-    def __init__(self, fmt: str, write: Write, print_table: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        write: Write,
+        print_table: Callable[[Any], None] | None = None,
+        write_bytes: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.fmt = fmt
         self.write = write
+        self.write_bytes = write_bytes
         self.print_table = print_table
         self.count = 0
         self._json_open = False
@@ -33,7 +40,10 @@ class EntryWriter:
             return
         fmt = self.fmt
         if fmt == "ndjson":
-            self.write(ndjson_lines(stream, entries))
+            if self.write_bytes is not None:
+                self.write_bytes(ndjson_bytes(stream, entries))
+            else:
+                self.write(ndjson_lines(stream, entries))
         elif fmt == "json":
             lines = ndjson_lines(stream, entries).rstrip("\n").split("\n")
             sep = ",\n  " if self.count else "\n  "

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 from collections.abc import Iterable
+from itertools import chain
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -61,33 +63,102 @@ def _quoted(value: bytes) -> str:
 
 
 def ndjson_lines(stream: str, entries: list[RawEntry]) -> str:
-    """The NDJSON envelopes of a batch of raw entries, one per line (with the final newline).
+    """The NDJSON envelopes of a batch of raw entries, one per line (with the final newline)."""
+    return ndjson_bytes(stream, entries).decode()
 
-    The bulk path of range/export/tail: no dict per entry, strings quoted by the C encoder.
+
+# bytes that a JSON string must escape (besides non-UTF-8 sequences)
+_NEEDS_ESCAPE = re.compile(rb"[\\\x00-\x1f]")
+_time_cache: dict[bytes, bytes] = {}
+
+
+def _entry_time(ms: bytes) -> bytes:
+    text = _time_cache.get(ms)
+    if text is None:
+        if len(_time_cache) > 100_000:
+            _time_cache.clear()
+        text = _time_cache[ms] = format_time(int(ms)).encode()
+    return text
+
+
+def _clean_batch(entries: list[RawEntry]) -> bool:
+    """True when no field name or value of the batch needs escaping and all are UTF-8.
+
+    One join, one count, one regex scan (and a decode only for non-ASCII text) for the whole
+    batch instead of work per field: the separator '"' is itself an escaped character, so the
+    quotes are counted and must be exactly the separators.
     """
-    head = '{"stream":' + encode_basestring(stream) + ',"id":"'
-    out: list[str] = []
-    append = out.append
-    for eid_b, flat in entries:
-        eid = eid_b.decode()
-        dash = eid.find("-")
-        time_text = format_time(int(eid[:dash] if dash >= 0 else eid))
+    if not all(flat for _, flat in entries):  # no fields (a deleted entry's nil): slow path
+        return False
+    items = list(chain.from_iterable(flat for _, flat in entries))
+    blob = b'"'.join(items)
+    if blob.count(b'"') != len(items) - 1 or _NEEDS_ESCAPE.search(blob):
+        return False
+    if not blob.isascii():
+        try:
+            blob.decode()
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def ndjson_bytes(stream: str, entries: list[RawEntry]) -> bytes:
+    """The NDJSON envelopes of a batch of raw entries as UTF-8 bytes, one per line.
+
+    The bulk path of range/export/tail: no dict per entry. A batch whose fields need no
+    escaping (the usual case) is written by joining bytes; any other batch entry by entry
+    with the C string encoder, base64 for bytes that are not UTF-8.
+    """
+    if not _clean_batch(entries):
+        head_text = '{"stream":' + encode_basestring(stream) + ',"id":"'
+        return "".join(_ndjson_line_slow(head_text, eid, flat) for eid, flat in entries).encode()
+    head = b'{"stream":' + encode_basestring(stream).encode() + b',"id":"'
+    pair = b'":"'.join
+    fields_sep = b'","'.join
+    time_of = _time_cache.get
+    out: list[bytes] = []
+    extend = out.extend
+    for eid, flat in entries:
         names = flat[0::2]
-        if len(set(names)) == len(names):
-            try:
-                body = ",".join(
-                    encode_basestring(flat[i].decode()) + ":" + _quoted(flat[i + 1])
-                    for i in range(0, len(flat), 2)
-                )
-                append(f'{head}{eid}","time":"{time_text}","fields":{{{body}}}}}\n')
-                continue
-            except UnicodeDecodeError:
-                pass
-        body = ",".join(
-            "[" + _quoted(flat[i]) + "," + _quoted(flat[i + 1]) + "]" for i in range(0, len(flat), 2)
+        if len(names) > 1 and len(set(names)) != len(names):
+            out.append(_ndjson_line_slow(head.decode(), eid, flat).encode())
+            continue
+        dash = eid.find(b"-")
+        ms = eid[:dash] if dash >= 0 else eid
+        when = time_of(ms) or _entry_time(ms)
+        extend(
+            (
+                head,
+                eid,
+                b'","time":"',
+                when,
+                b'","fields":{"',
+                fields_sep(map(pair, zip(names, flat[1::2]))),
+                b'"}}\n',
+            )
         )
-        append(f'{head}{eid}","time":"{time_text}","fields":[{body}]}}\n')
-    return "".join(out)
+    return b"".join(out)
+
+
+def _ndjson_line_slow(head: str, eid_b: bytes, flat: list[bytes] | None) -> str:
+    flat = flat or []
+    eid = eid_b.decode()
+    dash = eid.find("-")
+    time_text = format_time(int(eid[:dash] if dash >= 0 else eid))
+    names = flat[0::2]
+    if len(set(names)) == len(names):
+        try:
+            body = ",".join(
+                encode_basestring(flat[i].decode()) + ":" + _quoted(flat[i + 1])
+                for i in range(0, len(flat), 2)
+            )
+            return f'{head}{eid}","time":"{time_text}","fields":{{{body}}}}}\n'
+        except UnicodeDecodeError:
+            pass
+    body = ",".join(
+        "[" + _quoted(flat[i]) + "," + _quoted(flat[i + 1]) + "]" for i in range(0, len(flat), 2)
+    )
+    return f'{head}{eid}","time":"{time_text}","fields":[{body}]}}\n'
 
 
 def raw_entry_data(stream: str, raw: RawEntry) -> dict[str, Any]:
