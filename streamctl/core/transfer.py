@@ -193,8 +193,9 @@ class _Throttle:
         self.started = time.monotonic()
 
     def wait(self, done: int) -> bool:
-        """Wait until `done` entries are within the rate; False if a stop was requested."""
-        if self.rate is None or done == 0:
+        """Wait until `done` entries (those sent and the chunk about to go) are within the rate
+        since the start; False if a stop was requested."""
+        if self.rate is None:
             return not self.should_stop()
         due = self.started + done / self.rate
         while True:
@@ -291,7 +292,7 @@ def replay_into(
             chunk_ids.append(eid)
             reached = count is not None and state.copied + len(chunk) >= count
             if len(chunk) >= chunk_size or reached:
-                if not throttle.wait(state.copied):
+                if not throttle.wait(state.copied + len(chunk)):
                     return result(stopped=True)
                 _send_chunk(target_client, chunk, chunk_ids, state, dry_run, target_server)
                 chunk, chunk_ids = [], []
@@ -304,7 +305,7 @@ def replay_into(
         if done:
             break
         if chunk:
-            if not throttle.wait(state.copied):
+            if not throttle.wait(state.copied + len(chunk)):
                 return result(stopped=True)
             _send_chunk(target_client, chunk, chunk_ids, state, dry_run, target_server)
             chunk, chunk_ids = [], []
@@ -463,7 +464,12 @@ def rewind_group(
     counts = _stream_counts(client, stream)
     if lo == "+":
         lo = counts[3] or previous
-    new = StreamId(0, 0) if lo in ("-", "0-0") else _sid(lo).previous()
+    new = StreamId(0, 0)
+    if lo not in ("-", "0-0"):
+        # the last entry before --from (same effect as the id just before it, and readable)
+        before = _raw(client, "XREVRANGE", stream, str(_sid(lo).previous()), "-", "COUNT", 1)
+        if before:
+            new = _sid(before[0][0])
     prev_id = _sid(previous)
     after_new = _count_after(client, stream, new, counts)
     after_prev = _count_after(client, stream, prev_id, counts)

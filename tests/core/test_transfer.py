@@ -1,0 +1,440 @@
+"""core.transfer on the three real servers: replay into a stream, rewind a group, export and
+import (byte for byte, resumable, malformed input, groups' state)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from streamctl.core import transfer
+from streamctl.core.streams import raw_command
+from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
+from streamctl.render.serialize import ndjson_lines
+from streamctl.render.transfer import group_state_lines
+
+BINARY_FIELDS = [
+    b"order_id",
+    b"42",
+    b"\xff\xfe-name",  # a field name that is not UTF-8
+    b"\x00\x01\x80\xff",  # a value that is not UTF-8
+    b"text",
+    "h\u00e9llo \u2603".encode(),
+    b"dup",
+    b"1",
+    b"dup",  # a repeated field name
+    b"2",
+    b"empty",
+    b"",
+]
+
+
+def raw_entries(r: redis.Redis, stream: str) -> list[Any]:
+    return [[e[0], list(e[1])] for e in raw_command(r, "XRANGE", stream, "-", "+")]
+
+
+def fill(r: redis.Redis, stream: str, n: int, start_ms: int = 1) -> None:
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        pipe.xadd(
+            stream, {"i": str(i), "kind": "even" if i % 2 == 0 else "odd"}, id=f"{start_ms + i}-0"
+        )
+    pipe.execute()
+
+
+def values(r: redis.Redis, stream: str, name: bytes = b"i") -> list[bytes]:
+    return [f[name] for _, f in r.xrange(stream)]
+
+
+# ---- replay --into ----
+
+
+def test_replay_copies_fields_byte_for_byte_with_new_ids(r):
+    r.execute_command("XADD", "src", "5-0", *BINARY_FIELDS)
+    fill(r, "src", 3, start_ms=10)
+    result = transfer.replay_into(r, "src", r, "dst", start="-")
+    assert (result.copied, result.scanned, result.first_id, result.last_id) == (4, 4, "5-0", "12-0")
+    src, dst = raw_entries(r, "src"), raw_entries(r, "dst")
+    assert [e[1] for e in dst] == [e[1] for e in src]
+    assert [e[0].decode() for e in dst] == [
+        result.first_new_id,
+        *[e[0].decode() for e in dst[1:-1]],
+        result.last_new_id,
+    ]
+    assert all(int(e[0].split(b"-")[0]) > 1000 for e in dst)  # new ids (*), not the old ones
+
+
+def test_replay_range_match_and_count(r):
+    fill(r, "src", 20)
+    result = transfer.replay_into(
+        r, "src", r, "dst", start="(3-0", end="15", matches=transfer.parse_matches(["kind=ev*"])
+    )
+    # 4..15 inclusive, even i: ids 5, 7, ..., 15 -> i = 4, 6, ..., 14
+    assert values(r, "dst") == [str(i).encode() for i in range(4, 15, 2)]
+    assert (result.scanned, result.copied, result.first_id, result.last_id) == (
+        12,
+        6,
+        "5-0",
+        "15-0",
+    )
+    r.delete("dst")
+    result = transfer.replay_into(r, "src", r, "dst", start="-", count=3)
+    assert values(r, "dst") == [b"0", b"1", b"2"]
+    assert result.resume_after == "3-0"
+
+
+def test_replay_into_itself_does_not_chase_its_own_tail(r):
+    fill(r, "s", 50)
+    result = transfer.replay_into(r, "s", r, "s", start="-", batch_size=7)
+    assert result.copied == 50
+    assert r.xlen("s") == 100
+
+
+def test_replay_stop_and_continue_gives_the_range_exactly_once(r):
+    fill(r, "src", 95)
+    seen = {"copied": 0}
+
+    def progress(copied: int, scanned: int) -> None:
+        seen["copied"] = copied
+
+    result = transfer.replay_into(
+        r,
+        "src",
+        r,
+        "dst",
+        start="-",
+        batch_size=10,
+        on_progress=progress,
+        should_stop=lambda: seen["copied"] >= 25,
+    )
+    assert result.stopped
+    assert (result.copied, result.last_id, result.resume_after) == (30, "30-0", "30-0")
+    rest = transfer.replay_into(r, "src", r, "dst", start=f"({result.resume_after}")
+    assert (rest.copied, rest.stopped) == (65, False)
+    assert values(r, "dst") == values(r, "src")
+
+
+def test_replay_stop_with_match_resumes_after_the_last_id_read(r):
+    fill(r, "src", 40)
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    m = transfer.parse_matches(["kind=odd"])
+    first = transfer.replay_into(
+        r, "src", r, "dst", start="-", matches=m, batch_size=10, should_stop=stop
+    )
+    assert first.stopped
+    rest = transfer.replay_into(r, "src", r, "dst", start=f"({first.resume_after}", matches=m)
+    assert values(r, "dst") == [str(i).encode() for i in range(1, 40, 2)]
+    assert first.copied + rest.copied == 20
+
+
+def test_replay_rate_limits(r):
+    fill(r, "src", 30)
+    started = time.monotonic()
+    result = transfer.replay_into(r, "src", r, "dst", start="-", rate=100)
+    elapsed = time.monotonic() - started
+    assert result.copied == 30
+    assert 0.29 <= elapsed < 3  # 30 entries at 100/s, in chunks of 10: the last is due at 0.3 s
+
+
+def test_replay_dry_run_writes_nothing(r):
+    fill(r, "src", 10)
+    result = transfer.replay_into(r, "src", r, "dst", start="5", dry_run=True)
+    assert (result.copied, result.first_id, result.last_id, result.dry_run) == (
+        6,
+        "5-0",
+        "10-0",
+        True,
+    )
+    assert not r.exists("dst")
+
+
+def test_replay_errors(r):
+    with pytest.raises(NotFound):
+        transfer.replay_into(r, "nope", r, "dst", start="-")
+    fill(r, "src", 3)
+    r.set("str", "x")
+    with pytest.raises(ServerRefused, match="WRONGTYPE: key 'str' holds a string"):
+        transfer.replay_into(r, "src", r, "str", start="-")
+    for kw in ({"count": 0}, {"rate": 0}):
+        with pytest.raises(BadInput):
+            transfer.replay_into(r, "src", r, "dst", start="-", **kw)
+    with pytest.raises(BadInput):
+        transfer.replay_into(r, "src", r, "dst", start="yesterday")
+    with pytest.raises(BadInput):
+        transfer.parse_matches(["nofield"])
+    assert not r.exists("dst")
+
+
+def test_replay_of_an_empty_range(r):
+    fill(r, "src", 3)
+    result = transfer.replay_into(r, "src", r, "dst", start="100")
+    assert (result.copied, result.resume_after) == (0, None)
+    assert not r.exists("dst")
+
+
+# ---- replay --group: rewind ----
+
+
+def test_rewind_group_redelivers_from_start(r):
+    fill(r, "s", 10)
+    r.xgroup_create("s", "g", id="0")
+    r.xreadgroup("g", "c", {"s": ">"})
+    result = transfer.rewind_group(r, "s", "g", "4-0")
+    assert (result.previous_id, result.new_id, result.redeliver, result.skip) == (
+        "10-0",
+        "3-0",
+        7,
+        0,
+    )
+    assert result.entries_read == 3
+    [info] = r.xinfo_groups("s")
+    assert (info["last-delivered-id"], info["entries-read"], info["lag"]) == (b"3-0", 3, 7)
+    again = r.xreadgroup("g", "c", {"s": ">"})
+    assert [e[0] for e in again[0][1]] == [f"{i}-0".encode() for i in range(4, 11)]
+
+
+def test_rewind_forward_skips_and_dry_run_changes_nothing(r):
+    fill(r, "s", 10)
+    r.xgroup_create("s", "g", id="0")
+    plan = transfer.rewind_group(r, "s", "g", "(7-0", dry_run=True)
+    assert (plan.new_id, plan.redeliver, plan.skip, plan.dry_run) == ("7-0", 0, 7, True)
+    assert r.xinfo_groups("s")[0]["last-delivered-id"] == b"0-0"
+    transfer.rewind_group(r, "s", "g", "-")
+    assert r.xinfo_groups("s")[0]["last-delivered-id"] == b"0-0"
+
+
+def test_rewind_missing_group(r):
+    fill(r, "s", 2)
+    with pytest.raises(NotFound, match="group 'nope' does not exist on stream 's'"):
+        transfer.rewind_group(r, "s", "nope", "-")
+
+
+# ---- export / import ----
+
+
+def export_text(r: redis.Redis, stream: str, *, with_groups: bool = False, **kw: Any) -> str:
+    out: list[str] = []
+    transfer.export_stream(
+        r,
+        stream,
+        lambda name, entries: out.append(ndjson_lines(name, entries)),
+        write_groups=(lambda name, gs: out.append(group_state_lines(name, gs)))
+        if with_groups
+        else None,
+        **kw,
+    )
+    return "".join(out)
+
+
+def import_file(r: redis.Redis, stream: str, path: Path, **kw: Any) -> transfer.ImportResult:
+    return transfer.import_entries(r, stream, transfer.read_import(str(path)), **kw)
+
+
+def test_export_import_round_trip_byte_for_byte(r, tmp_path):
+    r.execute_command("XADD", "src", "5-0", *BINARY_FIELDS)
+    r.execute_command("XADD", "src", "5-1", b"\xc3", b"\xa9")  # half a UTF-8 character each
+    fill(r, "src", 100, start_ms=10)
+    path = tmp_path / "src.ndjson"
+    path.write_text(export_text(r, "src"))
+    result = import_file(r, "copy", path, keep_ids=True)
+    assert (result.imported, result.skipped, result.first_id, result.last_id) == (
+        102,
+        0,
+        "5-0",
+        "109-0",
+    )
+    assert raw_entries(r, "copy") == raw_entries(r, "src")
+    # without --keep-ids: the same fields in the same order, new ids
+    result = import_file(r, "fresh", path)
+    assert result.imported == 102
+    assert [e[1] for e in raw_entries(r, "fresh")] == [e[1] for e in raw_entries(r, "src")]
+
+
+def test_import_keep_ids_skips_what_is_there(r, tmp_path):
+    fill(r, "src", 50)
+    lines = export_text(r, "src").splitlines(keepends=True)
+    half = tmp_path / "half.ndjson"
+    half.write_text("".join(lines[:20]))
+    full = tmp_path / "full.ndjson"
+    full.write_text("".join(lines))
+    assert import_file(r, "copy", half, keep_ids=True).imported == 20
+    again = import_file(r, "copy", full, keep_ids=True, batch_size=7)
+    assert (again.imported, again.skipped) == (30, 20)
+    assert raw_entries(r, "copy") == raw_entries(r, "src")
+    assert import_file(r, "copy", full, keep_ids=True).imported == 0
+
+
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("{not json", "line 4: invalid JSON"),
+        ('{"id": "9-0"}', "line 4: no 'fields'"),
+        ('{"fields": {"a": "1"}}', "line 4: no 'id'"),
+        ('{"id": "banana", "fields": {"a": "1"}}', "line 4: bad id 'banana'"),
+        ('{"id": "9-0", "fields": {"a": 1}}', "line 4: a field name or value must be a string"),
+        ('{"id": "9-0", "fields": {}}', "line 4: 'fields' is empty"),
+        ('["9-0"]', "line 4: expected a JSON object"),
+        ('{"id": "2-0", "fields": {"a": "1"}}', "line 4: id 2-0 is not after the previous id 3-0"),
+    ],
+)
+def test_malformed_line_stops_after_the_lines_before_it(r, tmp_path, bad_line, message):
+    fill(r, "src", 6)
+    lines = export_text(r, "src").splitlines(keepends=True)
+    path = tmp_path / "in.ndjson"
+    path.write_text("".join(lines[:3]) + bad_line + "\n" + "".join(lines[3:]))
+    with pytest.raises(PartialFailure) as exc:
+        import_file(r, "copy", path, keep_ids=True)
+    assert message in str(exc.value)
+    assert str(exc.value).endswith("; 3 entries before it were imported")
+    assert (exc.value.exit_code, exc.value.done) == (2, 3)
+    assert [i.decode() for i, _ in r.xrange("copy")] == ["1-0", "2-0", "3-0"]
+
+
+def test_malformed_line_in_a_later_batch(r, tmp_path):
+    fill(r, "src", 30)
+    lines = export_text(r, "src").splitlines(keepends=True)
+    path = tmp_path / "in.ndjson"
+    path.write_text("".join(lines[:25]) + "oops\n" + "".join(lines[25:]))
+    with pytest.raises(PartialFailure, match="line 26: invalid JSON"):
+        import_file(r, "copy", path, batch_size=10)
+    assert r.xlen("copy") == 25
+
+
+def test_import_blank_lines_and_id_zero(r, tmp_path):
+    path = tmp_path / "in.ndjson"
+    path.write_text('\n{"id": "1-0", "fields": {"a": "1"}}\n\n')
+    assert import_file(r, "s", path, keep_ids=True).imported == 1
+    path.write_text('{"id": "0-0", "fields": {"a": "1"}}\n')
+    with pytest.raises(PartialFailure, match="line 1: id 0-0 cannot be written"):
+        import_file(r, "t", path, keep_ids=True)
+
+
+def test_import_dry_run_writes_nothing(r, tmp_path):
+    fill(r, "src", 10)
+    path = tmp_path / "in.ndjson"
+    path.write_text(export_text(r, "src", with_groups=False))
+    result = import_file(r, "copy", path, keep_ids=True, dry_run=True)
+    assert (result.imported, result.first_id, result.last_id) == (10, "1-0", "10-0")
+    assert not r.exists("copy")
+
+
+def test_import_into_a_key_of_another_type(r, tmp_path):
+    r.set("k", "v")
+    path = tmp_path / "in.ndjson"
+    path.write_text('{"id": "1-0", "fields": {"a": "1"}}\n')
+    with pytest.raises(ServerRefused, match="WRONGTYPE"):
+        import_file(r, "k", path)
+
+
+@pytest.fixture
+def with_groups(r: redis.Redis) -> redis.Redis:
+    """src: ten entries; group g read 1..5 as alice and bob (acked 1, 2, 4; 3 pending for
+    alice, 5 for bob), consumer carol idle with nothing pending; group h at 7-0."""
+    fill(r, "src", 10)
+    r.xgroup_create("src", "g", id="0")
+    r.xreadgroup("g", "alice", {"src": ">"}, count=3)
+    r.xreadgroup("g", "bob", {"src": ">"}, count=2)
+    r.xclaim("src", "g", "alice", 0, ["3-0"])  # deliveries 2
+    r.xack("src", "g", "1-0", "2-0", "4-0")
+    r.xgroup_createconsumer("src", "g", "carol")
+    r.xgroup_create("src", "h", id="7-0")
+    return r
+
+
+def pel(r: redis.Redis, stream: str, group: str) -> list[tuple[bytes, bytes, int]]:
+    return [
+        (p["message_id"], p["consumer"], p["times_delivered"])
+        for p in r.xpending_range(stream, group, "-", "+", 100)
+    ]
+
+
+def test_groups_state_round_trip_keep_ids(with_groups, tmp_path):
+    r = with_groups
+    text = export_text(r, "src", with_groups=True)
+    first = text.splitlines()[0]
+    assert first.startswith('{"stream":"src","group":{"name":"g","last_delivered_id":"5-0"')
+    path = tmp_path / "in.ndjson"
+    path.write_text(text)
+    result = import_file(r, "copy", path, keep_ids=True)
+    assert [(g.name, g.action, g.last_delivered_id, g.pending_restored) for g in result.groups] == [
+        (b"g", "created", "5-0", 2),
+        (b"h", "created", "7-0", 0),
+    ]
+    assert raw_entries(r, "copy") == raw_entries(r, "src")
+    for group in ("g", "h"):
+        assert pel(r, "copy", group) == pel(r, "src", group)
+    src_groups = {g["name"]: g for g in r.xinfo_groups("src")}
+    for g in r.xinfo_groups("copy"):
+        s = src_groups[g["name"]]
+        assert (g["last-delivered-id"], g["pending"], g["consumers"]) == (
+            s["last-delivered-id"],
+            s["pending"],
+            s["consumers"],
+        )
+    assert {c["name"] for c in r.xinfo_consumers("copy", "g")} == {b"alice", b"bob", b"carol"}
+    lags = {g["name"]: g["lag"] for g in r.xinfo_groups("copy")}
+    assert lags == {b"g": 5, b"h": 3}
+    # a rerun finds the groups and leaves them as they are
+    again = import_file(r, "copy", path, keep_ids=True)
+    assert [g.action for g in again.groups] == ["exists", "exists"]
+    assert again.imported == 0
+
+
+def test_groups_state_mapped_onto_new_ids(with_groups, tmp_path):
+    r = with_groups
+    path = tmp_path / "in.ndjson"
+    path.write_text(export_text(r, "src", with_groups=True))
+    fill(r, "fresh", 2, start_ms=1)  # entries already there before the import
+    result = import_file(r, "fresh", path)
+    new_ids = [i for i, _ in r.xrange("fresh")][2:]
+    by_name = {g.name: g for g in result.groups}
+    assert by_name[b"g"].last_delivered_id == new_ids[4].decode()
+    assert by_name[b"h"].last_delivered_id == new_ids[6].decode()
+    assert pel(r, "fresh", "g") == [(new_ids[2], b"alice", 2), (new_ids[4], b"bob", 1)]
+    assert r.xreadgroup("g", "x", {"fresh": ">"}, count=1)[0][1][0][0] == new_ids[5]
+
+
+def test_groups_line_after_entries_is_rejected(with_groups, tmp_path):
+    r = with_groups
+    lines = export_text(r, "src", with_groups=True).splitlines(keepends=True)
+    path = tmp_path / "in.ndjson"
+    path.write_text("".join(lines[2:5]) + lines[0])
+    with pytest.raises(PartialFailure, match="line 4: the groups' state must come before"):
+        import_file(r, "copy", path, keep_ids=True)
+    assert r.xlen("copy") == 3
+
+
+def test_pending_entry_deleted_before_export_is_dropped(with_groups, tmp_path):
+    r = with_groups
+    r.xdel("src", "3-0")
+    path = tmp_path / "in.ndjson"
+    path.write_text(export_text(r, "src", with_groups=True))
+    result = import_file(r, "copy", path, keep_ids=True)
+    g = result.groups[0]
+    assert (g.pending_restored, g.pending_dropped) == (1, 1)
+    assert pel(r, "copy", "g") == [(b"5-0", b"bob", 1)]
+
+
+def test_export_range_count_and_stop(r):
+    fill(r, "src", 30)
+    text = export_text(r, "src", start="(5-0", end="20", count=10)
+    assert [line.split('"id":"')[1].split('"')[0] for line in text.splitlines()] == [
+        f"{i}-0" for i in range(6, 16)
+    ]
+    out: list[str] = []
+    result = transfer.export_stream(
+        r,
+        "src",
+        lambda name, entries: out.append(ndjson_lines(name, entries)),
+        batch_size=8,
+        should_stop=lambda: True,
+    )
+    assert (result.stopped, result.count, result.last_id) == (True, 8, "8-0")
