@@ -21,6 +21,21 @@ if TYPE_CHECKING:
 COMPLETE_VAR = "_STREAMCTL_COMPLETE"
 
 
+def enable_shell_completion() -> None:
+    """Register Typer's bash/zsh/fish completion classes, if a shell is asking for completions.
+
+    The root app is built with add_completion=False (no --install-completion option), so nothing
+    else registers them; the entry point must call this before the app runs, or every
+    `_STREAMCTL_COMPLETE=complete_bash streamctl` answers "Shell bash not supported."
+    """
+    import os
+
+    if os.environ.get(COMPLETE_VAR):
+        from typer._completion_classes import completion_init
+
+        completion_init()
+
+
 def completion_settings(ctx: typer.Context) -> Settings | None:
     """Connection settings from the root options parsed so far; None when they are unusable."""
     from streamctl.config import resolve_settings
@@ -40,13 +55,18 @@ def completion_settings(ctx: typer.Context) -> Settings | None:
 
 
 def typed_stream(ctx: typer.Context) -> str | None:
-    """The stream already on the command line, if any."""
+    """The stream already on the command line, if any: a parameter named `stream`, the first of
+    `streams`, or (when click left the arguments unparsed, as it does while completing an
+    option's value) the first word that is not an option."""
     value = ctx.params.get("stream")
     if isinstance(value, str) and value:
         return value
     many = ctx.params.get("streams")
     if isinstance(many, list | tuple) and many and isinstance(many[0], str):
         return many[0]
+    for word in ctx.args:
+        if isinstance(word, str) and word and not word.startswith("-"):
+            return word
     return None
 
 

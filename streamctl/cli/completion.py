@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from streamctl.cli._complete import COMPLETE_VAR
+from streamctl.cli._complete import COMPLETE_VAR, enable_shell_completion
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput
@@ -17,12 +17,7 @@ PROG_NAME = "streamctl"
 
 
 def register(app: typer.Typer) -> None:
-    if os.environ.get(COMPLETE_VAR):
-        # the root app is built with add_completion=False (no --install-completion option), so
-        # Typer's shell classes are registered here, and only when a shell asks for completions
-        from typer._completion_classes import completion_init
-
-        completion_init()
+    enable_shell_completion()
     app.command("completion")(completion)
 
 

@@ -74,7 +74,8 @@ def demo(
             client.close()
             if embedded is not None:
                 embedded.stop()
-    narrator.finish(_next_url(app_ctx), embedded is not None)
+    # after an embedded run, the commands point at `streamctl server`'s default URL
+    narrator.finish(None if embedded else _next_url(app_ctx), embedded is not None)
 
 
 def _next_url(app_ctx: AppContext) -> str | None:
