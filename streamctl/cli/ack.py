@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput
@@ -18,8 +19,10 @@ def register(app: typer.Typer) -> None:
 
 def ack(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream.")],
-    group: Annotated[str, typer.Argument(help="The consumer group.")],
+    stream: Annotated[str, typer.Argument(help="The stream.", autocompletion=complete_stream)],
+    group: Annotated[
+        str, typer.Argument(help="The consumer group.", autocompletion=complete_group)
+    ],
     ids: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Argument(help="The ids to acknowledge.", show_default=False),

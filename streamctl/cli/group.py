@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
 
@@ -24,8 +25,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group_app, name="group")
 
 
-StreamArg = Annotated[str, typer.Argument(help="The stream.")]
-GroupArg = Annotated[str, typer.Argument(help="The consumer group.")]
+StreamArg = Annotated[str, typer.Argument(help="The stream.", autocompletion=complete_stream)]
+GroupArg = Annotated[str, typer.Argument(help="The consumer group.", autocompletion=complete_group)]
 
 
 def _now(app_ctx: AppContext):  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, PartialFailure
@@ -22,8 +23,10 @@ def register(app: typer.Typer) -> None:
 
 def pending(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream.")],
-    group: Annotated[str, typer.Argument(help="The consumer group.")],
+    stream: Annotated[str, typer.Argument(help="The stream.", autocompletion=complete_stream)],
+    group: Annotated[
+        str, typer.Argument(help="The consumer group.", autocompletion=complete_group)
+    ],
     consumer: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--consumer", "-c", help="Only entries owned by consumer C.", metavar="C"),
@@ -75,6 +78,7 @@ def pending(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--dead-letter",
+            autocompletion=complete_stream,
             help="Move entries delivered --max-deliveries times or more into stream DLQ and ack "
             "them (one atomic step per entry).",
             metavar="DLQ",
