@@ -124,6 +124,17 @@ def test_claim_idle_cursor_loop_and_deleted_ids(r):
     assert [p[0] for p in pel(r)] == res.claimed  # the deleted ones left the PEL
 
 
+def test_claim_idle_continues_past_calls_that_claim_nothing(r):
+    setup_group(r, 25, read=25)
+    idle_past(60)
+    fresh = [f"{i}000-0" for i in range(1, 23)]
+    r.xclaim("s", "g", "A", 0, fresh, justid=True)  # busy again: only the last 3 are idle
+    # COUNT 1 scans at most 10 PEL entries per call: the first calls claim nothing
+    assert pending._xautoclaim(r, "s", "g", "B", 50, "0-0", 1) == ("11000-0", [], [])
+    res = pending.claim_idle(r, "s", "g", "B", min_idle_ms=50, batch=1)
+    assert (res.claimed, res.deleted) == (["23000-0", "24000-0", "25000-0"], [])
+
+
 def test_claim_idle_limit_and_start(r):
     setup_group(r, 6, read=6)
     res = pending.claim_idle(r, "s", "g", "B", start="3000-0", limit=2, batch=1)
