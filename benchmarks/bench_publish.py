@@ -25,8 +25,27 @@ def main() -> None:
         def reference() -> float:
             client.delete("ref")
             out = run(
-                [bench, "-p", str(srv.port), "-P", "64", "-c", "1", "-n", str(N), "-q",
-                 "XADD", "ref", "*", "f1", "v1", "f2", "v2", "f3", "v3"]
+                [
+                    bench,
+                    "-p",
+                    str(srv.port),
+                    "-P",
+                    "64",
+                    "-c",
+                    "1",
+                    "-n",
+                    str(N),
+                    "-q",
+                    "XADD",
+                    "ref",
+                    "*",
+                    "f1",
+                    "v1",
+                    "f2",
+                    "v2",
+                    "f3",
+                    "v3",
+                ]
             ).stdout.decode()
             m = re.search(r"([\d.]+) requests per second", out.replace(",", ""))
             if not m:
@@ -47,7 +66,14 @@ def main() -> None:
             ref_rate = max(reference() for _ in range(3))
             seconds = best_of(3, ours)
         rate = N / seconds
-        report("publish --file 200k events", rate, ref_rate, "events/s", ">= 0.6x", rate >= 0.6 * ref_rate)
+        report(
+            "publish --file 200k events",
+            rate,
+            ref_rate,
+            "events/s",
+            ">= 0.6x",
+            rate >= 0.6 * ref_rate,
+        )
     finally:
         srv.stop()
 

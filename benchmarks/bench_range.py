@@ -28,12 +28,18 @@ def main() -> None:
         cli = tool("redis-cli")
 
         def reference() -> None:
-            subprocess.run([cli, "-p", str(srv.port), "XRANGE", "s", "-", "+"],
-                           stdout=subprocess.DEVNULL, check=True)
+            subprocess.run(
+                [cli, "-p", str(srv.port), "XRANGE", "s", "-", "+"],
+                stdout=subprocess.DEVNULL,
+                check=True,
+            )
 
         def ours() -> None:
-            subprocess.run([*STREAMCTL, "-u", srv.url, "range", "s", "-o", "ndjson"],
-                           stdout=subprocess.DEVNULL, check=True)
+            subprocess.run(
+                [*STREAMCTL, "-u", srv.url, "range", "s", "-o", "ndjson"],
+                stdout=subprocess.DEVNULL,
+                check=True,
+            )
 
         ref = N / best_of(3, reference)
         rate = N / best_of(3, ours)

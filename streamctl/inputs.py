@@ -106,6 +106,7 @@ def read_events(path: str, *, skip: int = 0) -> Iterator[FieldPairs | dict[str, 
 
 FlatFields = list[Any]  # [name, value, name, value, ...] as XADD takes them
 
+
 def json_text_values(flat: FlatFields) -> FlatFields:
     """The values of a flat event that are not str or bytes, as their JSON text."""
     return [

@@ -99,7 +99,9 @@ class Run:
         return self.stdout.splitlines()
 
 
-def invoke(args: list[str], input: str | bytes | None = None, env: dict[str, str] | None = None) -> Run:
+def invoke(
+    args: list[str], input: str | bytes | None = None, env: dict[str, str] | None = None
+) -> Run:
     from streamctl.cli.app import app
 
     result = CliRunner().invoke(app, args, input=input, env=env, catch_exceptions=False)

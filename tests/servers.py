@@ -110,9 +110,8 @@ class ServerProcess:
         if self.dir is None:
             self.dir = Path(tempfile.mkdtemp(prefix=f"streamctl-{self.kind}-"))
             self._own_dir = True
-        log = open(self.dir / "server.log", "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.dir / "server.log", "ab") as log:
+            self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()
         return self
 

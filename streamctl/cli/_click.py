@@ -3,8 +3,6 @@ before. Exceptions must be caught from the same module that raises them."""
 
 from __future__ import annotations
 
-import typer
-
 try:
     from typer import _click as click  # type: ignore[attr-defined]
 except ImportError:  # Typer < 0.29 depends on the click package

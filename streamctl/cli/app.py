@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import sys
 from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any, Optional
@@ -57,13 +56,12 @@ def _print_traceback() -> None:
 
 def command_modules() -> dict[str, str]:
     """{command name: module name} of the command modules in this package (no import)."""
-    import streamctl.cli as package
-
     names = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name in NOT_COMMANDS or info.name.startswith("_"):
+    for filename in os.listdir(os.path.dirname(__file__)):
+        module, ext = os.path.splitext(filename)
+        if ext != ".py" or module in NOT_COMMANDS or module.startswith("_"):
             continue
-        names[info.name.rstrip("_")] = info.name
+        names[module.rstrip("_")] = module
     return dict(sorted(names.items()))
 
 
@@ -223,7 +221,9 @@ def root(
     profile: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "-P", "--profile", help="A named connection from the config file [env: STREAMCTL_PROFILE]"
+            "-P",
+            "--profile",
+            help="A named connection from the config file [env: STREAMCTL_PROFILE]",
         ),
     ] = None,
     config: Annotated[
@@ -263,11 +263,15 @@ def root(
     ] = None,
     tls_ca: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--tls-ca", help="CA bundle for rediss:// [env: STREAMCTL_TLS_CA]", metavar="PATH"),
+        typer.Option(
+            "--tls-ca", help="CA bundle for rediss:// [env: STREAMCTL_TLS_CA]", metavar="PATH"
+        ),
     ] = None,
     version: Annotated[
         bool,
-        typer.Option("--version", help="Print the version and exit", callback=_version, is_eager=True),
+        typer.Option(
+            "--version", help="Print the version and exit", callback=_version, is_eager=True
+        ),
     ] = False,
 ) -> None:
     ctx.obj = AppContext(

@@ -110,7 +110,9 @@ class AppContext:
         if self._err_console is None:
             from rich.console import Console
 
-            self._err_console = Console(stderr=True, no_color=self.no_color or None, highlight=False)
+            self._err_console = Console(
+                stderr=True, no_color=self.no_color or None, highlight=False
+            )
         return self._err_console
 
     def write(self, text: str) -> None:

@@ -23,21 +23,25 @@ def publish(
     ] = None,
     json_event: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--json", help='The event as a JSON object: \'{"k": "v"}\'.', metavar="OBJECT"),
+        typer.Option(
+            "--json", help='The event as a JSON object: \'{"k": "v"}\'.', metavar="OBJECT"
+        ),
     ] = None,
     file: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
             "--file",
             "-f",
-            help="Bulk: one JSON object per line (NDJSON), or a YAML list for .yaml/.yml; - is stdin.",
+            help="Bulk: NDJSON (one object per line) or a YAML list (.yaml/.yml); - is stdin.",
             metavar="PATH",
         ),
     ] = None,
     entry_id: Annotated[str, typer.Option("--id", help="The entry id (one event only).")] = "*",
     maxlen: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--maxlen", help="Cap the stream at N entries (exact unless --approx).", metavar="N"),
+        typer.Option(
+            "--maxlen", help="Cap the stream at N entries (exact unless --approx).", metavar="N"
+        ),
     ] = None,
     minid: Annotated[
         Optional[str],  # noqa: UP045
@@ -55,7 +59,9 @@ def publish(
     ] = False,
     skip: Annotated[
         int,
-        typer.Option("--skip", help="Skip the first N events of --file (resume a run).", metavar="N"),
+        typer.Option(
+            "--skip", help="Skip the first N events of --file (resume a run).", metavar="N"
+        ),
     ] = 0,
     output: OutputOption = None,
 ) -> None:
@@ -71,7 +77,9 @@ def publish(
     pairs = pairs or []
     sources = sum(bool(x) for x in (pairs, json_event is not None, file is not None))
     if sources != 1:
-        raise BadInput("give the event as FIELD=VALUE pairs, --json OBJECT or --file PATH (one of them)")
+        raise BadInput(
+            "give the event as FIELD=VALUE pairs, --json OBJECT or --file PATH (one of them)"
+        )
     if file is None and skip:
         raise BadInput("--skip N applies to --file only")
     if skip < 0:
@@ -87,7 +95,11 @@ def publish(
     client = app_ctx.client()
     trim = streams.trim_args(maxlen, _resolve_minid(app_ctx, minid), approx)
     if file is None:
-        fields = inputs.parse_json_event(json_event) if json_event is not None else inputs.parse_pairs(pairs)
+        fields = (
+            inputs.parse_json_event(json_event)
+            if json_event is not None
+            else inputs.parse_pairs(pairs)
+        )
         new_id = streams.publish_one(
             client, stream, fields, entry_id=entry_id, trim=trim, mkstream=not no_mkstream
         )
@@ -109,11 +121,12 @@ def _resolve_minid(app_ctx: AppContext, minid: str | None) -> str | None:
 
 
 def _write_ids(app_ctx: AppContext, stream: str, new_ids: list[str], fmt: str) -> None:
-    from streamctl.render import serialize
-
     if fmt in ("auto", "table"):
         app_ctx.write("".join(i + "\n" for i in new_ids))
-    elif fmt == "ndjson":
+        return
+    from streamctl.render import serialize
+
+    if fmt == "ndjson":
         app_ctx.write(serialize.dump_ndjson({"stream": stream, "id": i} for i in new_ids))
     else:
         app_ctx.write(serialize.dump([{"stream": stream, "id": i} for i in new_ids], fmt))
@@ -190,7 +203,13 @@ def _publish_file(
 def _progress(app_ctx: AppContext):  # type: ignore[no-untyped-def]
     if app_ctx.quiet or not app_ctx.stderr_is_tty:
         return None
-    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     return Progress(
         SpinnerColumn(),

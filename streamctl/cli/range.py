@@ -30,7 +30,9 @@ def range_command(
         Optional[int],  # noqa: UP045
         typer.Option("--count", "-n", help="At most N entries.", metavar="N"),
     ] = None,
-    reverse: Annotated[bool, typer.Option("--reverse", "-r", help="Newest first (XREVRANGE).")] = False,
+    reverse: Annotated[
+        bool, typer.Option("--reverse", "-r", help="Newest first (XREVRANGE).")
+    ] = False,
     output: OutputOption = None,
 ) -> None:
     """Read entries of STREAM from START to END, in batches (bounded memory).

@@ -13,10 +13,14 @@ def register(app: typer.Typer) -> None:
 
 def server(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: a free one).")] = 6379,
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port to listen on (0: a free one).")
+    ] = 6379,
     data_dir: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--dir", help="Keep data here (AOF); default: nothing is kept.", metavar="PATH"),
+        typer.Option(
+            "--dir", help="Keep data here (AOF); default: nothing is kept.", metavar="PATH"
+        ),
     ] = None,
     bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
 ) -> None:

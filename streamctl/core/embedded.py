@@ -86,7 +86,9 @@ class EmbeddedServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        client = redis.Redis(host=self.bind, port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        client = redis.Redis(
+            host=self.bind, port=self.port, socket_timeout=1, socket_connect_timeout=1
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

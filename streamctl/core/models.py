@@ -77,7 +77,7 @@ class StreamSummary:
 
 @dataclass(frozen=True)
 class GroupInfo:
-    """One consumer group of a stream (XINFO GROUPS), with lag filled in when the server has none."""
+    """A consumer group of a stream (XINFO GROUPS), with lag filled in when the server has none."""
 
     stream: str
     name: str

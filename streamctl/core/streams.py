@@ -5,22 +5,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
 from streamctl.core.connection import Client, server_time_ms
-from streamctl.core.models import (
-    Entry,
-    EntryBatch,
-    PublishResult,
-    RawEntry,
-    StreamInfo,
-    StreamSummary,
-)
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused, StreamctlError
-from streamctl.ids import MAX_ID, MIN_ID, StreamId
 from streamctl.inputs import FieldPairs, json_text_values
+
+if TYPE_CHECKING:
+    from streamctl.core.models import (
+        Entry,
+        EntryBatch,
+        PublishResult,
+        RawEntry,
+        StreamInfo,
+        StreamSummary,
+    )
+
+# models and ids load on first use: a one-shot publish needs neither (start-up time)
 
 RANGE_BATCH = 1000
 PUBLISH_BATCH = 1000
@@ -347,6 +350,8 @@ def publish_events(
     **kwargs: Any,
 ) -> PublishResult:
     """publish_many, collecting the ids and timing it."""
+    from streamctl.core.models import PublishResult
+
     ids: list[str] = []
     start = time.perf_counter()
     publish_many(client, stream, events, on_ids=ids.extend, **kwargs)
@@ -372,6 +377,9 @@ def read_range(
     Memory is bounded by the batch size. The next batch is requested before the current one is
     handed out, so the server works while the caller writes.
     """
+    from streamctl.core.models import EntryBatch
+    from streamctl.ids import MAX_ID, MIN_ID, StreamId
+
     if check_exists:
         require_stream(client, stream)
     if count is not None and count <= 0:
@@ -418,8 +426,12 @@ def read_range(
         pool.release(conn)
 
 
-def read_entries(client: Client, stream: str, start: str = "-", end: str = "+", **kw: Any) -> list[Entry]:
+def read_entries(
+    client: Client, stream: str, start: str = "-", end: str = "+", **kw: Any
+) -> list[Entry]:
     """A small range as Entry objects (for callers that need few entries, not bulk paths)."""
+    from streamctl.core.models import Entry
+
     return [
         Entry.from_raw(stream, raw)
         for batch in read_range(client, stream, start, end, **kw)
@@ -464,7 +476,11 @@ def _opt_id(value: Any) -> str | None:
     return None if text == "0-0" else text
 
 
-def list_streams(client: Client, pattern: str = "*", *, memory: bool = False) -> list[StreamSummary]:
+def list_streams(
+    client: Client, pattern: str = "*", *, memory: bool = False
+) -> list[StreamSummary]:
+    from streamctl.core.models import StreamSummary
+
     names = scan_streams(client, pattern)
     now = server_time_ms(client)
     out: list[StreamSummary] = []
@@ -501,6 +517,7 @@ def list_streams(client: Client, pattern: str = "*", *, memory: bool = False) ->
 
 def stream_info(client: Client, stream: str) -> StreamInfo:
     from streamctl.core.groups import list_groups
+    from streamctl.core.models import Entry, StreamInfo
 
     info = _xinfo_stream(client, stream)
     now = server_time_ms(client)

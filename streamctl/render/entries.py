@@ -55,7 +55,9 @@ class EntryWriter:
 
             objs = [Entry.from_raw(stream, e) for e in entries]
             assert self.print_table is not None
-            self.print_table(entries_table(objs, show_header=self.count == 0, show_stream=show_stream))
+            self.print_table(
+                entries_table(objs, show_header=self.count == 0, show_stream=show_stream)
+            )
         self.count += len(entries)
 
     def end(self) -> None:

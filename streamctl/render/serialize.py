@@ -133,7 +133,7 @@ def ndjson_bytes(stream: str, entries: list[RawEntry]) -> bytes:
                 b'","time":"',
                 when,
                 b'","fields":{"',
-                fields_sep(map(pair, zip(names, flat[1::2]))),
+                fields_sep(map(pair, zip(names, flat[1::2], strict=True))),
                 b'"}}\n',
             )
         )

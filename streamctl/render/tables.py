@@ -40,7 +40,9 @@ def _table(title: str | None = None, *, show_header: bool = True) -> Table:
     return Table(title=title, box=box.SIMPLE_HEAD, show_header=show_header, title_justify="left")
 
 
-def entries_table(entries: list[Entry], *, show_header: bool = True, show_stream: bool = False) -> Table:
+def entries_table(
+    entries: list[Entry], *, show_header: bool = True, show_stream: bool = False
+) -> Table:
     table = _table(show_header=show_header)
     if show_stream:
         table.add_column("stream", style="magenta", no_wrap=True)

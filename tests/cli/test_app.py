@@ -108,7 +108,8 @@ def test_url_from_environment(one_server, r1, run_cli):
     res = run_cli(["ls", "-o", "json"], env={"REDIS_URL": one_server.url})
     assert [s["name"] for s in res.json()] == ["s"]
     res = run_cli(
-        ["ls", "-o", "json"], env={"REDIS_URL": "redis://127.0.0.1:1/0", "STREAMCTL_URL": one_server.url}
+        ["ls", "-o", "json"],
+        env={"REDIS_URL": "redis://127.0.0.1:1/0", "STREAMCTL_URL": one_server.url},
     )
     assert res.exit_code == 0
 
@@ -116,7 +117,10 @@ def test_url_from_environment(one_server, r1, run_cli):
 def test_profile_from_the_config_file(one_server, r1, run_cli, tmp_path):
     r1.xadd("s", {"a": 1})
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"default: dead\nprofiles:\n  dead: {{url: 'redis://127.0.0.1:1/0'}}\n  live: {{url: '{one_server.url}'}}\n")
+    cfg.write_text(
+        "default: dead\nprofiles:\n  dead: {url: 'redis://127.0.0.1:1/0'}\n"
+        f"  live: {{url: '{one_server.url}'}}\n"
+    )
     assert run_cli(["--config", str(cfg), "ls"]).exit_code == 3
     assert run_cli(["--config", str(cfg), "-P", "live", "ls"]).exit_code == 0
     assert run_cli(["-P", "live", "ls"], env={"STREAMCTL_CONFIG": str(cfg)}).exit_code == 0

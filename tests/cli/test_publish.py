@@ -143,7 +143,10 @@ def test_bulk_yaml_file(cli, r, tmp_path: Path):
     res = cli("-q", "publish", "s", "--file", str(path))
     assert res.exit_code == 0
     assert res.stderr == ""
-    assert [f for _, f in entries(r, "s")] == [{b"order_id": b"1"}, {b"order_id": b"2", b"note": b"hi"}]
+    assert [f for _, f in entries(r, "s")] == [
+        {b"order_id": b"1"},
+        {b"order_id": b"2", b"note": b"hi"},
+    ]
 
 
 def test_malformed_line_publishes_everything_before_it(cli, r, tmp_path: Path):
@@ -211,7 +214,9 @@ def test_real_process_prints_only_the_id(one_server, r1):
 
 def test_file_values_that_are_not_strings_are_json_text(cli, r, tmp_path: Path):
     path = tmp_path / "e.ndjson"
-    path.write_text('{"b": true, "n": null, "o": {"k": [1, "é"]}, "f": 2.5, "i": -3, "big": 1e100}\r\n')
+    path.write_text(
+        '{"b": true, "n": null, "o": {"k": [1, "é"]}, "f": 2.5, "i": -3, "big": 1e100}\r\n'
+    )
     res = cli("publish", "s", "--file", str(path))
     assert res.exit_code == 0, res.stderr
     [(_, fields)] = r.xrange("s")

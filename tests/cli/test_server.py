@@ -12,7 +12,16 @@ import redis
 
 def test_server_prints_its_url_serves_and_stops_on_ctrl_c(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamctl", "server", "--port", "0", "--dir", str(tmp_path / "data")],
+        [
+            sys.executable,
+            "-m",
+            "streamctl",
+            "server",
+            "--port",
+            "0",
+            "--dir",
+            str(tmp_path / "data"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "NO_COLOR": "1"},

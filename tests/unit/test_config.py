@@ -105,7 +105,12 @@ def test_tls_ca_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize(
     "text",
-    ["- a\n- b\n", "profiles: [1, 2]\n", "profiles:\n  x: {host: h}\n", "profiles: {x: {url: 'redis://h', colour: red}}\n"],
+    [
+        "- a\n- b\n",
+        "profiles: [1, 2]\n",
+        "profiles:\n  x: {host: h}\n",
+        "profiles: {x: {url: 'redis://h', colour: red}}\n",
+    ],
 )
 def test_malformed_config_is_a_usage_error(tmp_path: Path, text: str) -> None:
     path = write_config(tmp_path / "c.yaml", text + "default: x\n" if "x" in text else text)

@@ -21,14 +21,18 @@ def test_pairs_split_at_first_equals() -> None:
     )
 
 
-@pytest.mark.parametrize(("pair", "message"), [("novalue", "accepted: FIELD=VALUE"), ("=v", "empty")])
+@pytest.mark.parametrize(
+    ("pair", "message"), [("novalue", "accepted: FIELD=VALUE"), ("=v", "empty")]
+)
 def test_bad_pairs(pair: str, message: str) -> None:
     with pytest.raises(BadInput, match=message):
         inputs.parse_pairs([pair])
 
 
 def test_json_event_values_that_are_not_strings_become_json_text() -> None:
-    fields = inputs.parse_json_event('{"s": "x", "n": 42, "f": 1.5, "b": true, "z": null, "o": {"k": [1, "é"]}}')
+    fields = inputs.parse_json_event(
+        '{"s": "x", "n": 42, "f": 1.5, "b": true, "z": null, "o": {"k": [1, "é"]}}'
+    )
     assert fields == (
         (b"s", b"x"),
         (b"n", b"42"),
@@ -41,7 +45,12 @@ def test_json_event_values_that_are_not_strings_become_json_text() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("[1]", "expected a JSON object, got list"), ("{", "invalid JSON"), ("{}", "at least one field"), ("null", "got null")],
+    [
+        ("[1]", "expected a JSON object, got list"),
+        ("{", "invalid JSON"),
+        ("{}", "at least one field"),
+        ("null", "got null"),
+    ],
 )
 def test_bad_json_event(text: str, message: str) -> None:
     with pytest.raises(BadInput, match=message):
@@ -85,14 +94,24 @@ def test_ndjson_chunk_parse_equals_line_by_line(tmp_path: Path) -> None:
 
 def test_values_that_are_not_strings_become_json_text() -> None:
     assert inputs.json_text_values(["a", True, "b", None, "c", [1, {"x": "é"}], "d", "s"]) == [
-        "a", b"true", "b", b"null", "c", '[1,{"x":"é"}]'.encode(), "d", "s"
+        "a",
+        b"true",
+        "b",
+        b"null",
+        "c",
+        '[1,{"x":"é"}]'.encode(),
+        "d",
+        "s",
     ]
 
 
 def test_read_yaml_events(tmp_path: Path) -> None:
     path = tmp_path / "e.yaml"
     path.write_text("- {a: 1, b: x}\n- c: [1, 2]\n")
-    assert list(inputs.read_events(str(path))) == [((b"a", b"1"), (b"b", b"x")), ((b"c", b"[1,2]"),)]
+    assert list(inputs.read_events(str(path))) == [
+        ((b"a", b"1"), (b"b", b"x")),
+        ((b"c", b"[1,2]"),),
+    ]
     path.write_text("- {a: 1}\n- just text\n")
     with pytest.raises(BadInput, match="item 2: expected a JSON object"):
         list(inputs.read_events(str(path)))
@@ -124,8 +143,15 @@ def test_binary_values_are_base64() -> None:
 
 
 def test_repeated_or_binary_names_become_pairs() -> None:
-    assert serialize.entry_data(entry((b"a", b"1"), (b"a", b"2")))["fields"] == [["a", "1"], ["a", "2"]]
-    assert serialize.entry_data(entry((b"\xfe", b"1"),))["fields"] == [[{"base64": "/g=="}, "1"]]
+    assert serialize.entry_data(entry((b"a", b"1"), (b"a", b"2")))["fields"] == [
+        ["a", "1"],
+        ["a", "2"],
+    ]
+    assert serialize.entry_data(
+        entry(
+            (b"\xfe", b"1"),
+        )
+    )["fields"] == [[{"base64": "/g=="}, "1"]]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +164,9 @@ def test_repeated_or_binary_names_become_pairs() -> None:
         [(b"ctrl", b"\x01\x1f\x7f")],
     ],
 )
-def test_fast_ndjson_equals_the_envelope_and_round_trips(pairs: list[tuple[bytes, bytes]], tmp_path: Path) -> None:
+def test_fast_ndjson_equals_the_envelope_and_round_trips(
+    pairs: list[tuple[bytes, bytes]], tmp_path: Path
+) -> None:
     raw = (b"1795773600000-7", [x for p in pairs for x in p])
     line = serialize.ndjson_lines("orders", [raw])
     assert line.endswith("\n") and line.count("\n") == 1
