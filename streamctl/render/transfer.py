@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 
 def _time(entry_id: str | None) -> str | None:
-    return format_time(id_ms(entry_id)) if entry_id and entry_id != "0-0" else None
+    """The time of an id; None for none, 0-0, and the range bounds - and +."""
+    if not entry_id or entry_id in ("0-0", "-", "+"):
+        return None
+    return format_time(id_ms(entry_id))
 
 
 def _name(value: bytes) -> Any:
