@@ -56,6 +56,11 @@ def raw_command(client: Client, *args: Any) -> Any:
     try:
         conn.send_command(*args)
         return conn.read_response()
+    except ResponseError:
+        raise  # an error reply: the connection is in step and can be reused
+    except BaseException:
+        conn.disconnect()  # a half-read reply must never reach the next command
+        raise
     finally:
         pool.release(conn)
 
