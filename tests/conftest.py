@@ -149,3 +149,37 @@ def run_process(
         env=full_env,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Any]:
+    """A real 3-primary Redis 8.2 cluster (session scope)."""
+    from tests.servers import start_cluster
+
+    if server_binary("redis8.2") is None:
+        if REQUIRE_ALL:
+            pytest.fail("redis8.2 server not available for the cluster")
+        pytest.skip("redis8.2 server not available for the cluster")
+    c = start_cluster()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def rc(cluster: Any) -> Iterator[Any]:
+    """A cluster client, every primary flushed before the test."""
+    client = cluster.client()
+    for node in cluster.nodes:
+        node.client().flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def cli_cluster(cluster: Any, rc: Any):  # type: ignore[no-untyped-def]
+    """streamctl against the cluster (no --cluster flag: detection must find it)."""
+
+    def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Run:
+        return invoke(["-u", cluster.url, *args], input=input, env=env)
+
+    return run
