@@ -3,10 +3,12 @@
     stream: Annotated[str, typer.Argument(autocompletion=complete_stream)]
     group: Annotated[str, typer.Argument(autocompletion=complete_group)]
 
+    consumer: Annotated[str, typer.Argument(autocompletion=complete_consumer)]
+
 They connect with the global options typed so far (-u, -P, --config, ...) or the environment,
 with a short timeout, and return nothing when no server answers. `complete_group` lists the
 groups of the stream argument already typed (a parameter named `stream`, or the first of
-`streams`).
+`streams`); `complete_consumer` the consumers of the group typed before (`group`).
 """
 
 from __future__ import annotations
@@ -88,3 +90,23 @@ def complete_group(ctx: typer.Context, incomplete: str) -> list[str]:
     from streamctl.core.completion import complete_groups
 
     return complete_groups(settings, typed_stream(ctx), incomplete or "")
+
+
+def typed_group(ctx: typer.Context) -> str | None:
+    """The group already on the command line: a parameter named `group`, or the second word
+    that is not an option when click left the arguments unparsed."""
+    value = ctx.params.get("group")
+    if isinstance(value, str) and value:
+        return value
+    words = [w for w in ctx.args if isinstance(w, str) and w and not w.startswith("-")]
+    return words[1] if len(words) > 1 else None
+
+
+def complete_consumer(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Consumer names of the group typed before (nothing until the stream and group are)."""
+    settings = completion_settings(ctx)
+    if settings is None:
+        return []
+    from streamctl.core.completion import complete_consumers
+
+    return complete_consumers(settings, typed_stream(ctx), typed_group(ctx), incomplete or "")

@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, ExitCode
@@ -18,7 +19,9 @@ def register(app: typer.Typer) -> None:
 
 def top(
     ctx: typer.Context,
-    pattern: Annotated[str, typer.Argument(help="A glob on stream names.")] = "*",
+    pattern: Annotated[
+        str, typer.Argument(help="A glob on stream names.", autocompletion=complete_stream)
+    ] = "*",
     interval: Annotated[
         float,
         typer.Option("--interval", "-n", help="Seconds between refreshes.", metavar="SECONDS"),

@@ -99,3 +99,23 @@ def complete_groups(settings: Settings, stream: str | None, prefix: str = "") ->
             client.close()
     except Exception:  # noqa: BLE001 - completion must stay silent whatever happens
         return []
+
+
+def complete_consumers(
+    settings: Settings, stream: str | None, group: str | None, prefix: str = ""
+) -> list[str]:
+    """Consumer names of a group (XINFO CONSUMERS); [] until the stream and group are typed."""
+    if not stream or not group:
+        return []
+    try:
+        from streamctl.core.streams import _pairs_to_dict, raw_command
+
+        client = _client(settings)
+        try:
+            reply = raw_command(client, "XINFO", "CONSUMERS", stream, group)
+        finally:
+            client.close()
+        names = _names([_pairs_to_dict(c)["name"] for c in reply])
+        return sorted(n for n in names if n.startswith(prefix))
+    except Exception:  # noqa: BLE001 - completion must stay silent whatever happens
+        return []

@@ -9,9 +9,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from streamctl.cli._complete import (
+    complete_consumer,
+    complete_group,
+    complete_stream,
+    enable_shell_completion,
+)
 from streamctl.cli.completion import SCRIPT_FILES, SHELLS, completion_script
 from streamctl.config import Settings
 from streamctl.core.completion import complete_groups, complete_streams, glob_escape
@@ -109,7 +118,6 @@ def bash_complete(line: str, env: dict[str, str] | None = None) -> list[str]:
 def complete_in_process(line: str, monkeypatch, env: dict[str, str] | None = None) -> list[str]:  # type: ignore[no-untyped-def]
     """The same protocol, in this process, with the completion classes registered here: tests
     the callbacks whatever the entry point does."""
-    from streamctl.cli._complete import enable_shell_completion
     from tests.conftest import invoke
 
     words = line.split(" ")
@@ -241,3 +249,38 @@ def test_core_names_without_a_server() -> None:
     settings = Settings(url=f"redis://127.0.0.1:{free_port()}/0")
     assert complete_streams(settings, "") == []
     assert complete_groups(settings, "orders", "") == []
+
+
+def test_consumer_completion_for_other_commands(one_server, r1, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """complete_stream/complete_group/complete_consumer as another command would use them."""
+    seed(r1)
+    r1.xreadgroup("billing", "worker-1", {"orders": ">"}, count=1)
+    r1.xreadgroup("billing", "worker-2", {"orders": ">"}, count=1)
+    r1.xreadgroup("audit", "auditor", {"orders": ">"}, count=1)
+    demo = typer.Typer()
+
+    @demo.callback()
+    def root(url: Annotated[str, typer.Option("-u")] = "") -> None: ...
+
+    @demo.command()
+    def delconsumer(
+        stream: Annotated[str, typer.Argument(autocompletion=complete_stream)],
+        group: Annotated[str, typer.Argument(autocompletion=complete_group)],
+        consumer: Annotated[str, typer.Argument(autocompletion=complete_consumer)],
+    ) -> None: ...
+
+    def complete(line: str) -> list[str]:
+        monkeypatch.setenv("_DEMO_COMPLETE", "complete_bash")
+        monkeypatch.setenv("COMP_WORDS", line)
+        monkeypatch.setenv("COMP_CWORD", str(len(line.split(" ")) - 1))
+        enable_shell_completion()  # registers the classes once _STREAMCTL_COMPLETE is set
+        res = CliRunner().invoke(demo, [], prog_name="demo")
+        return [w for w in res.stdout.split("\n") if w]
+
+    monkeypatch.setenv("_STREAMCTL_COMPLETE", "complete_bash")
+    url = one_server.url
+    assert complete(f"demo -u {url} delconsumer pay") == ["payments"]
+    assert complete(f"demo -u {url} delconsumer orders b") == ["billing"]
+    assert complete(f"demo -u {url} delconsumer orders billing ") == ["worker-1", "worker-2"]
+    assert complete(f"demo -u {url} delconsumer orders audit ") == ["auditor"]
+    assert complete(f"demo -u {url} delconsumer orders nope ") == []
