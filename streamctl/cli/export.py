@@ -5,7 +5,6 @@ from typing import IO, Annotated, Optional
 import typer
 
 from streamctl.cli.context import state
-from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, PartialFailure
 
 
@@ -45,7 +44,12 @@ def export(
         Optional[str],  # noqa: UP045
         typer.Option("--file", "-f", help="Write to PATH instead of stdout.", metavar="PATH"),
     ] = None,
-    output: OutputOption = None,
+    output: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--output", "-o", help="ndjson (export writes NDJSON envelopes only).", metavar="FMT"
+        ),
+    ] = None,
 ) -> None:
     """Write the entries of STREAM as NDJSON envelopes (binary-safe), for `import`.
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from fnmatch import translate
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from streamctl.core.models import RawEntry
+from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.core.trim import count_from, snapshot
 from streamctl.errors import (
     BadInput,
@@ -279,11 +279,58 @@ def replay_into(
 
     if pinned is None or (lo not in ("-", "+") and _sid(lo) > _sid(pinned)):
         return result()
+    try:
+        stopped = _copy_range(
+            read_range(source, stream, lo, pinned, batch_size=batch_size, check_exists=False),
+            target_client,
+            target,
+            state,
+            matches=matches,
+            count=count,
+            dry_run=dry_run,
+            target_server=target_server,
+            throttle=throttle,
+            chunk_size=chunk_size,
+            should_stop=should_stop,
+            on_progress=on_progress,
+        )
+    except StreamctlError:
+        raise
+    except Exception as exc:  # reading the source failed: say how far the copy got
+        from streamctl.core.connection import translate_error
+
+        mapped = translate_error(exc)
+        if mapped is None:
+            raise
+        raise PartialFailure(
+            f"{mapped.message}; {state.copied:,} entries were copied before it"
+            + _continue_hint(state),
+            done=state.copied,
+            exit_code=mapped.exit_code,
+        ) from None
+    return result(stopped)
+
+
+def _copy_range(
+    batches: Iterable[EntryBatch],
+    target_client: Client,
+    target: str,
+    state: _ReplayState,
+    *,
+    matches: tuple[FieldMatch, ...],
+    count: int | None,
+    dry_run: bool,
+    target_server: str | None,
+    throttle: _Throttle,
+    chunk_size: int,
+    should_stop: ShouldStop,
+    on_progress: Callable[[int, int], None],
+) -> bool:
+    """The copy loop of replay_into; True when it stopped on request."""
     prefix: tuple[Any, ...] = ("XADD", target, "*")
     chunk: list[tuple[Any, ...]] = []
     chunk_ids: list[bytes] = []
-    for batch in read_range(source, stream, lo, pinned, batch_size=batch_size, check_exists=False):
-        done = False
+    for batch in batches:
         for eid, flat in batch.entries:
             state.scanned += 1
             if matches and not entry_matches(flat, matches):
@@ -293,28 +340,25 @@ def replay_into(
             reached = count is not None and state.copied + len(chunk) >= count
             if len(chunk) >= chunk_size or reached:
                 if not throttle.wait(state.copied + len(chunk)):
-                    return result(stopped=True)
+                    return True
                 _send_chunk(target_client, chunk, chunk_ids, state, dry_run, target_server)
                 chunk, chunk_ids = [], []
                 on_progress(state.copied, state.scanned)
                 if reached:
-                    done = True
-                    break
+                    return False
                 if should_stop():
-                    return result(stopped=True)
-        if done:
-            break
+                    return True
         if chunk:
             if not throttle.wait(state.copied + len(chunk)):
-                return result(stopped=True)
+                return True
             _send_chunk(target_client, chunk, chunk_ids, state, dry_run, target_server)
             chunk, chunk_ids = [], []
         if batch.entries:
             state.resume_after = _text(batch.entries[-1][0])
         on_progress(state.copied, state.scanned)
         if should_stop():
-            return result(stopped=True)
-    return result()
+            return True
+    return False
 
 
 @dataclass
@@ -603,12 +647,18 @@ def export_stream(
         write_groups(stream, groups)
     exported, first, last = 0, None, None
     stopped = False
-    if pinned is not None:
+    try:
         for batch in read_range(
-            client, stream, lo, pinned, count=count, batch_size=batch_size, check_exists=False
+            client,
+            stream,
+            lo,
+            pinned or "-",
+            count=count,
+            batch_size=batch_size,
+            check_exists=False,
         ):
-            if not batch.entries:
-                continue
+            if pinned is None or not batch.entries:
+                break
             write_entries(stream, batch.entries)
             exported += len(batch.entries)
             if first is None:
@@ -617,6 +667,20 @@ def export_stream(
             if should_stop():
                 stopped = True
                 break
+    except StreamctlError:
+        raise
+    except Exception as exc:  # reading failed part-way: say how far the export got
+        from streamctl.core.connection import translate_error
+
+        mapped = translate_error(exc)
+        if mapped is None:
+            raise
+        hint = f"; continue with --from '({last}'" if last else ""
+        raise PartialFailure(
+            f"{mapped.message}; {exported:,} entries were exported before it{hint}",
+            done=exported,
+            exit_code=mapped.exit_code,
+        ) from None
     return ExportResult(
         stream, exported, first, last, len(groups), time.perf_counter() - started, stopped
     )

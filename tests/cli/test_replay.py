@@ -293,3 +293,69 @@ def test_interrupted_replay_continues_exactly_once(one_server, r1, sig, code, na
     )
     assert rest.returncode == 0, rest.stderr
     assert field_lists(r1, "dst") == field_lists(r1, "src")
+
+
+def test_target_dying_mid_replay_says_how_far_it_got(one_server, r1):
+    fill(r1, "src", 50_000)
+    target = start_server("redis7.0")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamctl", "-u", one_server.url, "replay", "src", "--from",
+             "-", "--into", "dst", "--target-url", target.url, "--rate", "20000"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={k: v for k, v in os.environ.items() if k not in ISOLATED_ENV_DROP},
+        )  # fmt: skip
+        tc = target.client()
+        wait_for(lambda: tc.xlen("dst") >= 4000)
+        target.kill()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        target.stop()
+    assert proc.returncode == 3, err
+    stderr = err.decode()
+    assert re.fullmatch(
+        rf"error: target {re.escape(target.url)}: .*; [\d,]+ entries were copied before it, and up "
+        r"to [\d,]+ more may have been; continue with --from '\(\d+-\d+'\n",
+        stderr,
+    ), stderr
+
+
+def run_on_a_terminal(args: list[str]) -> tuple[int, bytes]:
+    """Run streamctl with stderr on a pseudo-terminal; returns (exit code, what it wrote there)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamctl", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env={k: v for k, v in os.environ.items() if k not in ISOLATED_ENV_DROP},
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    return proc.wait(30), seen
+
+
+def test_progress_bar_on_a_terminal_only(one_server, r1):
+    fill(r1, "src", 30_000)
+    code, seen = run_on_a_terminal(
+        ["-u", one_server.url, "replay", "src", "--from", "-", "--into", "a"]
+    )
+    assert code == 0
+    assert b"replaying" in seen and b"/30000" not in seen  # no total without --count
+    assert b"replayed 30,000 entries" in seen
+    code, seen = run_on_a_terminal(
+        ["-u", one_server.url, "-q", "replay", "src", "--from", "-", "--into", "b", "--count", "9"]
+    )
+    assert (code, seen) == (0, b"")
+    assert r1.xlen("b") == 9
