@@ -75,7 +75,25 @@ def load_command(name: str, module_name: str) -> Any:
     command = built.commands.get(name)
     if command is None:
         raise RuntimeError(f"streamctl.cli.{module_name} does not register a command {name!r}")
+    _conventional_metavars(command)
     return command
+
+
+def _conventional_metavars(command: Any) -> None:
+    """Arguments shown as `STREAM [START] GROUP...` in usage lines, not typer's `{stream}`."""
+    for sub in getattr(command, "commands", {}).values():
+        _conventional_metavars(sub)
+    for param in getattr(command, "params", []):
+        if param.param_type_name != "argument" or param.metavar is not None:
+            continue
+        label = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
+
+        def make_metavar(
+            ctx: Any = None, *, usage: bool = False, label: str = label, p: Any = param
+        ) -> str:
+            return f"[{label}]" if usage and not p.required else label
+
+        param.make_metavar = make_metavar
 
 
 class LazyCommands(MutableMapping[str, Any]):

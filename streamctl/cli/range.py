@@ -23,9 +23,9 @@ def range_command(
     ctx: typer.Context,
     stream: Annotated[str, typer.Argument(help="The stream to read.")],
     start: Annotated[
-        str, typer.Argument(help="First id or time (inclusive; '(ID' exclusive). Default: -")
+        str, typer.Argument(help="First id or time (inclusive; '(ID' exclusive).")
     ] = "-",
-    end: Annotated[str, typer.Argument(help="Last id or time (inclusive). Default: +")] = "+",
+    end: Annotated[str, typer.Argument(help="Last id or time (inclusive).")] = "+",
     count: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--count", "-n", help="At most N entries.", metavar="N"),
