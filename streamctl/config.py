@@ -50,7 +50,8 @@ def scrub(text: str) -> str:
     return text
 
 
-_URL_PASSWORD_RE = re.compile(r"((?:rediss?|unix)://[^:/@\s]*:)[^@\s]*@")
+# user:password@ in a URL; a user part with '[' is the usage text "redis://[user:pass@]host"
+_URL_PASSWORD_RE = re.compile(r"((?:rediss?|unix)://[^:/@\s\[]*:)[^@\s]*@")
 
 
 def mask_url(url: str) -> str:

@@ -140,6 +140,9 @@ class StreamctlGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        from streamctl.cli._complete import enable_shell_completion
+
+        enable_shell_completion()  # nothing unless a shell asks (_STREAMCTL_COMPLETE is set)
         code = run_guarded(
             lambda: super(StreamctlGroup, self).main(
                 args=args,
@@ -170,7 +173,7 @@ def run_guarded(call: Any) -> int:
         return ExitCode.USAGE
     except click.exceptions.ClickException as exc:
         _print_error(exc.format_message())
-        return exc.exit_code
+        return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         _print_error("interrupted")
         return ExitCode.INTERRUPTED

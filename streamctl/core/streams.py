@@ -52,7 +52,7 @@ def require_stream(client: Client, stream: str) -> None:
 def raw_command(client: Client, *args: Any) -> Any:
     """Send one command and return the reply as hiredis parsed it (lists and bytes)."""
     pool = client.connection_pool
-    conn = pool.get_connection()
+    conn: Any = pool.get_connection()
     try:
         conn.send_command(*args)
         return conn.read_response()
@@ -70,7 +70,7 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     if not commands:
         return []
     pool = client.connection_pool
-    conn = pool.get_connection()
+    conn: Any = pool.get_connection()
     replies: list[Any] = []
     try:
         conn.send_packed_command([b"".join(_pack(list(cmd)) for cmd in commands)])
@@ -391,7 +391,7 @@ def read_range(
         return
     remaining = count
     pool = client.connection_pool
-    conn = pool.get_connection()
+    conn: Any = pool.get_connection()
     command = "XREVRANGE" if reverse else "XRANGE"
     # XRANGE key start end / XREVRANGE key end start; paging moves the first bound
     first, second = (end, start) if reverse else (start, end)

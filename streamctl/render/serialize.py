@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 from itertools import chain
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 from streamctl.core.models import (
@@ -57,7 +57,7 @@ def entry_data(entry: Entry) -> dict[str, Any]:
 
 def _quoted(value: bytes) -> str:
     try:
-        return encode_basestring(value.decode())  # type: ignore[no-any-return]
+        return encode_basestring(value.decode())
     except UnicodeDecodeError:
         return '{"base64":"' + base64.b64encode(value).decode() + '"}'
 
@@ -270,7 +270,8 @@ def dump_ndjson(items: Iterable[Any]) -> str:
 def dump_yaml(data: Any) -> str:
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return text
 
 
 def dump(data: Any, fmt: str) -> str:

@@ -165,3 +165,8 @@ def test_save_config_is_private(tmp_path: Path) -> None:
     config.save_config(path, {"profiles": {"a": {"url": "redis://h:1/0"}}})
     assert path.stat().st_mode & 0o777 == 0o600
     assert config.load_config(path) == {"profiles": {"a": {"url": "redis://h:1/0"}}}
+
+
+def test_scrub_leaves_the_usage_text_alone() -> None:
+    text = "bad URL 'x': accepted redis://[user:pass@]host:port/db"
+    assert config.scrub(text) == text
