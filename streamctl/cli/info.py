@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 
@@ -14,7 +15,9 @@ def register(app: typer.Typer) -> None:
 
 def info(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream to describe.")],
+    stream: Annotated[
+        str, typer.Argument(autocompletion=complete_stream, help="The stream to describe.")
+    ],
     output: OutputOption = None,
 ) -> None:
     """Describe STREAM (XINFO STREAM): length, first/last/last-generated id and time, entries

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, PartialFailure
@@ -16,7 +17,9 @@ def register(app: typer.Typer) -> None:
 
 def publish(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream to append to.")],
+    stream: Annotated[
+        str, typer.Argument(autocompletion=complete_stream, help="The stream to append to.")
+    ],
     pairs: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Argument(help="FIELD=VALUE pairs (split at the first '=').", show_default=False),

@@ -4,6 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput
@@ -21,7 +22,9 @@ def entry_writer(app_ctx: AppContext, fmt: str):  # type: ignore[no-untyped-def]
 
 def range_command(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream to read.")],
+    stream: Annotated[
+        str, typer.Argument(autocompletion=complete_stream, help="The stream to read.")
+    ],
     start: Annotated[
         str, typer.Argument(help="First id or time (inclusive; '(ID' exclusive).")
     ] = "-",
