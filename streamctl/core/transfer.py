@@ -75,6 +75,68 @@ def _is_error(reply: Any) -> bool:
     return isinstance(reply, Exception)
 
 
+class PackedSender:
+    """Packed commands in one write on one connection (kept for the whole run), every reply
+    read with hiredis in C; error replies are returned (as hiredis.ReplyError), not raised.
+
+    A failure while sending or reading drops the connection: unread replies never reach the
+    next user of the pool.
+    """
+
+    def __init__(self, client: Client) -> None:
+        import hiredis
+
+        self.pool = client.connection_pool
+        self.conn: Any = None
+        self.reader = hiredis.Reader()
+
+    def send(self, packed: list[bytes]) -> list[Any]:
+        if self.conn is None:
+            self.conn = self.pool.get_connection()
+        conn = self.conn
+        try:
+            conn.send_packed_command([b"".join(packed)])
+            sock = conn._sock
+            gets, feed = self.reader.gets, self.reader.feed
+            replies: list[Any] = []
+            append = replies.append
+            n = len(packed)
+            while len(replies) < n:
+                reply = gets()
+                if reply is False:
+                    data = sock.recv(1 << 16)
+                    if not data:
+                        from redis.exceptions import ConnectionError as RedisConnectionError
+
+                        raise RedisConnectionError("the server closed the connection")
+                    feed(data)
+                    continue
+                append(reply)
+            return replies
+        except OSError as exc:
+            self.close(broken=True)
+            from redis.exceptions import ConnectionError as RedisConnectionError
+            from redis.exceptions import TimeoutError as RedisTimeoutError
+
+            if isinstance(exc, TimeoutError):
+                raise RedisTimeoutError("timed out reading replies") from None
+            raise RedisConnectionError(f"error reading replies: {exc}") from None
+        except BaseException:
+            self.close(broken=True)
+            raise
+
+    def close(self, *, broken: bool = False) -> None:
+        if self.conn is not None:
+            if broken:
+                self.conn.disconnect()
+            self.pool.release(self.conn)
+            self.conn = None
+            if broken:
+                import hiredis
+
+                self.reader = hiredis.Reader()
+
+
 def _key_type(client: Client, key: str) -> str:
     return _text(client.type(key))
 
@@ -327,38 +389,45 @@ def _copy_range(
     on_progress: Callable[[int, int], None],
 ) -> bool:
     """The copy loop of replay_into; True when it stopped on request."""
+    import hiredis
+
+    pack = hiredis.pack_command
     prefix: tuple[Any, ...] = ("XADD", target, "*")
-    chunk: list[tuple[Any, ...]] = []
+    sender = PackedSender(target_client)
+    chunk: list[bytes] = []
     chunk_ids: list[bytes] = []
-    for batch in batches:
-        for eid, flat in batch.entries:
-            state.scanned += 1
-            if matches and not entry_matches(flat, matches):
-                continue
-            chunk.append((*prefix, *flat))
-            chunk_ids.append(eid)
-            reached = count is not None and state.copied + len(chunk) >= count
-            if len(chunk) >= chunk_size or reached:
+    try:
+        for batch in batches:
+            for eid, flat in batch.entries:
+                state.scanned += 1
+                if matches and not entry_matches(flat, matches):
+                    continue
+                chunk.append(pack((*prefix, *flat)))
+                chunk_ids.append(eid)
+                reached = count is not None and state.copied + len(chunk) >= count
+                if len(chunk) >= chunk_size or reached:
+                    if not throttle.wait(state.copied + len(chunk)):
+                        return True
+                    _send_chunk(sender, chunk, chunk_ids, state, dry_run, target_server)
+                    chunk, chunk_ids = [], []
+                    on_progress(state.copied, state.scanned)
+                    if reached:
+                        return False
+                    if should_stop():
+                        return True
+            if chunk:
                 if not throttle.wait(state.copied + len(chunk)):
                     return True
-                _send_chunk(target_client, chunk, chunk_ids, state, dry_run, target_server)
+                _send_chunk(sender, chunk, chunk_ids, state, dry_run, target_server)
                 chunk, chunk_ids = [], []
-                on_progress(state.copied, state.scanned)
-                if reached:
-                    return False
-                if should_stop():
-                    return True
-        if chunk:
-            if not throttle.wait(state.copied + len(chunk)):
+            if batch.entries:
+                state.resume_after = _text(batch.entries[-1][0])
+            on_progress(state.copied, state.scanned)
+            if should_stop():
                 return True
-            _send_chunk(target_client, chunk, chunk_ids, state, dry_run, target_server)
-            chunk, chunk_ids = [], []
-        if batch.entries:
-            state.resume_after = _text(batch.entries[-1][0])
-        on_progress(state.copied, state.scanned)
-        if should_stop():
-            return True
-    return False
+        return False
+    finally:
+        sender.close()
 
 
 @dataclass
@@ -384,8 +453,8 @@ def _target_error(exc: BaseException, target_server: str | None) -> StreamctlErr
 
 
 def _send_chunk(
-    target_client: Client,
-    chunk: list[tuple[Any, ...]],
+    sender: PackedSender,
+    chunk: list[bytes],
     chunk_ids: list[bytes],
     state: _ReplayState,
     dry_run: bool,
@@ -395,7 +464,7 @@ def _send_chunk(
         replies: list[Any] = [None] * len(chunk)
     else:
         try:
-            replies = _pipeline(target_client, chunk)
+            replies = sender.send(chunk)
         except Exception as exc:
             mapped = _target_error(exc, target_server)
             raise PartialFailure(
@@ -405,8 +474,10 @@ def _send_chunk(
                 exit_code=mapped.exit_code,
             ) from None
     for i, reply in enumerate(replies):
-        if _is_error(reply):
-            later = sum(1 for r in replies[i + 1 :] if not _is_error(r))
+        if isinstance(reply, Exception):
+            later = sum(1 for r in replies[i + 1 :] if not isinstance(r, Exception))
+            if i:
+                _copied(state, chunk_ids[:i], replies[:i])
             raise PartialFailure(
                 f"the target refused entry {_text(chunk_ids[i])}: {reply}; "
                 f"{state.copied:,} entries were copied before it"
@@ -415,17 +486,21 @@ def _send_chunk(
                 done=state.copied,
                 exit_code=ExitCode.ERROR,
             )
-        eid = _text(chunk_ids[i])
-        state.copied += 1
-        if state.first_id is None:
-            state.first_id = eid
-        state.last_id = eid
-        state.resume_after = eid
-        if reply is not None:
-            new_id = _text(reply)
-            if state.first_new_id is None:
-                state.first_new_id = new_id
-            state.last_new_id = new_id
+    _copied(state, chunk_ids, replies)
+
+
+def _copied(state: _ReplayState, source_ids: list[bytes], replies: list[Any]) -> None:
+    """Count a run of entries the target acknowledged (replies: new ids, None on a dry run)."""
+    if not source_ids:
+        return
+    state.copied += len(source_ids)
+    if state.first_id is None:
+        state.first_id = _text(source_ids[0])
+    state.last_id = state.resume_after = _text(source_ids[-1])
+    if replies[-1] is not None:
+        if state.first_new_id is None:
+            state.first_new_id = _text(replies[0])
+        state.last_new_id = _text(replies[-1])
 
 
 def _continue_hint(state: _ReplayState) -> str:
@@ -883,6 +958,35 @@ def import_entries(
     interruption neither loses nor duplicates. Without it, entries get new ids (`*`) and the
     groups' positions and pending ids are mapped onto them.
     """
+    sender = PackedSender(client)
+    try:
+        return _import_entries(
+            client,
+            stream,
+            items,
+            sender,
+            keep_ids=keep_ids,
+            dry_run=dry_run,
+            should_stop=should_stop,
+            on_progress=on_progress,
+            batch_size=batch_size,
+        )
+    finally:
+        sender.close()
+
+
+def _import_entries(
+    client: Client,
+    stream: str,
+    items: Iterable[EntryLine | GroupLine],
+    sender: PackedSender,
+    *,
+    keep_ids: bool = False,
+    dry_run: bool = False,
+    should_stop: ShouldStop = _never,
+    on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
+    batch_size: int = BATCH,
+) -> ImportResult:
     import hiredis
 
     pack = hiredis.pack_command
@@ -898,7 +1002,6 @@ def import_entries(
     batch: list[bytes] = []
     meta: list[EntryLine] = []
     previous: IdKey | None = None
-    sender = _PackedSender(client)
 
     def flush() -> None:
         nonlocal batch, meta
@@ -981,36 +1084,8 @@ def import_entries(
     return result(group_results)
 
 
-class _PackedSender:
-    """Packed commands in one write on one connection, every reply read (errors returned)."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    def send(self, packed: list[bytes]) -> list[Any]:
-        from redis.exceptions import ResponseError
-
-        pool = self.client.connection_pool
-        conn = pool.get_connection()
-        replies: list[Any] = []
-        try:
-            conn.send_packed_command([b"".join(packed)])  # type: ignore[no-untyped-call]
-            read = conn.read_response
-            for _ in range(len(packed)):
-                try:
-                    replies.append(read())
-                except ResponseError as exc:
-                    replies.append(exc)
-        except BaseException:
-            conn.disconnect()  # type: ignore[no-untyped-call]  # unread replies stay unread
-            raise
-        finally:
-            pool.release(conn)
-        return replies
-
-
 def _import_batch(
-    sender: _PackedSender,
+    sender: PackedSender,
     batch: list[bytes],
     meta: list[EntryLine],
     state: _ImportState,
