@@ -6,7 +6,7 @@ import typer
 
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
-from streamctl.errors import PartialFailure
+from streamctl.errors import BadInput, PartialFailure
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +35,8 @@ def import_command(
 ) -> None:
     """Read entry envelopes (as written by `export`) into STREAM, in pipelined batches.
 
-    Without --keep-ids each entry gets a new id. With --keep-ids the original ids are kept, ids
+    Entries go into STREAM whatever "stream" their envelopes name. Without --keep-ids each entry
+    gets a new id. With --keep-ids the original ids are kept, ids
     must increase, and ids at or below the stream's last id are skipped as already imported.
     Group lines (export --with-groups) recreate the groups after the entries: at their position
     (mapped onto the new ids without --keep-ids), with their consumers and pending entries; a
@@ -51,6 +52,10 @@ def import_command(
     """
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
+    if file == "-" and _stdin_is_tty():
+        raise BadInput(
+            "give FILE, or pipe the envelopes in: streamctl export S | streamctl import T"
+        )
 
     from streamctl.cli._signals import graceful_stop
     from streamctl.cli.replay import progress_bar
@@ -93,3 +98,12 @@ def import_command(
             done=result.imported,
             exit_code=stop.exit_code,
         )
+
+
+def _stdin_is_tty() -> bool:
+    import sys
+
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False

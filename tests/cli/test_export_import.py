@@ -362,3 +362,25 @@ def test_million_entries_replay_and_export_in_bounded_memory(one_server, r1, tmp
     assert big_export < small_export + 10_000, (small_export, big_export)
     assert big_replay < small_replay + 10_000, (small_replay, big_replay)
     assert max(big_export, big_replay) < 100_000
+
+
+def test_import_from_a_terminal_is_refused(one_server, r1):
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "streamctl", "-u", one_server.url, "import", "s"],
+            stdin=slave,
+            capture_output=True,
+            env=process_env(),
+            timeout=30,
+        )
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        b"error: give FILE, or pipe the envelopes in: streamctl export S | streamctl import T\n"
+    )
+    assert not r1.exists("s")
