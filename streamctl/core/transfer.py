@@ -71,10 +71,6 @@ def _pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     return raw_pipeline(client, commands)
 
 
-def _is_error(reply: Any) -> bool:
-    return isinstance(reply, Exception)
-
-
 class PackedSender:
     """Packed commands in one write on one connection (kept for the whole run), every reply
     read with hiredis in C; error replies are returned (as hiredis.ReplyError), not raised.

@@ -73,11 +73,6 @@ class TrimPlan:
             return None
         return str(StreamId.parse(self.last_id).next())
 
-    @property
-    def expected(self) -> int:
-        """How many entries an exact trim removes (with --acked-only: the acked ones)."""
-        return self.acked_count if self.acked_count is not None else self.count
-
 
 @dataclass(frozen=True)
 class TrimResult:
