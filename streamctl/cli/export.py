@@ -4,6 +4,7 @@ from typing import IO, Annotated, Optional
 
 import typer
 
+from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
 from streamctl.errors import BadInput, PartialFailure
 
@@ -14,7 +15,9 @@ def register(app: typer.Typer) -> None:
 
 def export(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream to export.")],
+    stream: Annotated[
+        str, typer.Argument(autocompletion=complete_stream, help="The stream to export.")
+    ],
     start: Annotated[
         str,
         typer.Option(

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, PartialFailure
@@ -15,7 +16,9 @@ def register(app: typer.Typer) -> None:
 
 def import_command(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream to import into.")],
+    stream: Annotated[
+        str, typer.Argument(autocompletion=complete_stream, help="The stream to import into.")
+    ],
     file: Annotated[
         str, typer.Argument(help="NDJSON envelopes as written by export; - is stdin.")
     ] = "-",

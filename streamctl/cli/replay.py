@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, PartialFailure
@@ -44,7 +45,9 @@ def progress_bar(
 
 def replay(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream to replay from.")],
+    stream: Annotated[
+        str, typer.Argument(autocompletion=complete_stream, help="The stream to replay from.")
+    ],
     start: Annotated[
         str,
         typer.Option(
@@ -64,7 +67,10 @@ def replay(
     into: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--into", help="Re-publish the entries (new ids) into this stream.", metavar="TARGET"
+            "--into",
+            autocompletion=complete_stream,
+            help="Re-publish the entries (new ids) into this stream.",
+            metavar="TARGET",
         ),
     ] = None,
     target_url: Annotated[
@@ -79,6 +85,7 @@ def replay(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--group",
+            autocompletion=complete_group,
             help="Instead: rewind this group to --from, so its consumers get those entries again.",
             metavar="GROUP",
         ),

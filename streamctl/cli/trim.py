@@ -4,6 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 
@@ -14,7 +15,9 @@ def register(app: typer.Typer) -> None:
 
 def trim(
     ctx: typer.Context,
-    stream: Annotated[str, typer.Argument(help="The stream to trim.")],
+    stream: Annotated[
+        str, typer.Argument(autocompletion=complete_stream, help="The stream to trim.")
+    ],
     maxlen: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--maxlen", help="Keep the newest N entries.", metavar="N"),
