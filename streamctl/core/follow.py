@@ -145,8 +145,9 @@ class FollowResult:
             if not opts.matches
             else "entries matching " + " ".join(m.text for m in opts.matches)
         )
+        assert opts.idle_timeout_ms is not None
         return CheckFailed(
-            f"timed out after {format_duration(self.idle_ms)} without a new entry: "
+            f"timed out after {duration_text(opts.idle_timeout_ms)} without a new entry: "
             f"saw {self.seen} of {opts.count} {what}"
         )
 
@@ -381,13 +382,13 @@ class _Follower:
                     self.result.reconnects += 1
                     self.on_notice(
                         f"connection lost ({_one_line(exc)}); retrying for up to "
-                        f"{format_duration(self.opts.retry_for_ms)}"
+                        f"{duration_text(self.opts.retry_for_ms)}"
                     )
                 waited_ms = (now - failing_since) * 1000
                 if waited_ms >= self.opts.retry_for_ms:
                     raise ConnectionFailed(
                         f"gave up after {format_duration(waited_ms)} without the server "
-                        f"(--retry-for {format_duration(self.opts.retry_for_ms)}): {_one_line(exc)}"
+                        f"(--retry-for {duration_text(self.opts.retry_for_ms)}): {_one_line(exc)}"
                     ) from None
                 self._after_disconnect()
                 delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * (2**attempt))
@@ -561,6 +562,11 @@ class _Follower:
             names = ", ".join(repr(n) for n in self.opts.streams)
             return ServerRefused(f"WRONGTYPE: a key among {names} is no longer a stream")
         return ServerRefused(f"the server refused: {text}")
+
+
+def duration_text(ms: int) -> str:
+    """A duration as given: '1500ms' stays exact where format_duration would say '1s'."""
+    return f"{ms}ms" if ms % 1000 else format_duration(ms)
 
 
 def _one_line(exc: BaseException) -> str:
