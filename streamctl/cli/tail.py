@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -141,12 +143,41 @@ def tail(
 
     client = app_ctx.client(blocking=True)
     try:
-        result = follow(client, opts, write_entry, on_notice=app_ctx.notice)
+        with _sigterm_raises():
+            result = follow(client, opts, write_entry, on_notice=app_ctx.notice)
     except KeyboardInterrupt:
         finish()  # a json array is closed: what was printed stays valid
         raise
+    except _Terminated:
+        finish()
+        from streamctl.errors import ExitCode, Interrupted
+
+        raise Interrupted("terminated", exit_code=ExitCode.TERMINATED) from None
     finish()
     _report(app_ctx, opts, result, no_follow=no_follow, start=start)
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a tail: unwinds like Ctrl-C, so entries already written are acknowledged."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _options(

@@ -588,4 +588,7 @@ def follow(
     acknowledging only the entries it wrote before. Errors: NotFound (stream or group),
     ServerRefused, ConnectionFailed (after `retry_for_ms` without the server), BadInput.
     """
+    if getattr(client, "connection_pool", None) is None:
+        # a cluster client: streams must be grouped per node first (one read_round per node)
+        raise ServerRefused("tail does not follow streams on a Redis Cluster yet")
     return _Follower(client, opts, on_entry, on_notice, sleep).run()

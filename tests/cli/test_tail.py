@@ -543,3 +543,19 @@ def test_ctrl_c_closes_a_json_array(one_server, r1):
         b'[\n  {"stream":"orders","id":"1795773600000-0","time":"2026-11-27T10:00:00.000Z",'
         b'"fields":{"n":"1"}}\n]\n'
     )
+
+
+def test_sigterm_exits_143_after_acking_what_was_written(one_server, r1):
+    r1.xgroup_create("orders", "billing", "$", mkstream=True)
+    tail = spawn(["-u", one_server.url, "tail", "orders", "-g", "billing", "-c", "c1"])
+    try:
+        wait_blocked(r1)
+        eid = r1.xadd("orders", {"n": "1"}).decode()
+        assert eid.encode() in tail.stdout.readline()  # type: ignore[union-attr]
+        wait_blocked(r1)
+        tail.send_signal(signal.SIGTERM)
+        out, err = tail.communicate(timeout=30)
+    finally:
+        tail.kill()
+    assert (tail.returncode, out, err) == (143, b"", b"error: terminated\n")
+    assert pending(r1, "orders", "billing") == []
