@@ -568,58 +568,25 @@ def rewind_group(
     client: Client, stream: str, group: str, start: str, *, dry_run: bool = False
 ) -> RewindResult:
     """Set GROUP's last-delivered id to just before `start`, so its consumers get the entries
-    from `start` on again (XGROUP SETID ... ENTRIESREAD n). This is `group setid --execute`."""
+    from `start` on again, with ENTRIESREAD where it can be known: `group setid --execute`."""
     from streamctl.core.connection import server_time_ms
-    from streamctl.core.streams import require_stream
+    from streamctl.core.groups import execute_setid, plan_setid
 
-    require_stream(client, stream)
-    previous = _group_position(client, stream, group)
-    pos = parse_position(start)
-    lo = resolve_start(pos, lambda: server_time_ms(client))
-    counts = _stream_counts(client, stream)
-    if lo == "+":
-        lo = counts[3] or previous
-    new = StreamId(0, 0)
-    if lo not in ("-", "0-0"):
-        # the last entry before --from (same effect as the id just before it, and readable)
-        before = _raw(client, "XREVRANGE", stream, str(_sid(lo).previous()), "-", "COUNT", 1)
-        if before:
-            new = _sid(before[0][0])
-    prev_id = _sid(previous)
-    after_new = _count_after(client, stream, new, counts)
-    after_prev = _count_after(client, stream, prev_id, counts)
-    entries_read = None if counts[1] is None else max(0, counts[1] - after_new)
-    result = RewindResult(
-        stream=stream,
-        group=group,
-        previous_id=previous,
-        new_id=str(new),
-        entries_read=entries_read,
-        redeliver=max(0, after_new - after_prev),
-        skip=max(0, after_prev - after_new),
-        dry_run=dry_run,
+    plan = plan_setid(
+        client, stream, group, parse_position(start), now_ms=lambda: server_time_ms(client)
     )
     if not dry_run:
-        set_group_position(client, stream, group, str(new), entries_read)
-    return result
-
-
-def set_group_position(
-    client: Client, stream: str, group: str, position: str, entries_read: int | None
-) -> None:
-    """XGROUP SETID with ENTRIESREAD when known. (A minimal SETID: `group setid` in core/groups
-    is the full command; this one exists so replay --group does not depend on it.)"""
-    from redis.exceptions import ResponseError
-
-    args: list[Any] = ["XGROUP", "SETID", stream, group, position]
-    if entries_read is not None:
-        args += ["ENTRIESREAD", entries_read]
-    try:
-        _raw(client, *args)
-    except ResponseError as exc:
-        if str(exc).startswith("NOGROUP"):
-            raise NotFound(f"group {group!r} does not exist on stream {stream!r}") from None
-        raise ServerRefused(f"the server refused XGROUP SETID: {exc}") from None
+        execute_setid(client, plan)
+    return RewindResult(
+        stream=stream,
+        group=group,
+        previous_id=plan.current_id,
+        new_id=plan.new_id,
+        entries_read=plan.entries_read,
+        redeliver=plan.redeliver,
+        skip=plan.skip,
+        dry_run=dry_run,
+    )
 
 
 # ---- export ----
