@@ -549,3 +549,41 @@ def test_server_restart_loses_and_duplicates_nothing(aof: ServerProcess, group: 
     assert result.reconnects >= 1
     if group:
         assert pending_ids(r, "s", "g") == []
+
+
+def test_a_server_that_stops_answering_is_noticed_not_waited_on(tmp_path: Path):
+    # SIGSTOP: the connection stays open and nothing comes back; each read has its own timeout
+    srv = start_server("redis8.2", dir=tmp_path)
+    try:
+        r = srv.client()
+        published: list[str] = []
+        notices: list[str] = []
+
+        def pause_publish_resume() -> None:
+            srv.pause()
+            time.sleep(1.2)  # longer than a BLOCK chunk plus the command timeout
+            srv.resume()
+            published.extend(add(r, "s", 2))
+
+        t = when_blocked(r, pause_publish_resume)
+        o = opts(
+            "s", start="$", count=2, idle_timeout_ms=20_000,
+            block_chunk_ms=300, command_timeout_s=0.3, retry_for_ms=20_000,
+        )  # fmt: skip
+        sink, result = run(streamctl_client(srv, timeout=0.3), o, on_notice=notices.append)
+        t.join()
+        assert sink.ids == published
+        assert result.reconnects >= 1
+        assert "Timeout reading from" in notices[0]
+
+        t = when_blocked(r, srv.pause)
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailed, match="gave up after"):
+            run(
+                streamctl_client(srv, timeout=0.3),
+                opts("s", start="$", block_chunk_ms=300, command_timeout_s=0.3, retry_for_ms=1000),
+            )
+        assert time.monotonic() - started < 5
+        t.join()
+    finally:
+        srv.stop()
