@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -142,17 +143,23 @@ def tail(
     from streamctl.core.follow import follow
 
     client = app_ctx.client(blocking=True)
+    from streamctl.errors import ExitCode, Interrupted, OutputClosed
+
     try:
         with _sigterm_raises():
             result = follow(client, opts, write_entry, on_notice=app_ctx.notice)
-    except KeyboardInterrupt:
-        finish()  # a json array is closed: what was printed stays valid
+    except OutputClosed:
         raise
     except _Terminated:
-        finish()
-        from streamctl.errors import ExitCode, Interrupted
-
+        with contextlib.suppress(OutputClosed):
+            finish(started_only=True)
         raise Interrupted("terminated", exit_code=ExitCode.TERMINATED) from None
+    except BaseException:
+        # Ctrl-C, a lost server, a deleted group: a json array begun is closed, so what was
+        # printed stays valid (and the error, not a closed pipe, is what is reported)
+        with contextlib.suppress(OutputClosed):
+            finish(started_only=True)
+        raise
     finish()
     _report(app_ctx, opts, result, no_follow=no_follow, start=start)
 
@@ -230,7 +237,13 @@ def _default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _sink(app_ctx: AppContext, output: str | None, template: str | None, *, show_stream: bool):  # type: ignore[no-untyped-def]
+def _nothing_to_finish(started_only: bool = False) -> None:
+    pass
+
+
+def _sink(
+    app_ctx: AppContext, output: str | None, template: str | None, *, show_stream: bool
+) -> tuple[Callable[[str, RawEntry], None], Callable[..., None]]:
     """(write one entry and flush it, finish the output) for the chosen format."""
     if template is not None:
         from streamctl.render.template import compile_template
@@ -242,7 +255,7 @@ def _sink(app_ctx: AppContext, output: str | None, template: str | None, *, show
         def write_template(stream: str, raw: RawEntry) -> None:
             app_ctx.write(compiled.render(stream, raw))
 
-        return write_template, lambda: None
+        return write_template, _nothing_to_finish
 
     fmt = app_ctx.output_format(output, entries=True)
     if fmt == "table":
@@ -258,7 +271,7 @@ def _sink(app_ctx: AppContext, output: str | None, template: str | None, *, show
             except BrokenPipeError:
                 raise OutputClosed() from None
 
-        return write_line, lambda: None
+        return write_line, _nothing_to_finish
 
     if fmt == "ndjson":
         from streamctl.render.serialize import ndjson_lines
@@ -266,7 +279,7 @@ def _sink(app_ctx: AppContext, output: str | None, template: str | None, *, show
         def write_ndjson(stream: str, raw: RawEntry) -> None:
             app_ctx.write(ndjson_lines(stream, [raw]))
 
-        return write_ndjson, lambda: None
+        return write_ndjson, _nothing_to_finish
 
     from streamctl.render.entries import EntryWriter
 
@@ -280,8 +293,10 @@ def _sink(app_ctx: AppContext, output: str | None, template: str | None, *, show
             begun = True
         writer.batch(stream, [raw])
 
-    def finish() -> None:
+    def finish(started_only: bool = False) -> None:
         if not begun:
+            if started_only:
+                return
             writer.begin()
         writer.end()
 

@@ -3,6 +3,7 @@ wait-for-event, group mode, several consumers, a killed server, a closed pipe an
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -470,13 +471,18 @@ def test_gives_up_with_exit_3_after_retry_for(tmp_path):
     srv = start_server("redis8.2", dir=tmp_path)
     try:
         r = srv.client()
-        tail = spawn(["-u", srv.url, "tail", "s", "--retry-for", "500ms"])
+        r.xadd("s", {"n": "1"}, id="1795773600000-0")
+        tail = spawn(
+            ["-u", srv.url, "tail", "s", "--from", "0", "--retry-for", "500ms", "-o", "json"]
+        )
         wait_blocked(r)
         srv.kill()
         out, err = tail.communicate(timeout=30)
     finally:
         srv.stop()
     assert tail.returncode == 3
+    # the array begun is closed: what was printed before the failure is still valid json
+    assert [e["id"] for e in json.loads(out)] == ["1795773600000-0"]
     lines = err.decode().splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("connection lost")
