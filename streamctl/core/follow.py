@@ -145,9 +145,9 @@ class FollowResult:
             if not opts.matches
             else "entries matching " + " ".join(m.text for m in opts.matches)
         )
-        assert opts.idle_timeout_ms is not None
+        waited = opts.idle_timeout_ms if opts.idle_timeout_ms is not None else self.idle_ms
         return CheckFailed(
-            f"timed out after {duration_text(opts.idle_timeout_ms)} without a new entry: "
+            f"timed out after {duration_text(waited)} without a new entry: "
             f"saw {self.seen} of {opts.count} {what}"
         )
 

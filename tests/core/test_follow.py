@@ -254,25 +254,25 @@ def test_idle_timeout_counts_only_matching_entries(fc, r):
     t = when_blocked(r, busy)
     started = time.monotonic()
     try:
-        sink, result = run(
-            fc,
-            opts(
-                "s",
-                start="$",
-                count=1,
-                idle_timeout_ms=800,
-                matches=fl.parse_matches(["status=shipped"]),
-            ),
+        o = opts(
+            "s",
+            start="$",
+            count=1,
+            idle_timeout_ms=800,
+            matches=fl.parse_matches(["status=shipped"]),
         )
+        sink, result = run(fc, o)
     finally:
         stop.set()
         t.join()
     assert 0.75 < time.monotonic() - started < 5
     assert (result.seen, result.stopped) == (0, "timeout")
     assert result.skipped > 0
-    failure = result.check_failure(opts("s", count=1, matches=fl.parse_matches(["status=shipped"])))
+    failure = result.check_failure(o)
     assert failure is not None and failure.exit_code == 5
-    assert "saw 0 of 1 entries matching status=shipped" in str(failure)
+    assert str(failure) == (
+        "timed out after 800ms without a new entry: saw 0 of 1 entries matching status=shipped"
+    )
 
 
 def test_idle_timeout_is_not_cut_by_a_short_socket_timeout(one_server: ServerProcess, r1):
