@@ -58,6 +58,8 @@ def updated_readme() -> str:
 
 
 def main() -> None:
+    if len(sys.argv) > 1:
+        sys.exit(__doc__)
     sys.path.insert(0, str(ROOT))
     README.write_text(updated_readme())
     print(f"updated {README.relative_to(ROOT)}")
