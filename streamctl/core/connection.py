@@ -25,7 +25,11 @@ from redis.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
-from redis.exceptions import AuthenticationWrongNumberOfArgsError, NoPermissionError
+from redis.exceptions import (
+    AuthenticationWrongNumberOfArgsError,
+    NoPermissionError,
+    RedisClusterException,
+)
 from redis.retry import Retry
 
 from streamctl.config import Settings, scrub
@@ -240,18 +244,56 @@ def client_kwargs(
     return kwargs
 
 
+# URL query options a user may set (`?db=1`, `?ssl_cert_reqs=none`); the others would override
+# what streamctl relies on (protocol 2, --timeout, no retries) or are not options at all.
+URL_OPTIONS = (
+    "db",
+    "client_name",
+    "socket_keepalive",
+    "ssl_cert_reqs",
+    "ssl_check_hostname",
+    "ssl_min_version",
+)
+
+
+def check_url(settings: Settings) -> None:
+    """What redis-py would ignore silently (a database that is not a number) or fail on at the
+    first command with a TypeError (an unknown query option) is a bad URL: exit 2, named."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    try:
+        parts = urlsplit(settings.url)
+        parts.port  # noqa: B018 - raises ValueError for 'host:notaport' and ports over 65535
+    except ValueError as exc:
+        raise BadInput(f"bad URL {describe_target(settings)}: {scrub(str(exc))}") from None
+    if parts.scheme in ("redis", "rediss"):
+        db = unquote(parts.path).strip("/")
+        if db and not (db.isascii() and db.isdigit()):
+            raise BadInput(
+                f"bad URL {describe_target(settings)}: the database after the port must be a "
+                "number, as in redis://host:6379/0"
+            )
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in URL_OPTIONS:
+            raise BadInput(
+                f"bad URL {describe_target(settings)}: option {name!r} is not accepted "
+                f"(accepted: {', '.join(URL_OPTIONS)}; the timeout is --timeout)"
+            )
+
+
 def connect(settings: Settings, *, socket_timeout: float | None | str = "default") -> Client:
     """A client for the settings. Nothing is sent until the first command.
 
     `socket_timeout=None` is for blocking reads, whose BLOCK must not be cut by --timeout.
     """
+    check_url(settings)
     kwargs = client_kwargs(settings, socket_timeout=socket_timeout)
-    if settings.cluster:
-        from redis.cluster import RedisCluster
-
-        kwargs.pop("retry", None)
-        return RedisCluster.from_url(settings.url, **kwargs)  # type: ignore[return-value]
     try:
+        if settings.cluster:
+            from redis.cluster import RedisCluster
+
+            kwargs.pop("retry", None)
+            return RedisCluster.from_url(settings.url, **kwargs)  # type: ignore[return-value]
         return redis.Redis.from_url(settings.url, **kwargs)
     except ValueError as exc:
         raise BadInput(f"bad URL {describe_target(settings)}: {scrub(str(exc))}") from None
@@ -331,6 +373,14 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
     if isinstance(exc, StreamctlError):
         return exc
     target = describe_target(settings)
+    if isinstance(exc, RedisClusterException):
+        text = _first_line(exc)
+        if "cluster mode is not enabled" in text.lower():
+            return ConnectionFailed(
+                f"{target} is not a Redis Cluster (cluster mode is not enabled on it): "
+                "drop --cluster, or the profile's cluster: true"
+            )
+        return ConnectionFailed(f"cannot connect to the cluster at {target}: {text}")
     if not isinstance(exc, redis.RedisError):
         if isinstance(exc, ConnectionRefusedError | TimeoutError | ConnectionResetError):
             return ConnectionFailed(f"cannot connect to {target}: {_first_line(exc)}")
