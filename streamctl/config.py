@@ -165,7 +165,7 @@ def profile_settings(name: str, profile: dict[str, Any], base: Settings) -> Sett
         url=validate_url(str(profile["url"])),
         username=profile.get("username"),
         password=password,
-        ca_cert=profile.get("ca_cert") or base.ca_cert,
+        ca_cert=base.ca_cert or profile.get("ca_cert"),  # --tls-ca, STREAMCTL_TLS_CA, profile
         cluster=bool(cluster) if cluster is not None else base.cluster,
         timeout=float(profile.get("timeout", base.timeout)),
         profile=name,

@@ -4,8 +4,7 @@ the first bad line after yielding every event before it; never another exception
 written by render.serialize (entry_data, ndjson_lines) read back to the same bytes, including
 repeated and non-UTF-8 field names and values.
 
-Bugs found by these properties in code this module does not own are pinned by strict xfail
-examples at the end (they pass, and so fail the run, once fixed: then drop the marker).
+Bugs these properties found are pinned as regression examples at the end.
 """
 
 from __future__ import annotations
@@ -357,44 +356,31 @@ def test_any_pairs_parse_or_are_bad_input(pairs: list[str]) -> None:
     assert len(parsed) == len(pairs)
 
 
-# ---- bugs these properties found (strict xfail: they fail the run once fixed) ----
+# ---- regressions: bugs these properties found ----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs._parse_block/_flush_chunk join lines into one JSON array: an object split "
-    "over two lines plus a line holding two objects parses with the right count, so an invalid "
-    "file is accepted (line 1 is not JSON) and publishes 3 wrong events",
-)
 def test_objects_spanning_lines_are_not_accepted(workdir: Path) -> None:
     data = b'{"a":[{"x":1}\n{"y":2}]}\n{"p":1},{"q":2}\n'
     got, exc = drain(inputs.read_events(write(workdir, "split.ndjson", data)))
     assert got == [] and exc is not None and str(exc).startswith("line 1: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs.fields_from_object/_json_text: YAML timestamps, !!binary and !!set values "
-    "are not JSON-serializable: TypeError (exit 1 'unexpected') instead of a field or exit 2",
-)
 @pytest.mark.parametrize(
-    "text",
+    ("text", "stored"),
     [
-        "- when: 2026-11-27\n",
-        "- at: 2026-11-27T10:00:00Z\n",
-        "- data: !!binary aGVsbG8=\n",
-        "- tags: !!set {a, b}\n",
+        ("- when: 2026-11-27\n", b"2026-11-27"),
+        ("- at: 2026-11-27T10:00:00Z\n", b"2026-11-27T10:00:00+00:00"),
+        ("- nested: {day: 2026-11-27}\n", b'{"day":"2026-11-27"}'),
+        ("- data: !!binary aGVsbG8=\n", b"hello"),
+        ("- tags: !!set {b, a}\n", b'["a","b"]'),
     ],  # fmt: skip
 )
-def test_yaml_values_json_cannot_hold(workdir: Path, text: str) -> None:
-    drain(inputs.read_events(write(workdir, "typed.yaml", text.encode())))
+def test_yaml_values_json_cannot_hold(workdir: Path, text: str, stored: bytes) -> None:
+    got, exc = drain(inputs.read_events(write(workdir, "typed.yaml", text.encode())))
+    assert exc is None
+    assert [value for ((_, value),) in got] == [stored]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs._read_yaml_events catches only yaml.YAMLError, but PyYAML's safe_load raises "
-    "ValueError/IndexError/KeyError/AttributeError for a tag whose value does not fit it",
-)
 @pytest.mark.parametrize(
     "text", ["- a: !!int abc\n", "- a: !!int\n", "- a: !!timestamp x\n", "- a: !!bool maybe\n"]
 )
@@ -402,39 +388,18 @@ def test_yaml_tags_with_bad_values(workdir: Path, text: str) -> None:
     drain(inputs.read_events(write(workdir, "tags.yaml", text.encode())))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs: a recursive YAML anchor makes json.dumps raise ValueError (circular) "
-    "instead of BadInput",
-)
 def test_recursive_yaml_anchor(workdir: Path) -> None:
     drain(inputs.read_events(write(workdir, "loop.yaml", b"- a: &x [*x]\n")))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs.decode_value: a lone surrogate escape (\\ud800) in an envelope raises "
-    "UnicodeEncodeError instead of BadInput naming the line",
-)
 def test_envelope_with_a_lone_surrogate(workdir: Path) -> None:
     data = b'{"fields": {"a": "\\ud800"}}\n'
     drain(inputs.read_envelopes(write(workdir, "surrogate.ndjson", data)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs.read_envelopes does not catch RecursionError (deeply nested JSON), unlike "
-    "read_events",
-)
 def test_deeply_nested_envelope(workdir: Path) -> None:
     drain(inputs.read_envelopes(write(workdir, "deep.ndjson", b"[" * 100_000 + b"\n")))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs.parse_pairs encodes strictly: a non-UTF-8 argument (a surrogate-escaped str "
-    "on POSIX) raises UnicodeEncodeError (exit 1 'unexpected'); surrogateescape would keep the "
-    "bytes",
-)
 def test_pairs_from_non_utf8_arguments() -> None:
     assert inputs.parse_pairs(["\udcff=\udcfe"]) == ((b"\xff", b"\xfe"),)

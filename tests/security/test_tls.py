@@ -222,11 +222,6 @@ def test_tls_ca_flag_beats_profile_ca_cert(tls: TLSServer, run_cli, tmp_path: Pa
     assert (res.exit_code, res.json()) == (0, []), res.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC precedence is flag, env, profile: config.profile_settings lets the profile's "
-    "ca_cert win over STREAMCTL_TLS_CA",
-)
 def test_tls_ca_env_beats_profile_ca_cert(tls: TLSServer, run_cli, tmp_path: Path) -> None:
     path = write_profile(tmp_path / "config.yaml", tls.url, tls.wrong_ca)
     res = run_cli(["--config", path, "ls", "-o", "json"], env={"STREAMCTL_TLS_CA": tls.ca})
