@@ -286,8 +286,10 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
 
     `socket_timeout=None` is for blocking reads, whose BLOCK must not be cut by --timeout.
     """
+    global _last_settings
     check_url(settings)
     kwargs = client_kwargs(settings, socket_timeout=socket_timeout)
+    _last_settings = settings
     try:
         if settings.cluster:
             from redis.cluster import RedisCluster
@@ -317,6 +319,10 @@ def server_version(client: Client) -> tuple[str, tuple[int, ...]]:
 
 
 # ---- errors ----
+
+
+# The settings of the last client built: errors mapped deep in core (bulk publish) name its URL.
+_last_settings: Settings | None = None
 
 
 def describe_target(settings: Settings | None) -> str:
@@ -372,6 +378,7 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
     """Map a redis-py exception to the error kind (and so the exit code) the SPEC gives it."""
     if isinstance(exc, StreamctlError):
         return exc
+    settings = settings or _last_settings
     target = describe_target(settings)
     if isinstance(exc, RedisClusterException):
         text = _first_line(exc)
@@ -396,7 +403,8 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
     if tls is not None:
         return tls
     if isinstance(exc, redis.TimeoutError):
-        return ConnectionFailed(f"the server at {target} timed out: {text}")
+        waited = f" after {settings.timeout:g}s (--timeout)" if settings is not None else ""
+        return ConnectionFailed(f"the server at {target} timed out{waited}: {text}")
     if isinstance(exc, redis.ConnectionError):
         lowered = text.lower()
         if "auth" in lowered or "password" in lowered:

@@ -1,0 +1,183 @@
+"""The server SIGKILLed during a bulk `publish --file` (AOF on, appendfsync always).
+
+The guarantee, checked here exactly:
+- the command fails with exit 3 and one line saying how many events the server acknowledged (N:
+  the replies read) and `rerun with --skip N`; stdout holds exactly those N ids;
+- after the restart the stream holds the file's first L events, in order, with N <= L: every
+  acknowledged event survived (appendfsync always answers only after the fsync), and events
+  the server applied but whose replies never arrived (at most the pipelined batches in flight,
+  2 x 1000) may be there too;
+- the rerun with --skip N publishes events N.. once, so the stream ends as events[:L] +
+  events[N:]: nothing lost, and the L - N events of the lost replies twice. Bulk publish is
+  at-least-once; exactly-once needs what the report and the README describe (idempotent ids).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import ISOLATED_ENV_DROP
+from tests.servers import KINDS, ServerProcess, server_binary, start_server
+
+TOTAL = 600_000
+IN_FLIGHT = 2 * 1000  # streams.PUBLISH_BATCH, two batches pipelined
+KILL_AT = 60_000
+FAILED = re.compile(
+    r"error: (?P<why>.+); (?P<n>\d+) events were published before it "
+    r"\(rerun with --skip (?P<skip>\d+) to publish the rest\)( \(after the (?P<skipped>\d+) "
+    r"skipped\))?"
+)
+
+
+@pytest.fixture(scope="module")
+def events_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("bulk") / "events.ndjson"
+    with open(path, "w") as fh:
+        fh.writelines(f'{{"n":{i},"payload":"event {i:07d}"}}\n' for i in range(TOTAL))
+    return str(path)
+
+
+@pytest.fixture(params=KINDS)
+def aof_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    if server_binary(request.param) is None:
+        if os.environ.get("STREAMCTL_TEST_ALL_SERVERS") == "1":
+            pytest.fail(f"{request.param} server not available")
+        pytest.skip(f"{request.param} server not available")
+    srv = start_server(request.param, aof=True)
+    yield srv
+    srv.stop()
+
+
+def spawn(args: list[str], out: Path, err: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_ENV_DROP}
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamctl", *args], stdout=stdout, stderr=stderr, env=env
+        )
+
+
+def wait_for_length(
+    client: redis.Redis, stream: str, at_least: int, proc: subprocess.Popen[bytes]
+) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if client.xlen(stream) >= at_least:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"publish ended (exit {proc.returncode}) before {at_least} events")
+        time.sleep(0.005)
+    pytest.fail(f"{stream} never reached {at_least} entries")
+
+
+def numbers(client: redis.Redis, stream: str) -> list[int]:
+    return [int(fields[b"n"]) for _, fields in client.xrange(stream)]
+
+
+def stream_ids(client: redis.Redis, stream: str) -> list[str]:
+    return [eid.decode() for eid, _ in client.xrange(stream)]
+
+
+def kill_during_publish(
+    srv: ServerProcess, events_file: str, tmp_path: Path, extra: list[str]
+) -> tuple[subprocess.Popen[bytes], str, list[str]]:
+    client = srv.client()
+    proc = spawn(
+        ["-u", srv.url, "publish", "s", "--file", events_file, *extra],
+        tmp_path / "out",
+        tmp_path / "err",
+    )
+    wait_for_length(client, "s", KILL_AT, proc)
+    srv.kill()
+    started = time.monotonic()
+    proc.wait(30)
+    assert time.monotonic() - started < 10, "publish hung after the server died"
+    return proc, (tmp_path / "err").read_text(), (tmp_path / "out").read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_sigkill_during_bulk_publish_reports_the_acknowledged_count(
+    aof_server: ServerProcess, events_file: str, tmp_path: Path
+) -> None:
+    proc, stderr, printed_ids = kill_during_publish(aof_server, events_file, tmp_path, [])
+    assert proc.returncode == 3, stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    match = FAILED.fullmatch(stderr.strip())
+    assert match, stderr
+    acked = int(match["n"])
+    assert int(match["skip"]) == acked
+    assert KILL_AT - IN_FLIGHT <= acked < TOTAL
+    # stdout: exactly the acknowledged ids, in order
+    assert len(printed_ids) == acked
+    assert printed_ids == sorted(printed_ids, key=lambda i: tuple(map(int, i.split("-"))))
+
+    aof_server.start()  # same port and dir: the AOF is replayed
+    client = aof_server.client()
+    persisted = numbers(client, "s")
+    length = len(persisted)
+    assert acked <= length <= acked + IN_FLIGHT, (acked, length)
+    assert persisted == list(range(length))  # the file's first L events, in order, no gap
+    assert stream_ids(client, "s")[:acked] == printed_ids  # every acknowledged id survived
+
+    rerun = subprocess.run(
+        [sys.executable, "-m", "streamctl", "-u", aof_server.url, "-q", "publish", "s",
+         "--file", events_file, "--skip", str(acked)],
+        capture_output=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k not in ISOLATED_ENV_DROP},
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(rerun.stdout.splitlines()) == TOTAL - acked
+    final = numbers(client, "s")
+    assert final == list(range(length)) + list(range(acked, TOTAL))
+    # nothing lost; what the lost replies had applied is there twice
+    assert set(final) == set(range(TOTAL))
+    assert len(final) - TOTAL == length - acked
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="streams.publish_many's failure message says 'rerun with --skip N' with N counted "
+    "from the --skip of this run, then cli/publish.py appends '(after the K skipped)': the rerun "
+    "that resumes is --skip K+N (the SIGINT path already says K+N)",
+)
+def test_after_a_skip_the_rerun_hint_is_absolute(tmp_path: Path, events_file: str) -> None:
+    if server_binary("redis8.2") is None:
+        pytest.skip("redis8.2 server not available")
+    srv = start_server("redis8.2", aof=True)
+    try:
+        proc, stderr, _ = kill_during_publish(srv, events_file, tmp_path, ["--skip", "1000"])
+        assert proc.returncode == 3, stderr
+        match = FAILED.fullmatch(stderr.strip())
+        assert match, stderr
+        assert int(match["skip"]) == 1000 + int(match["n"]), stderr
+    finally:
+        srv.stop()
+
+
+def test_publish_to_a_dead_server_reports_zero(tmp_path: Path) -> None:
+    """No server at all: exit 3 before anything is sent, one line, nothing claimed."""
+    from tests.servers import free_port
+
+    path = tmp_path / "few.ndjson"
+    path.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(10)))
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamctl", "-u", url, "publish", "s", "--file", str(path)],
+        capture_output=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k not in ISOLATED_ENV_DROP},
+    )  # fmt: skip
+    assert proc.returncode == 3
+    assert proc.stdout == b""
+    [line] = proc.stderr.decode().splitlines()
+    assert line.startswith("error: ") and "Connection refused" in line
+    assert "0 events were published" in line or "events" not in line
