@@ -181,3 +181,85 @@ def test_publish_to_a_dead_server_reports_zero(tmp_path: Path) -> None:
     [line] = proc.stderr.decode().splitlines()
     assert line.startswith("error: ") and "Connection refused" in line
     assert "0 events were published" in line or "events" not in line
+
+
+# ---- load: 8 producers while 2 consumers of one group read ----
+
+PRODUCERS = 8
+PER_PRODUCER = 50_000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_load_8_producers_2_group_consumers_every_event_once(
+    one_server: ServerProcess, tmp_path: Path
+) -> None:
+    client = one_server.client()
+    client.flushall()
+    client.xgroup_create("load", "workers", id="0", mkstream=True)
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_ENV_DROP}
+    files = []
+    for p in range(PRODUCERS):
+        path = tmp_path / f"producer-{p}.ndjson"
+        with open(path, "w") as fh:
+            fh.writelines(f'{{"p":"{p}","n":"{i}"}}\n' for i in range(PER_PRODUCER))
+        files.append(path)
+
+    def popen(args: list[str], name: str) -> subprocess.Popen[bytes]:
+        with (
+            open(tmp_path / f"{name}.out", "wb") as out,
+            open(tmp_path / f"{name}.err", "wb") as err,
+        ):
+            return subprocess.Popen(
+                [sys.executable, "-m", "streamctl", "-u", one_server.url, *args],
+                stdout=out, stderr=err, env=env,
+            )  # fmt: skip
+
+    consumers = {
+        f"c{c}": popen(
+            [
+                "tail",
+                "load",
+                "--group",
+                "workers",
+                "--consumer",
+                f"c{c}",
+                "--timeout",
+                "5s",
+                "--format",
+                "{id} {fields[p]} {fields[n]}",
+            ],
+            f"c{c}",
+        )  # fmt: skip
+        for c in range(2)
+    }
+    started = time.monotonic()
+    producers = [
+        popen(["-q", "publish", "load", "--file", str(path)], f"p{i}")
+        for i, path in enumerate(files)
+    ]
+    for i, proc in enumerate(producers):
+        assert proc.wait(120) == 0, (tmp_path / f"p{i}.err").read_text()
+    published = time.monotonic() - started
+    for name, proc in consumers.items():
+        assert proc.wait(120) == 0, (tmp_path / f"{name}.err").read_text()
+
+    total = PRODUCERS * PER_PRODUCER
+    assert client.xlen("load") == total
+    stream_ids = [eid.decode() for eid, _ in client.xrange("load")]
+    received: dict[str, list[str]] = {}
+    for name in consumers:
+        received[name] = (tmp_path / f"{name}.out").read_text().splitlines()
+    lines = [line for got in received.values() for line in got]
+    ids = [line.split(" ")[0] for line in lines]
+    assert len(ids) == total, {n: len(v) for n, v in received.items()}
+    assert len(set(ids)) == total  # no event twice
+    assert set(ids) == set(stream_ids)  # none missing, none invented
+    events = {tuple(line.split(" ")[1:]) for line in lines}
+    assert events == {(str(p), str(i)) for p in range(PRODUCERS) for i in range(PER_PRODUCER)}
+    # each consumer's share comes in stream order; everything was acknowledged
+    for got in received.values():
+        mine = [line.split(" ")[0] for line in got]
+        assert mine == sorted(mine, key=lambda i: tuple(map(int, i.split("-"))))
+    assert client.xpending("load", "workers")["pending"] == 0
+    print(f"published {total} in {published:.1f}s; shares {[len(v) for v in received.values()]}")
