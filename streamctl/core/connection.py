@@ -177,7 +177,7 @@ def _packed_commands(packed: Any, limit: int = 10_000) -> list[list[bytes]]:
             end = data.index(b"\r\n", pos)
             size = int(data[pos + 1 : end])
             pos = end + 2
-            if len(args) < 4:
+            if len(args) < 64:  # enough for XREAD ... STREAMS k1 k2 k3
                 args.append(data[pos : pos + size])
             pos += size + 2
         commands.append(args)

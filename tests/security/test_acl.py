@@ -5,6 +5,7 @@ unknown user is exit 3; nothing is written when a write is refused."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -216,3 +217,23 @@ def test_default_user_password_in_the_url(locked_server: ServerProcess, run_cli)
     res = run_cli(["-u", url.replace("Default-Pass-31", "Nope-Pass-32"), "ls"])
     line = auth_failure(res, "", "Nope-Pass-32", "Default-Pass-31")
     assert line.endswith("invalid username-password pair or user is disabled.")
+
+
+def test_tail_of_a_key_outside_the_patterns(reader: AclUser, r: redis.Redis, run_cli) -> None:
+    r.xadd("secret", {"a": "1"})
+    res = run_cli(["-u", reader.url(), "tail", "secret", "--from", "0", "--no-follow"])
+    noperm_line(res, key="secret", user=reader)
+
+
+def test_group_read_without_xreadgroup_fails_at_once(
+    reader: AclUser, r: redis.Redis, run_cli
+) -> None:
+    """A refusal is not a lost connection: tail must not retry it for --retry-for."""
+    r.xadd("orders", {"a": "1"})
+    r.xgroup_create("orders", "billing", id="0")
+    started = time.monotonic()
+    res = run_cli(["-u", reader.url(), "tail", "orders", "--group", "billing", "--timeout", "5s"])
+    assert time.monotonic() - started < 3
+    line = noperm_line(res, key="orders", user=reader)
+    assert "'xreadgroup'" in line
+    assert r.xpending("orders", "billing")["pending"] == 0

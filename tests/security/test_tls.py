@@ -208,6 +208,22 @@ def test_tls_ca_from_env(tls: TLSServer, run_cli) -> None:
     assert [s["name"] for s in res.json()] == ["orders"]
 
 
+def test_tail_over_tls(tls: TLSServer, run_cli) -> None:
+    """tail's blocking reads use a client without a socket timeout: TLS works there too."""
+    server = tls.client()
+    eid = server.xadd("orders", {"a": "1"}).decode()
+    res = run_cli(["-u", tls.url, "--tls-ca", tls.ca, "tail", "orders", "--from", "0",
+                   "--count", "1", "--timeout", "5s", "-o", "ndjson"])  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert [(e["id"], e["fields"]) for e in res.ndjson()] == [(eid, {"a": "1"})]
+    server.xgroup_create("orders", "billing", id="0")
+    res = run_cli(["-u", tls.url, "--tls-ca", tls.ca, "tail", "orders", "--group", "billing",
+                   "--count", "1", "--timeout", "5s", "-o", "ndjson"])  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert [e["id"] for e in res.ndjson()] == [eid]
+    assert server.xpending("orders", "billing")["pending"] == 0
+
+
 def test_tls_in_a_real_process(tls: TLSServer) -> None:
     tls.client().xadd("orders", {"a": "1"})
     proc = run_process(["-u", tls.url, "--tls-ca", tls.ca, "range", "orders", "-o", "ndjson"])
