@@ -107,6 +107,9 @@ bad_lines = st.one_of(
             b'\xef\xbb\xbf{"a":1}',
             b'{"a":1} x',
             b'{"a":' * 3000,
+            # an object split over two lines: each line alone is not JSON
+            b'{"a":[{"x":1}\n{"y":2}]}',
+            b'{"s":"\\ud800"}',
         ]
     ),  # fmt: skip
     st.binary(max_size=20),
@@ -208,7 +211,8 @@ yaml_junk = st.one_of(
     st.lists(
         st.sampled_from(
             ["- ", "a", ": ", "1", "\n", "  ", "{", "}", "[", "]", ",", "'", '"', "&x ", "*x",
-             "? ", "!!str ", "#", "---\n", "...\n", "|\n", "null", "~", "-1"]
+             "? ", "!!str ", "!!int ", "!!bool ", "!!timestamp ", "!!binary ", "!!set ",
+             "!!float ", "2026-11-27", "#", "---\n", "...\n", "|\n", "null", "~", "-1"]
         ),
         max_size=25,
     ).map(lambda parts: "".join(parts).encode()),
@@ -218,7 +222,6 @@ yaml_junk = st.one_of(
 @PROPS
 @given(yaml_junk)
 def test_yaml_junk_is_events_or_bad_input(workdir: Path, data: bytes) -> None:
-    """(Explicit scalar tags like !!int are pinned in test_yaml_tags_with_bad_values.)"""
     path = write(workdir, "junk.yml", data)
     got, exc = drain(inputs.read_events(path))
     for event in got:
@@ -308,6 +311,10 @@ envelope_junk_lines = st.one_of(
             "{",
             '{"fields": {"a": {"base64": "!!"}}}',
             '{"fields": {"a": 1}}',
+            '{"fields": {"a": "\\ud800"}}',
+            '{"fields": [["\\udfff", "b"]]}',
+            "[" * 50_000,
+            '{"fields": ' * 20_000,
         ]
     ),  # fmt: skip
     st.text(max_size=20),
@@ -338,15 +345,25 @@ def test_envelope_junk_is_envelopes_or_bad_input_naming_the_line(
 # ---- FIELD=VALUE pairs ----
 
 
+# what a POSIX argv can hold: any text, and bytes that are not UTF-8 as surrogate escapes
+argv_text = st.text(
+    st.one_of(st.characters(exclude_categories=["Cs"]), st.characters(min_codepoint=0xDC80,
+                                                                    max_codepoint=0xDCFF))
+)  # fmt: skip
+
+
 @PROPS
-@given(st.lists(st.tuples(st.text(min_size=1).filter(lambda t: "=" not in t), st.text())))
+@given(st.lists(st.tuples(argv_text.filter(lambda t: t and "=" not in t), argv_text)))
 def test_pairs_split_at_the_first_equals(pairs: list[tuple[str, str]]) -> None:
     parsed = inputs.parse_pairs([f"{name}={value}" for name, value in pairs])
-    assert parsed == tuple((n.encode(), v.encode()) for n, v in pairs)
+    assert parsed == tuple(
+        (n.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+        for n, v in pairs
+    )
 
 
 @PROPS
-@given(st.lists(st.text(max_size=10), min_size=1, max_size=4))
+@given(st.lists(argv_text, min_size=1, max_size=4))
 def test_any_pairs_parse_or_are_bad_input(pairs: list[str]) -> None:
     try:
         parsed = inputs.parse_pairs(pairs)
