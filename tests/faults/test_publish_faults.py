@@ -124,6 +124,7 @@ def test_sigkill_during_bulk_publish_reports_the_acknowledged_count(
     client = aof_server.client()
     persisted = numbers(client, "s")
     length = len(persisted)
+    print(f"{aof_server.kind}: acknowledged {acked}, persisted {length}")
     assert acked <= length <= acked + IN_FLIGHT, (acked, length)
     assert persisted == list(range(length))  # the file's first L events, in order, no gap
     assert stream_ids(client, "s")[:acked] == printed_ids  # every acknowledged id survived
