@@ -100,9 +100,8 @@ def group_create(
     pos = _parse_position(from_, "--from")
 
     from streamctl.core.groups import create_group
-    from streamctl.render.groups import create_view, register_converters
+    from streamctl.render.groups import create_view
 
-    register_converters()
     result = create_group(
         app_ctx.client(),
         stream,
@@ -136,9 +135,8 @@ def group_destroy(
     fmt = app_ctx.output_format(output)
 
     from streamctl.core.groups import destroy_group
-    from streamctl.render.groups import destroy_view, register_converters
+    from streamctl.render.groups import destroy_view
 
-    register_converters()
     app_ctx.emit(destroy_group(app_ctx.client(), stream, group, force=force), fmt, destroy_view)
 
 
@@ -177,9 +175,8 @@ def group_setid(
     pos = _parse_position(to, "--to")
 
     from streamctl.core.groups import execute_setid, plan_setid
-    from streamctl.render.groups import register_converters, setid_view
+    from streamctl.render.groups import setid_view
 
-    register_converters()
     client = app_ctx.client()
     plan = plan_setid(client, stream, group, pos, now_ms=_now(app_ctx))
     if execute:
@@ -204,9 +201,8 @@ def group_consumers(
     fmt = app_ctx.output_format(output)
 
     from streamctl.core.groups import list_consumers
-    from streamctl.render.groups import consumers_table, register_converters
+    from streamctl.render.groups import consumers_table
 
-    register_converters()
     app_ctx.emit(list_consumers(app_ctx.client(), stream, group), fmt, consumers_table)
 
 
@@ -243,9 +239,8 @@ def group_delconsumer(
     fmt = app_ctx.output_format(output)
 
     from streamctl.core.groups import delete_consumer
-    from streamctl.render.groups import delconsumer_view, register_converters
+    from streamctl.render.groups import delconsumer_view
 
-    register_converters()
     result = delete_consumer(
         app_ctx.client(), stream, group, consumer, reassign_to=reassign_to, force=force
     )

@@ -210,9 +210,8 @@ def _claim(
 ) -> None:
     from streamctl.cli._signals import graceful_stop
     from streamctl.core import pending
-    from streamctl.render.groups import claim_view, register_converters
+    from streamctl.render.groups import claim_view
 
-    register_converters()
     client = app_ctx.client()
     with graceful_stop() as stop:
         if ids:
@@ -254,9 +253,8 @@ def _dead_letter(
 ) -> None:
     from streamctl.cli._signals import graceful_stop
     from streamctl.core.pending import dead_letter
-    from streamctl.render.groups import dead_letter_view, register_converters
+    from streamctl.render.groups import dead_letter_view
 
-    register_converters()
     with graceful_stop() as stop:
         result = dead_letter(
             app_ctx.client(),

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
 
 from streamctl.core.connection import Client, server_time_ms
 from streamctl.core.groups import require_group
+from streamctl.core.models_pending import (
+    AckResult,
+    ClaimResult,
+    DeadLetter,
+    DeadLetterResult,
+    PendingEntry,
+    PendingSummary,
+)
 from streamctl.core.streams import _text, key_type, raw_command, raw_pipeline, require_stream
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
 from streamctl.ids import MAX_ID, StreamId
@@ -26,28 +34,7 @@ SCRIPT_BATCH = 100
 ACK_BATCH = 1000
 
 
-# ---- models (to be folded into core/models.py) ----
-
-
-@dataclass(frozen=True)
-class PendingEntry:
-    id: str
-    consumer: str
-    idle_ms: int
-    deliveries: int
-
-
-@dataclass(frozen=True)
-class PendingSummary:
-    """XPENDING's summary form: the whole group, whatever filters the listing uses."""
-
-    stream: str
-    group: str
-    count: int
-    oldest_id: str | None
-    newest_id: str | None
-    consumers: tuple[tuple[str, int], ...]
-    now_ms: int  # the server's clock, for ages
+# ---- options (the result models are in core.models_pending) ----
 
 
 @dataclass(frozen=True)
@@ -66,58 +53,6 @@ class PendingFilter:
     def needs_pel_scan(self) -> bool:
         """True when XAUTOCLAIM alone cannot apply the filter (it knows only idle and start)."""
         return self.consumer is not None or self.min_deliveries > 0 or self.end != "+"
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    """What a claim did (or, with dry_run, would do).
-
-    `deleted`: ids that were pending but whose entry was deleted (XDEL/trim) meanwhile; the
-    server drops them from the PEL when they are claimed. `skipped`: pending when selected but
-    not claimed (no longer idle enough, or acknowledged/claimed by someone else meanwhile).
-    `not_pending`: explicit ids (--id) that were not pending in the group at all."""
-
-    stream: str
-    group: str
-    consumer: str
-    method: str  # "xautoclaim" | "xclaim"
-    dry_run: bool
-    claimed: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    not_pending: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    id: str
-    consumer: str
-    deliveries: int
-    dlq_id: str | None = None  # the copy's id in the DLQ (None in a dry run or when deleted)
-
-
-@dataclass(frozen=True)
-class DeadLetterResult:
-    stream: str
-    group: str
-    dlq: str
-    max_deliveries: int
-    dry_run: bool
-    moved: list[DeadLetter] = field(default_factory=list)
-    deleted: list[DeadLetter] = field(default_factory=list)  # acked, nothing to copy
-    skipped: list[str] = field(default_factory=list)  # no longer eligible when moved
-
-
-@dataclass(frozen=True)
-class AckResult:
-    stream: str
-    group: str
-    requested: int
-    acked: int
-
-    @property
-    def not_pending(self) -> int:
-        return self.requested - self.acked
 
 
 # ---- checks ----

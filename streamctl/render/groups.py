@@ -1,9 +1,8 @@
 """Consumer groups, consumers, pending entries, claims, dead letters and acks: plain data and
 Rich views. Every id is shown with its time; durations as '3m12s', ages as '3m12s ago'.
 
-The models live in core.groups / core.pending for now; this module imports them only for
-typing, and `register_converters()` (called by the commands, which have core loaded already)
-hands their plain-data shapes to render.serialize.
+The models come from core.models_groups and core.models_pending (redis-free); their plain-data
+shapes are registered with render.serialize when this module is imported.
 """
 
 from __future__ import annotations
@@ -12,27 +11,27 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from streamctl.core.models_groups import (
+    Consumer,
+    DelConsumerResult,
+    GroupCreateResult,
+    GroupDestroyResult,
+    SetIdPlan,
+)
+from streamctl.core.models_pending import (
+    AckResult,
+    ClaimResult,
+    DeadLetter,
+    DeadLetterResult,
+    PendingEntry,
+    PendingSummary,
+)
 from streamctl.ids import format_age, format_duration, format_time, id_ms
+from streamctl.render import serialize
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
-
-    from streamctl.core.groups import (
-        Consumer,
-        DelConsumerResult,
-        GroupCreateResult,
-        GroupDestroyResult,
-        SetIdPlan,
-    )
-    from streamctl.core.pending import (
-        AckResult,
-        ClaimResult,
-        DeadLetter,
-        DeadLetterResult,
-        PendingEntry,
-        PendingSummary,
-    )
 
 
 def _time(entry_id: str | None) -> str | None:
@@ -188,30 +187,15 @@ def ack_data(r: AckResult) -> dict[str, Any]:
     }
 
 
-_registered = False
-
-
-def register_converters() -> None:
-    """Give render.serialize the plain-data shape of each model of this module (once)."""
-    global _registered
-    if _registered:
-        return
-    from streamctl.core import groups, pending
-    from streamctl.render import serialize
-
-    for model, conv in (
-        (groups.Consumer, consumer_data),
-        (groups.GroupCreateResult, create_data),
-        (groups.GroupDestroyResult, destroy_data),
-        (groups.SetIdPlan, setid_data),
-        (groups.DelConsumerResult, delconsumer_data),
-        (pending.PendingSummary, summary_data),
-        (pending.ClaimResult, claim_data),
-        (pending.DeadLetterResult, dead_letter_data),
-        (pending.AckResult, ack_data),
-    ):
-        serialize.register(model, conv)
-    _registered = True
+serialize.register(Consumer, consumer_data)
+serialize.register(GroupCreateResult, create_data)
+serialize.register(GroupDestroyResult, destroy_data)
+serialize.register(SetIdPlan, setid_data)
+serialize.register(DelConsumerResult, delconsumer_data)
+serialize.register(PendingSummary, summary_data)
+serialize.register(ClaimResult, claim_data)
+serialize.register(DeadLetterResult, dead_letter_data)
+serialize.register(AckResult, ack_data)
 
 
 # ---- Rich views ----
