@@ -7,7 +7,7 @@ rerun continues without losing or duplicating an entry:
 - replay: `resume_after` is the last source id processed; rerun with `--from "(ID"`.
 - import: with `keep_ids`, ids at or below the stream's last id are skipped, so a rerun resumes.
 
-redis is imported lazily: render imports these models and must not load redis.
+The result models are in core.models_transfer; redis is imported where it is used.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ from fnmatch import translate
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from streamctl.core.models import EntryBatch, RawEntry
+from streamctl.core.models_transfer import (
+    GroupImport,
+    GroupState,
+    ImportResult,
+    PendingState,
+    ReplayResult,
+    RewindResult,
+)
 from streamctl.core.trim import count_from, snapshot
 from streamctl.errors import (
     BadInput,
@@ -220,25 +228,6 @@ def _start_id(start: str) -> StreamId:
 
 
 # ---- replay --into ----
-
-
-@dataclass(frozen=True)
-class ReplayResult:
-    stream: str
-    target: str
-    target_server: str | None  # the other server (masked URL), None for this one
-    start: str  # the range replayed, inclusive ids
-    end: str
-    dry_run: bool
-    scanned: int  # entries read from the range
-    copied: int  # entries published into the target (matching, within --count)
-    first_id: str | None  # first and last source id copied
-    last_id: str | None
-    resume_after: str | None  # last source id processed: continue with --from "(ID"
-    first_new_id: str | None
-    last_new_id: str | None
-    seconds: float
-    stopped: bool = False  # interrupted by a signal after the batch in flight
 
 
 class _Throttle:
@@ -508,18 +497,6 @@ def _continue_hint(state: _ReplayState) -> str:
 # ---- replay --group: rewind a group ----
 
 
-@dataclass(frozen=True)
-class RewindResult:
-    stream: str
-    group: str
-    previous_id: str  # last-delivered id before
-    new_id: str  # last-delivered id after: just before --from
-    entries_read: int | None  # ENTRIESREAD set with it (lag stays known)
-    redeliver: int  # entries the group will be delivered again
-    skip: int  # entries it skips (when --from is after its position)
-    dry_run: bool
-
-
 def _group_position(client: Client, stream: str, group: str) -> str:
     for raw in _raw(client, "XINFO", "GROUPS", stream):
         g = _pairs(raw)
@@ -590,25 +567,6 @@ def rewind_group(
 
 
 # ---- export ----
-
-
-@dataclass(frozen=True)
-class PendingState:
-    id: str
-    consumer: bytes
-    deliveries: int
-    idle_ms: int
-
-
-@dataclass(frozen=True)
-class GroupState:
-    """A group as export writes it and import recreates it."""
-
-    name: bytes
-    last_delivered_id: str
-    entries_read: int | None
-    consumers: tuple[bytes, ...]
-    pending: tuple[PendingState, ...]
 
 
 @dataclass(frozen=True)
@@ -860,32 +818,6 @@ def read_import(path: str) -> Iterator[EntryLine | GroupLine]:
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
-
-
-@dataclass(frozen=True)
-class GroupImport:
-    name: bytes
-    action: str  # created | exists (left as it was) | would create
-    last_delivered_id: str
-    entries_read: int | None
-    consumers: int
-    pending_restored: int
-    pending_dropped: int  # pending ids whose entries are not in the stream
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    stream: str
-    keep_ids: bool
-    dry_run: bool
-    imported: int
-    skipped: int  # --keep-ids: ids at or below the stream's last id (already there)
-    first_id: str | None  # ids written (new ids without --keep-ids)
-    last_id: str | None
-    last_source_id: str | None  # the last envelope id handled (imported or skipped)
-    groups: tuple[GroupImport, ...]
-    seconds: float
-    stopped: bool = False
 
 
 @dataclass

@@ -7,15 +7,16 @@ what is removed is what was planned and checked, even while producers keep appen
 
 Counting entries needs reading them (Redis has no range count); counting walks both sides of a
 split at once and stops with the shorter one, so the cost is the smaller side, not the stream.
-redis is imported lazily: the models here are imported by render, which must not load redis.
+The result models (GroupHold, TrimPlan, TrimResult) are in core.models_transfer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from streamctl.core.models_transfer import GroupHold, Strategy, TrimPlan, TrimResult
 from streamctl.errors import BadInput, NeedsForce, ServerRefused
 from streamctl.ids import MAX_ID, StreamId, parse_position, resolve_exact
 
@@ -25,62 +26,6 @@ if TYPE_CHECKING:
 COUNT_BATCH = 10_000
 EXISTS_BATCH = 1_000
 ACKED_MIN_VERSION = (8, 2)
-
-Strategy = Literal["maxlen", "minid"]
-
-
-# ---- models ----
-
-
-@dataclass(frozen=True)
-class GroupHold:
-    """What a group still needs of the entries a trim would remove."""
-
-    group: str
-    last_delivered_id: str
-    undelivered: int  # removed entries after the group's last-delivered id
-    pending: int  # removed entries still in the group's PEL (delivered, not acknowledged)
-
-    @property
-    def blocks(self) -> bool:
-        return self.undelivered > 0 or self.pending > 0
-
-
-@dataclass(frozen=True)
-class TrimPlan:
-    stream: str
-    strategy: Strategy
-    threshold: str  # N for --maxlen; the MINID for --minid / --older-than
-    approx: bool
-    acked_only: bool
-    length: int  # entries before the trim
-    count: int  # entries in the range the trim removes (with --approx: at most this many)
-    first_id: str | None  # the range removed, inclusive
-    last_id: str | None
-    holds: tuple[GroupHold, ...]
-    acked_count: int | None  # with --acked-only: entries of the range every group has acked
-    now_ms: int  # the server's clock when planned
-    older_than_ms: int | None = None
-
-    @property
-    def blocking(self) -> tuple[GroupHold, ...]:
-        return tuple(h for h in self.holds if h.blocks)
-
-    @property
-    def trim_minid(self) -> str | None:
-        """The MINID that removes exactly the planned range (None: nothing to remove)."""
-        if self.last_id is None or self.count == 0:
-            return None
-        return str(StreamId.parse(self.last_id).next())
-
-
-@dataclass(frozen=True)
-class TrimResult:
-    plan: TrimPlan
-    dry_run: bool
-    forced: bool = False
-    removed: int | None = None  # None on a dry run
-    length_after: int | None = None
 
 
 # ---- small raw helpers ----

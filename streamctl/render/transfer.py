@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from streamctl.core.transfer import (
+from streamctl.core.models_transfer import (
+    GroupHold,
     GroupImport,
     GroupState,
     ImportResult,
     ReplayResult,
     RewindResult,
+    TrimPlan,
+    TrimResult,
 )
-from streamctl.core.trim import GroupHold, TrimPlan, TrimResult
 from streamctl.ids import format_duration, format_time, id_ms
 from streamctl.render import serialize
 from streamctl.render.serialize import value_data
