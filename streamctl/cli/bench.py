@@ -53,10 +53,9 @@ def bench(
     fmt = app_ctx.output_format(output)
 
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core.bench import BenchResult, run_bench, validate
+    from streamctl.core.bench import run_bench, validate
     from streamctl.core.connection import connect
     from streamctl.render import health as render_health
-    from streamctl.render.serialize import register as register_converter
 
     validate(events, size, producers, consumers, batch)
     settings = app_ctx.settings
@@ -79,5 +78,4 @@ def bench(
         except Interrupted as exc:
             exc.exit_code = stop.exit_code  # 130 for Ctrl-C, 143 for SIGTERM
             raise
-    register_converter(BenchResult, render_health.bench_data)
     app_ctx.emit(result, fmt, render_health.bench_table)

@@ -10,7 +10,7 @@ from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, CheckFailed
 
 if TYPE_CHECKING:
-    from streamctl.core.health import CheckReport
+    from streamctl.core.models_health import CheckReport
 
 
 def register(app: typer.Typer) -> None:
@@ -94,7 +94,7 @@ def check(
       streamctl check orders --group billing --max-lag 1000 --max-idle 5m
       streamctl check --max-pending 100 --max-behind 30s -o json
     """
-    from streamctl.core.health import Thresholds
+    from streamctl.core.models_health import Thresholds
 
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
@@ -106,11 +106,9 @@ def check(
         max_behind_ms=_duration(max_behind, "--max-behind"),
     )
 
-    from streamctl.core.health import CheckReport, check_streams
+    from streamctl.core.health import check_streams
     from streamctl.render import health as render_health
-    from streamctl.render.serialize import register as register_converter
 
-    register_converter(CheckReport, render_health.check_data)
     report = check_streams(app_ctx.client(), streams or [], thresholds=thresholds, group=group)
     for where in report.approximate:
         app_ctx.notice(

@@ -37,14 +37,6 @@ def _complete_profile(ctx: typer.Context, incomplete: str) -> list[str]:
         return []
 
 
-def _register_converters() -> None:
-    from streamctl.core.profiles import ProfileView
-    from streamctl.render.health import profile_data
-    from streamctl.render.serialize import register as register_converter
-
-    register_converter(ProfileView, profile_data)
-
-
 @profile_app.command("ls")
 def profile_ls(ctx: typer.Context, output: OutputOption = None) -> None:
     """List the profiles (* marks the default). Passwords are never shown.
@@ -58,7 +50,6 @@ def profile_ls(ctx: typer.Context, output: OutputOption = None) -> None:
     from streamctl.core.profiles import list_profiles
     from streamctl.render.health import profiles_table
 
-    _register_converters()
     app_ctx.emit(list_profiles(_path(app_ctx)), fmt, profiles_table)
 
 
@@ -86,7 +77,6 @@ def profile_show(
     from streamctl.core.profiles import show_profile
     from streamctl.render.health import profile_view
 
-    _register_converters()
     app_ctx.emit(show_profile(_path(app_ctx), name), fmt, profile_view)
 
 
@@ -237,5 +227,6 @@ def _emit_if_asked(app_ctx: AppContext, model: object, output: str | None) -> No
     requested = app_ctx.requested_format(output)
     if requested in ("auto", "table"):
         return
-    _register_converters()
+    import streamctl.render.health  # noqa: F401 - registers ProfileView's plain-data shape
+
     app_ctx.emit(model, requested)

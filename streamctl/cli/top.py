@@ -60,11 +60,9 @@ def top(
         return
 
     fmt = app_ctx.output_format(output)
-    from streamctl.core.health import TopReport, sample_rates
+    from streamctl.core.health import sample_rates
     from streamctl.render import health as render_health
-    from streamctl.render.serialize import register as register_converter
 
-    register_converter(TopReport, render_health.top_data)
     report = sample_rates(app_ctx.client(), pattern, interval)
     app_ctx.emit(report, fmt, render_health.top_table)
 

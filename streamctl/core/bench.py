@@ -15,10 +15,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from streamctl.core.connection import Client
+from streamctl.core.models_health import BenchResult
 from streamctl.core.streams import raw_command, raw_pipeline
 from streamctl.errors import BadInput, Interrupted, ServerRefused, StreamctlError
 
@@ -28,29 +28,6 @@ READ_COUNT = 1000
 READ_BLOCK_MS = 100
 STALL_SECONDS = 30.0  # no progress for this long: give up
 PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
-
-
-@dataclass(frozen=True)
-class BenchResult:
-    stream: str
-    events: int
-    size: int
-    producers: int
-    consumers: int
-    batch: int
-    published: int
-    publish_seconds: float
-    consumed: int
-    consume_seconds: float
-    latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, max
-
-    @property
-    def publish_rate(self) -> float:
-        return self.published / self.publish_seconds if self.publish_seconds > 0 else 0.0
-
-    @property
-    def consume_rate(self) -> float:
-        return self.consumed / self.consume_seconds if self.consume_seconds > 0 else 0.0
 
 
 def percentile(sorted_values: list[int], q: float) -> int:

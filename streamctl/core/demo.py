@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from streamctl.config import Settings
 from streamctl.core.connection import Client, connect, translate_error
 from streamctl.core.groups import list_groups
-from streamctl.core.models import Entry, GroupInfo
+from streamctl.core.models import Entry
+from streamctl.core.models_demo import (
+    Claimed,
+    ClaimStep,
+    ConsumeStep,
+    Delivery,
+    GroupsStep,
+    PendingItem,
+    PendingStep,
+    PublishStep,
+)
 from streamctl.core.streams import _text, raw_command
 from streamctl.errors import ConnectionFailed
 
@@ -35,60 +45,6 @@ ORDERS = (
     ("1005", "erin", "7.25"),
     ("1006", "frank", "99.99"),
 )
-
-
-@dataclass(frozen=True)
-class PublishStep:
-    stream: str
-    entries: tuple[Entry, ...]
-
-
-@dataclass(frozen=True)
-class GroupsStep:
-    stream: str
-    groups: tuple[GroupInfo, ...]
-
-
-@dataclass(frozen=True)
-class Delivery:
-    consumer: str
-    id: str
-    summary: str
-    acked: bool
-
-
-@dataclass(frozen=True)
-class ConsumeStep:
-    group: str
-    deliveries: tuple[Delivery, ...]
-
-
-@dataclass(frozen=True)
-class PendingItem:
-    id: str
-    consumer: str
-    idle_ms: int
-    deliveries: int
-
-
-@dataclass(frozen=True)
-class PendingStep:
-    group: str
-    entries: tuple[PendingItem, ...]
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: str
-    previous_consumer: str
-
-
-@dataclass(frozen=True)
-class ClaimStep:
-    consumer: str
-    min_idle_ms: int
-    claimed: tuple[Claimed, ...]
-    acked: int
 
 
 @dataclass(frozen=True)

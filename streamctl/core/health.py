@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -34,6 +34,16 @@ from redis.exceptions import ResponseError
 from streamctl.core.connection import Client
 from streamctl.core.groups import group_lag, list_groups
 from streamctl.core.models import GroupInfo
+from streamctl.core.models_health import (
+    BREACHED,
+    OK,
+    CheckReport,
+    CheckResult,
+    GroupRates,
+    StreamRates,
+    Thresholds,
+    TopReport,
+)
 from streamctl.core.streams import (
     _pairs_to_dict,
     _text,
@@ -48,72 +58,8 @@ from streamctl.ids import id_ms
 PEL_PAGE = 1000
 PEL_SCAN_LIMIT = 1_000_000
 
-OK = "ok"
-BREACHED = "breached"
-
-# the order results are listed in, per stream then per group
-STREAM_CHECKS = ("length",)
-GROUP_CHECKS = ("lag", "pending", "idle_ms", "behind_ms")
-
 
 # ---------------------------------------------------------------- check
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The maximum allowed per metric; None: not checked."""
-
-    max_length: int | None = None
-    max_lag: int | None = None
-    max_pending: int | None = None
-    max_idle_ms: int | None = None
-    max_behind_ms: int | None = None
-
-    def limit(self, check: str) -> int | None:
-        return {
-            "length": self.max_length,
-            "lag": self.max_lag,
-            "pending": self.max_pending,
-            "idle_ms": self.max_idle_ms,
-            "behind_ms": self.max_behind_ms,
-        }[check]
-
-    @property
-    def any(self) -> bool:
-        return any(self.limit(c) is not None for c in STREAM_CHECKS + GROUP_CHECKS)
-
-    def wanted(self, check: str) -> bool:
-        """Report this metric: it has a threshold, or no threshold was given at all."""
-        return not self.any or self.limit(check) is not None
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    stream: str
-    group: str | None  # None: a check of the stream itself
-    check: str  # length | lag | pending | idle_ms | behind_ms
-    value: int | None  # None: nothing to measure (no pending entry for idle_ms)
-    max: int | None  # the threshold; None: reported only
-    status: str  # ok | breached
-
-    @property
-    def breached(self) -> bool:
-        return self.status == BREACHED
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    results: tuple[CheckResult, ...]
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    approximate: tuple[str, ...] = ()  # "stream/group" whose idle_ms is a lower bound
-
-    @property
-    def breached(self) -> int:
-        return sum(1 for r in self.results if r.breached)
-
-    @property
-    def status(self) -> str:
-        return BREACHED if self.breached else OK
 
 
 @dataclass(frozen=True)
@@ -343,39 +289,6 @@ def server_time_ms_from(reply: Any) -> int:
 
 
 # ---------------------------------------------------------------- top: rates
-
-
-@dataclass(frozen=True)
-class GroupRates:
-    name: str
-    consumers: int
-    pending: int
-    lag: int | None
-    lag_computed: bool
-    entries_read: int | None
-    out_rate: float | None  # entries read per second; None on the first sample
-    oldest_pending_id: str | None
-    oldest_pending_age_ms: int | None  # now minus the oldest pending entry's id time
-    oldest_pending_idle_ms: int | None
-    history: tuple[float, ...] = ()  # out rates over the last window, oldest first
-
-
-@dataclass(frozen=True)
-class StreamRates:
-    name: str
-    length: int
-    entries_added: int | None
-    in_rate: float | None  # entries added per second; None on the first sample
-    groups: tuple[GroupRates, ...]
-    history: tuple[float, ...] = ()  # in rates over the last window, oldest first
-
-
-@dataclass(frozen=True)
-class TopReport:
-    time_ms: int
-    interval_ms: int | None  # server time between the two samples; None on the first
-    streams: tuple[StreamRates, ...]
-    window_ms: int = 60_000
 
 
 def rate(before: int | None, after: int | None, elapsed_ms: int) -> float | None:

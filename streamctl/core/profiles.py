@@ -9,39 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from streamctl.config import PROFILE_KEYS, load_config, mask_url, save_config, validate_url
+from streamctl.core.models_health import ProfileView, RemovedProfile
 from streamctl.errors import BadInput, NeedsForce, NotFound
 
 MASK = "***"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class ProfileView:
-    """A profile as shown to a user: the URL's password and a literal password are masked."""
-
-    name: str
-    default: bool
-    url: str
-    username: str | None = None
-    password: str | None = None  # MASK when the file holds a literal password
-    password_env: str | None = None
-    password_env_set: bool = False
-    ca_cert: str | None = None
-    cluster: bool | None = None
-    timeout: float | None = None
-
-
-@dataclass(frozen=True)
-class RemovedProfile:
-    name: str
-    was_default: bool
 
 
 def url_password(url: str) -> str | None:

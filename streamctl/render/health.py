@@ -1,8 +1,8 @@
 """Presentation of check, top, bench, profile and demo: plain data for json/yaml, Rich tables, and
 sparklines.
 
-The models come from core modules that import redis, so they are imported for type checking
-only; the command modules register the converters with render.serialize.
+The models come from core.models_health and core.models_demo (redis-free); the plain-data shapes
+of the reports are registered with render.serialize when this module is imported.
 """
 
 from __future__ import annotations
@@ -16,13 +16,20 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from streamctl.core.models_health import (
+    BenchResult,
+    CheckReport,
+    CheckResult,
+    ProfileView,
+    TopReport,
+)
 from streamctl.ids import format_duration, format_time, id_ms
+from streamctl.render import serialize
 
 if TYPE_CHECKING:
-    from streamctl.core.bench import BenchResult
-    from streamctl.core.demo import ClaimStep, ConsumeStep, GroupsStep, PendingStep
-    from streamctl.core.health import CheckReport, CheckResult, TopReport
-    from streamctl.core.profiles import ProfileView
+    # the demo's steps have no registered shape: typing only, so that check, top and profile
+    # do not pay for defining them
+    from streamctl.core.models_demo import ClaimStep, ConsumeStep, GroupsStep, PendingStep
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -421,3 +428,11 @@ def claim_table(step: ClaimStep) -> RenderableType:
     for c in step.claimed:
         table.add_row(c.id, c.previous_consumer, step.consumer, Text("yes", style="green"))
     return table
+
+
+# ---------------------------------------------------------------- plain-data shapes
+
+serialize.register(CheckReport, check_data)
+serialize.register(TopReport, top_data)
+serialize.register(BenchResult, bench_data)
+serialize.register(ProfileView, profile_data)
