@@ -1,6 +1,10 @@
 """The domain's values: frozen dataclasses handed from core to render.
 
 Field names and values stay bytes (streams are binary-safe); render decides how to show them.
+This module holds entries and streams; the other commands' models are in core.models_groups,
+core.models_pending, core.models_transfer, core.models_health and core.models_demo (apart for
+start-up time: see there). All of them are redis-free: render imports models from them and from
+no other core module.
 """
 
 from __future__ import annotations

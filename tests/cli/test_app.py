@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,6 +195,65 @@ def test_layering(layer):
         if bad:
             offenders.append(f"{path.relative_to(PACKAGE)} imports {', '.join(sorted(bad))}")
     assert offenders == []
+
+
+# render takes its models from the redis-free model modules only: core.models and its siblings
+# core.models_<topic> (kept apart for start-up time), never from a core module that uses redis
+MODEL_MODULE = re.compile(r"streamctl\.core\.models(_[a-z]+)?")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports (typing-only and function-local imports included), with
+    `from streamctl.core import x` counted as streamctl.core.x and relative imports resolved."""
+    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names if base == "streamctl.core"}
+    return found
+
+
+def test_render_imports_only_the_model_modules_from_core():
+    offenders = []
+    for path in sorted((PACKAGE / "render").rglob("*.py")):
+        for name in sorted(imported_modules(path)):
+            inside_core = name.startswith("streamctl.core.")
+            if inside_core and not MODEL_MODULE.fullmatch(name):
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []
+
+
+def redis_free_modules() -> list[str]:
+    models = sorted(p.stem for p in (PACKAGE / "core").glob("models*.py"))
+    render = sorted(p.stem for p in (PACKAGE / "render").glob("*.py") if p.stem != "__init__")
+    assert "models" in models and "serialize" in render
+    return [f"streamctl.core.{m}" for m in models] + [f"streamctl.render.{m}" for m in render]
+
+
+LOADED_PROBE = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("module", redis_free_modules())
+def test_model_and_render_modules_load_without_redis(module):
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED_PROBE, module], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    loaded = proc.stdout.split()
+    assert not [m for m in loaded if m.split(".")[0] in ("redis", "hiredis")]
+    core = [m for m in loaded if m.startswith("streamctl.core.")]
+    assert [m for m in core if not MODEL_MODULE.fullmatch(m)] == []
 
 
 def test_project_never_reads_shared():
