@@ -18,6 +18,7 @@ from streamctl.render.formats import FORMAT_HELP, FORMATS, resolve_output_format
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
     from streamctl.core.connection import Client
 
@@ -138,6 +139,29 @@ class AppContext:
             self.console.print(renderable)
         except BrokenPipeError:
             raise OutputClosed() from None
+
+    def progress_bar(self, description: str, total: int | None = None) -> Progress | None:
+        """A transient progress bar on stderr (one task), only on a terminal and without -q."""
+        if self.quiet or not self.stderr_is_tty:
+            return None
+        from rich.progress import (
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.err_console,
+            transient=True,
+        )
+        progress.add_task(description, total=total)
+        return progress
 
     def notice(self, message: str) -> None:
         """A notice on stderr, unless --quiet."""

@@ -61,12 +61,11 @@ def import_command(
         )
 
     from streamctl.cli._signals import graceful_stop
-    from streamctl.cli.replay import progress_bar
     from streamctl.core import transfer
     from streamctl.render.transfer import import_view
 
     client = app_ctx.client()
-    progress = progress_bar(app_ctx, "importing")
+    progress = app_ctx.progress_bar("importing")
 
     def on_progress(imported: int, skipped: int) -> None:
         if progress is not None:

@@ -152,8 +152,7 @@ def _publish_file(
 
     streaming = fmt in ("auto", "table", "ndjson")
     collected: list[str] = []
-    progress = _progress(app_ctx)
-    task = progress.add_task("publishing", total=None) if progress else None
+    progress = app_ctx.progress_bar("publishing")
 
     def on_ids(new_ids: list[str]) -> None:
         if streaming:
@@ -161,7 +160,7 @@ def _publish_file(
         else:
             collected.extend(new_ids)
         if progress is not None:
-            progress.advance(task, len(new_ids))
+            progress.advance(progress.task_ids[0], len(new_ids))
 
     started = time.perf_counter()
     published = 0
@@ -200,25 +199,4 @@ def _publish_file(
     app_ctx.notice(
         f"published {published:,} events to {stream!r} in {seconds:.2f}s ({rate:,.0f} events/s)"
         + (f", after skipping {skip:,}" if skip else "")
-    )
-
-
-def _progress(app_ctx: AppContext):  # type: ignore[no-untyped-def]
-    if app_ctx.quiet or not app_ctx.stderr_is_tty:
-        return None
-    from rich.progress import (
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=app_ctx.err_console,
-        transient=True,
     )

@@ -10,37 +10,11 @@ from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, PartialFailure
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    pass
 
 
 def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
-
-
-def progress_bar(
-    app_ctx: AppContext, description: str, total: int | None = None
-) -> Progress | None:
-    """A transient progress bar on stderr, only on a terminal and without --quiet."""
-    if app_ctx.quiet or not app_ctx.stderr_is_tty:
-        return None
-    from rich.progress import (
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=app_ctx.err_console,
-        transient=True,
-    )
-    progress.add_task(description, total=total)
-    return progress
 
 
 def replay(
@@ -196,7 +170,7 @@ def _run_replay(
     from streamctl.cli._signals import graceful_stop
     from streamctl.core import transfer
 
-    progress = progress_bar(app_ctx, "replaying", kw["count"])
+    progress = app_ctx.progress_bar("replaying", kw["count"])
 
     def on_progress(copied: int, scanned: int) -> None:
         if progress is not None:
