@@ -159,6 +159,7 @@ class AppContext:
             TimeElapsedColumn(),
             console=self.err_console,
             transient=True,
+            refresh_per_second=4,  # the refresh thread takes the GIL from the bulk work
         )
         progress.add_task(description, total=total)
         return progress
