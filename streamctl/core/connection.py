@@ -19,16 +19,23 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster  # loaded by `import redis` anyway: no start-up cost
 from redis.connection import (
     Connection,
+    ConnectionPool,
     DefaultParser,
     SSLConnection,
     UnixDomainSocketConnection,
 )
 from redis.exceptions import (
+    AskError,
     AuthenticationWrongNumberOfArgsError,
+    ClusterCrossSlotError,
+    ClusterDownError,
+    MovedError,
     NoPermissionError,
     RedisClusterException,
+    TryAgainError,
 )
 from redis.retry import Retry
 
@@ -52,9 +59,16 @@ CA_SOURCES = "--tls-ca, STREAMCTL_TLS_CA or the profile's ca_cert"
 
 
 class _SentTracking:
-    """Keeps a reference to the last packed buffer sent (no copy, no parsing on the hot path)."""
+    """Keeps a reference to the last packed buffer sent (no copy, no parsing on the hot path).
+
+    The NOPERM-naming parser is the default of these connections: RedisCluster passes no
+    `parser_class` to the pools of its nodes, only the connection class."""
 
     _streamctl_sent: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("parser_class", _Parser)
+        super().__init__(*args, **kwargs)
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         self._streamctl_sent = command
@@ -235,12 +249,11 @@ def client_kwargs(
     if scheme == "rediss" and settings.ca_cert:
         check_ca_file(settings.ca_cert)
         kwargs["ssl_ca_certs"] = settings.ca_cert
-    if not settings.cluster:
-        kwargs["parser_class"] = _Parser
-        kwargs["connection_class"] = {
-            "rediss": _TLSConnection,
-            "unix": _UnixConnection,
-        }.get(scheme, _Connection)
+    kwargs["parser_class"] = _Parser
+    kwargs["connection_class"] = {
+        "rediss": _TLSConnection,
+        "unix": _UnixConnection,
+    }.get(scheme, _Connection)
     return kwargs
 
 
@@ -282,34 +295,258 @@ def check_url(settings: Settings) -> None:
 
 
 def connect(settings: Settings, *, socket_timeout: float | None | str = "default") -> Client:
-    """A client for the settings. Nothing is sent until the first command.
+    """A client for the settings: a redis.Redis, or a RedisCluster for a Redis Cluster.
 
+    `settings.cluster` True or False forces the mode; None detects it with one round trip
+    (`INFO cluster` on the connection the first command then reuses). A forced mode sends
+    nothing until the first command.
     `socket_timeout=None` is for blocking reads, whose BLOCK must not be cut by --timeout.
     """
-    global _last_settings
+    global _last_settings, _last_mode
     check_url(settings)
     kwargs = client_kwargs(settings, socket_timeout=socket_timeout)
     _last_settings = settings
     try:
         if settings.cluster:
-            from redis.cluster import RedisCluster
-
-            kwargs.pop("retry", None)
-            return RedisCluster.from_url(settings.url, **kwargs)  # type: ignore[return-value]
-        return redis.Redis.from_url(settings.url, **kwargs)
+            _last_mode = "cluster"
+            return _cluster_client(settings, kwargs)
+        client = redis.Redis.from_url(settings.url, **kwargs)
     except ValueError as exc:
         raise BadInput(f"bad URL {describe_target(settings)}: {scrub(str(exc))}") from None
+    if settings.cluster is None:
+        _last_mode = "detected-plain"
+        if _cluster_enabled(client, settings):
+            client.close()
+            _last_mode = "cluster"
+            if _scheme(settings.url) == "unix":
+                raise ConnectionFailed(
+                    f"{describe_target(settings)} is a Redis Cluster node: reach the cluster "
+                    "over TCP (redis://host:port or rediss://), not a unix socket"
+                )
+            return _cluster_client(settings, kwargs)
+    else:
+        _last_mode = "forced-plain"
+    return client
+
+
+# ---- Redis Cluster: detection, the client, routing ----
+#
+# Cluster specifics live here. Core code sends its raw commands to `node_client(client, key)`
+# (the node owning the key's slot; the client itself on a single server), fans out with
+# `primaries(client)` (SCAN is per node) and groups multi-key reads with `slot_groups`.
+# A MOVED/ASK reply (a slot moving while the command runs: the cluster is resharding) is not
+# followed on those raw paths: it is reported in one line (exit 3) and a rerun, which reads the
+# new slot map, succeeds.
+
+# "forced-plain" (--no-cluster), "detected-plain" or "cluster": worded into MOVED messages
+_last_mode = "detected-plain"
+
+
+def _cluster_enabled(client: Client, settings: Settings) -> bool:
+    """One `INFO cluster` on the client's pool. A user whose ACL refuses INFO is taken for a
+    single server (a cluster then answers MOVED, and the message says to give --cluster)."""
+    pool = client.connection_pool
+    conn: Any = pool.get_connection()
+    try:
+        conn.send_command("INFO", "cluster", check_health=False)
+        reply = conn.read_response(timeout=_timeout(settings.timeout))
+    except redis.ResponseError:
+        return False
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+    return isinstance(reply, bytes) and b"cluster_enabled:1" in reply
+
+
+_OUR_CONNECTIONS: dict[type, type] = {Connection: _Connection, SSLConnection: _TLSConnection}
+
+
+class _NodePool(ConnectionPool):
+    """The pool of each cluster node. RedisCluster puts redis-py's own connection class in the
+    pool options for rediss:// URLs: the nodes use ours (TLS tickets, NOPERM naming) instead."""
+
+    def __init__(self, connection_class: type = Connection, *args: Any, **kwargs: Any) -> None:
+        super().__init__(_OUR_CONNECTIONS.get(connection_class, connection_class), *args, **kwargs)
+
+
+def _cluster_client(settings: Settings, kwargs: dict[str, Any]) -> Client:
+    """A RedisCluster with the same protocol, bytes, timeouts, TLS and ACL options, no retries
+    (--timeout stays the whole wait). Building it reads the slot map (CLUSTER SLOTS)."""
+    scheme = _scheme(settings.url)
+    if scheme == "unix":
+        raise BadInput(
+            f"bad URL {describe_target(settings)}: a Redis Cluster is reached over TCP "
+            "(redis://host:port or rediss://), not a unix socket"
+        )
+    from redis.connection import parse_url
+
+    db = parse_url(settings.url).get("db") or 0  # type: ignore[no-untyped-call]
+    if db:
+        raise BadInput(
+            f"bad URL {describe_target(settings)}: a Redis Cluster has only database 0 "
+            f"(drop /{db} from the URL)"
+        )
+    options = {k: v for k, v in kwargs.items() if k not in ("retry", "parser_class")}
+    options["connection_pool_class"] = _NodePool
+    cluster = RedisCluster(url=settings.url, retry=Retry(NoBackoff(), 0), **options)
+    return cluster  # type: ignore[return-value]
+
+
+def _as_cluster(client: object) -> Any:
+    """The client as a RedisCluster (whose methods redis-py leaves untyped), or None."""
+    return client if isinstance(client, RedisCluster) else None
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+def node_client(client: Client, key: str | bytes) -> Client:
+    """The client of the node owning `key`'s slot (a plain redis.Redis with its own pool); the
+    client itself on a single server."""
+    cluster = _as_cluster(client)
+    if cluster is None:
+        return client
+    node_redis: Client = cluster.get_redis_connection(cluster.get_node_from_key(key))
+    return node_redis
+
+
+def default_node(client: Client) -> Client:
+    """Where keyless commands go (TIME, INFO): the client, or one primary of a cluster."""
+    cluster = _as_cluster(client)
+    if cluster is None:
+        return client
+    node_redis: Client = cluster.get_redis_connection(cluster.get_default_node())
+    return node_redis
+
+
+def primaries(client: Client) -> list[Client]:
+    """Every primary's client (SCAN is per node); [client] on a single server."""
+    cluster = _as_cluster(client)
+    if cluster is None:
+        return [client]
+    return [cluster.get_redis_connection(n) for n in cluster.get_primaries()]
+
+
+def key_slot(client: Client, key: str | bytes) -> int:
+    """The key's hash slot on a cluster; 0 for every key on a single server."""
+    cluster = _as_cluster(client)
+    return 0 if cluster is None else int(cluster.keyslot(key))
+
+
+def slot_groups(client: Client, keys: list[str]) -> list[tuple[Client, list[str]]]:
+    """The keys grouped by slot (a multi-key XREAD must stay in one slot, even on one node),
+    each group with its node's client, in the order the keys were given. One group holding
+    every key on a single server."""
+    cluster = _as_cluster(client)
+    if cluster is None:
+        return [(client, list(keys))]
+    groups: dict[int, list[str]] = {}
+    for key in keys:
+        groups.setdefault(int(cluster.keyslot(key)), []).append(key)
+    return [(node_client(client, names[0]), names) for names in groups.values()]
+
+
+# Commands whose key is their third argument (after the subcommand).
+_SUBCOMMAND_KEYED = {b"XINFO", b"XGROUP", b"MEMORY", b"OBJECT"}
+_KEYLESS = _NO_KEY - {b"EVAL", b"EVALSHA", b"FCALL"}
+
+
+def command_key(args: tuple[Any, ...] | list[Any]) -> Any:
+    """The key a raw command acts on (the one it is routed by), or None for a keyless one."""
+    if not args:
+        return None
+    name = args[0]
+    upper = (name if isinstance(name, bytes) else str(name).encode()).upper()
+    if upper in _SUBCOMMAND_KEYED:
+        return args[2] if len(args) > 2 else None
+    if upper in (b"XREAD", b"XREADGROUP"):
+        for i, arg in enumerate(args):
+            if (
+                isinstance(arg, str | bytes)
+                and len(arg) == 7
+                and arg.upper() in ("STREAMS", b"STREAMS")
+            ):
+                return args[i + 1] if i + 1 < len(args) else None
+        return None
+    if upper in (b"EVAL", b"EVALSHA"):
+        return args[3] if len(args) > 3 and int(args[2]) > 0 else None
+    if upper in _KEYLESS:
+        return None
+    return args[1] if len(args) > 1 else None
+
+
+def route(client: Client, args: tuple[Any, ...] | list[Any]) -> Client:
+    """The node client for a raw command (by its key; keyless ones go to the default node)."""
+    if _as_cluster(client) is None:
+        return client
+    key = command_key(args)
+    return default_node(client) if key is None else node_client(client, key)
+
+
+REDIRECTS = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "CROSSSLOT")
+_REDIRECT_CLASSES: tuple[tuple[type[BaseException], str], ...] = (
+    (MovedError, "MOVED"),  # before AskError, its base class
+    (AskError, "ASK"),
+    (TryAgainError, "TRYAGAIN"),
+    (ClusterDownError, "CLUSTERDOWN"),
+    (ClusterCrossSlotError, "CROSSSLOT"),
+)
+
+
+def redirect_word(exc: BaseException) -> str | None:
+    """MOVED, ASK, TRYAGAIN, CLUSTERDOWN or CROSSSLOT for a cluster's refusal to run a command
+    on this node (not a verdict on the command itself); None for any other error."""
+    for cls, word in _REDIRECT_CLASSES:
+        if isinstance(exc, cls):
+            return word
+    text = str(exc)
+    word = text.split(" ", 1)[0]
+    return word if word in REDIRECTS and type(exc).__name__ == "ReplyError" else None
+
+
+def redirect_error(exc: BaseException, settings: Settings | None = None) -> StreamctlError | None:
+    """One line for a MOVED/ASK/TRYAGAIN/CLUSTERDOWN/CROSSSLOT reply (a redis-py exception or a
+    hiredis ReplyError), worded by how the client was built: --no-cluster against a cluster, a
+    cluster that was not detected, or a cluster moving slots while the command ran."""
+    word = redirect_word(exc)
+    if word is None:
+        return None
+    text = _first_line(exc)
+    if not text.startswith(word):
+        text = f"{word} {text}"  # redis-py drops the word from MOVED/ASK/... messages
+    target = describe_target(settings or _last_settings)
+    if _last_mode == "forced-plain" and word != "CLUSTERDOWN":
+        return ConnectionFailed(
+            f"{target} is a Redis Cluster node ({text}): drop --no-cluster (or the profile's "
+            "cluster: false) so that each key is sent to the node that owns it"
+        )
+    if _last_mode == "detected-plain" and word != "CLUSTERDOWN":
+        return ConnectionFailed(
+            f"{target} is a Redis Cluster node ({text}): give --cluster (or cluster: true in "
+            "the profile)"
+        )
+    if word == "CLUSTERDOWN":
+        return ConnectionFailed(f"the cluster at {target} is down: {text}")
+    if word == "CROSSSLOT":
+        return ServerRefused(f"the cluster at {target} refused keys in different slots: {text}")
+    return ConnectionFailed(
+        f"the cluster at {target} is moving slots ({text}): a slot changed node while the "
+        "command ran; rerun it"
+    )
 
 
 def server_time_ms(client: Client) -> int:
     """The server's clock (TIME) in milliseconds: durations are measured on it, not ours."""
-    sec, usec = client.time()
+    sec, usec = default_node(client).time()
     return int(sec) * 1000 + int(usec) // 1000
 
 
 def server_version(client: Client) -> tuple[str, tuple[int, ...]]:
     """('redis' | 'valkey', (major, minor, patch))."""
-    info = client.info("server")
+    info = default_node(client).info("server")
     if "valkey_version" in info:
         name, text = "valkey", str(info["valkey_version"])
     else:
@@ -412,6 +649,9 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
         hint = _plain_to_tls_hint(exc, settings)
         return ConnectionFailed(f"cannot connect to {target}: {text}{hint}")
     if isinstance(exc, redis.ResponseError):
+        redirect = redirect_error(exc, settings)
+        if redirect is not None:
+            return redirect
         if text.startswith("NOGROUP"):
             return NotFound(text)
         if text.startswith(("WRONGPASS", "NOAUTH")):
