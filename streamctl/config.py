@@ -29,6 +29,7 @@ ENV_FORCE_COLOR = "FORCE_COLOR"
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_TIMEOUT = 5.0
+MAX_TIMEOUT_SECONDS = 1_000_000  # about 11 days; sockets overflow far above
 APP_NAME = "streamctl"
 URL_SCHEMES = ("redis", "rediss", "unix")
 PROFILE_KEYS = ("url", "username", "password", "password_env", "ca_cert", "cluster", "timeout")
@@ -58,15 +59,16 @@ def mask_url(url: str) -> str:
     """The URL with its password replaced by ***."""
     try:
         parts = urlsplit(url)
+        password, port = parts.password, parts.port  # a bad port raises ValueError here
     except ValueError:
         return scrub(url)
-    if parts.password is None:
+    if password is None:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{user}:***@{host}" + (f":{port}" if port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -182,8 +184,11 @@ def resolve_settings(
     timeout: float | None = None,
 ) -> Settings:
     """Apply the precedence rules to the global options and return the connection settings."""
-    if timeout is not None and timeout <= 0:
-        raise BadInput(f"bad --timeout {timeout}: give a number of seconds above 0")
+    if timeout is not None and not (0 < timeout <= MAX_TIMEOUT_SECONDS):  # also NaN
+        raise BadInput(
+            f"bad --timeout {timeout}: give a number of seconds above 0 "
+            f"(at most {MAX_TIMEOUT_SECONDS:,})"
+        )
     base = Settings(
         timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
         ca_cert=tls_ca or os.environ.get(ENV_TLS_CA) or None,

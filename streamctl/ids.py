@@ -53,6 +53,8 @@ class StreamId:
         m = _ID_RE.match(text)
         if not m:
             raise BadInput(f"bad id {text!r}: {ACCEPTED_FORMS}")
+        if len(m.group(1)) > 20 or len(m.group(2) or "") > 20:
+            raise BadInput(f"bad id {text[:40]!r}: each part must be below 2^64")
         ms, seq = int(m.group(1)), int(m.group(2) or 0)
         if ms > MAX_PART or seq > MAX_PART:
             raise BadInput(f"bad id {text!r}: each part must be below 2^64")
@@ -171,8 +173,11 @@ def _time_ms(m: re.Match[str], raw: str) -> tuple[int, int]:
     return ms, span
 
 
-def _duration_ms(text: str) -> int:
-    return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION_PART_RE.findall(text))
+def _duration_ms(text: str, what: str = "duration") -> int:
+    parts = _DURATION_PART_RE.findall(text)
+    if any(len(n) > 15 for n, _ in parts):  # beyond any stream's age (and int()'s limits)
+        raise BadInput(f"bad {what} {text[:40]!r}: too long; {DURATION_FORMS}")
+    return sum(int(n) * _UNIT_MS[unit] for n, unit in parts)
 
 
 def parse_duration(text: str, *, what: str = "duration") -> int:
@@ -182,7 +187,7 @@ def parse_duration(text: str, *, what: str = "duration") -> int:
         return 0
     if not _DURATION_RE.match(value):
         raise BadInput(f"bad {what} {text!r}: {DURATION_FORMS}")
-    return _duration_ms(value)
+    return _duration_ms(value, what)
 
 
 NowMs = Callable[[], int]
@@ -206,12 +211,18 @@ def resolve_start(pos: Position, now_ms: NowMs | None = None) -> str:
         return "$"
     if pos.kind == "id" and pos.seq is not None:
         sid = StreamId(pos.ms, pos.seq)
-        return str(sid.next() if pos.exclusive else sid)
+        if pos.exclusive:
+            if sid == MAX_ID:
+                raise BadInput(f"bad start {pos.text!r}: no id comes after the largest one")
+            sid = sid.next()
+        return str(sid)
     if pos.kind == "zero":
         return str(StreamId(0, 1)) if pos.exclusive else "0-0"
     ms = _point_ms(pos, now_ms)
     if pos.exclusive:
         ms += pos.span_ms
+        if ms > MAX_PART:
+            raise BadInput(f"bad start {pos.text!r}: no id comes after the largest one")
     return f"{ms}-0"
 
 

@@ -150,6 +150,7 @@ def _reject_constant(name: str) -> Any:
 
 NDJSON_BLOCK = 1 << 20
 # a block whose every line is one {...}: parsed as one JSON array (see _ndjson_chunks)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _OBJECT_LINES = re.compile(r"(?:\{[^\n]*\}\n)*")
 
 
@@ -215,8 +216,8 @@ def _parse_block(head: bytes, count: int, loads: Any) -> list[dict[str, Any]] | 
         text = head.decode()
     except UnicodeDecodeError:
         return None
-    if not _OBJECT_LINES.fullmatch(text):
-        return None
+    if not _OBJECT_LINES.fullmatch(text) or _SURROGATE_ESCAPE.search(text):
+        return None  # a \\uD800-\\uDFFF escape may be a lone surrogate: checked line by line
     scan = _scan_once()
     objs: list[dict[str, Any]] = []
     append = objs.append

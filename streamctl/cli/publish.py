@@ -8,7 +8,7 @@ import typer
 from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
-from streamctl.errors import BadInput, PartialFailure
+from streamctl.errors import BadInput, OutputClosed, PartialFailure
 
 
 def register(app: typer.Typer) -> None:
@@ -154,9 +154,16 @@ def _publish_file(
     collected: list[str] = []
     progress = app_ctx.progress_bar("publishing")
 
+    closed = False  # stdout closed (`| head`): keep publishing, stop printing ids
+
     def on_ids(new_ids: list[str]) -> None:
+        nonlocal closed
         if streaming:
-            _write_ids(app_ctx, stream, new_ids, fmt)
+            if not closed:
+                try:
+                    _write_ids(app_ctx, stream, new_ids, fmt)
+                except OutputClosed:
+                    closed = True
         else:
             collected.extend(new_ids)
         if progress is not None:
@@ -177,6 +184,7 @@ def _publish_file(
                     mkstream=mkstream,
                     on_ids=on_ids,
                     should_stop=stop,
+                    skipped=skip,
                 )
             except streams.StoppedEarly as early:
                 raise PartialFailure(
@@ -185,10 +193,6 @@ def _publish_file(
                     done=early.done,
                     exit_code=stop.exit_code,
                 ) from None
-            except PartialFailure as exc:
-                if skip:
-                    exc.message += f" (after the {skip} skipped)"
-                raise
     finally:
         if progress is not None:
             progress.stop()
@@ -200,3 +204,5 @@ def _publish_file(
         f"published {published:,} events to {stream!r} in {seconds:.2f}s ({rate:,.0f} events/s)"
         + (f", after skipping {skip:,}" if skip else "")
     )
+    if closed:
+        raise OutputClosed()  # every event was published; end quietly as `| head` expects

@@ -282,6 +282,7 @@ def publish_many(
     on_ids: Callable[[list[str]], None] = lambda ids: None,
     batch_size: int = PUBLISH_BATCH,
     should_stop: Callable[[], bool] = lambda: False,
+    skipped: int = 0,
 ) -> int:
     """Publish events in pipelined batches; returns how many the server acknowledged.
 
@@ -291,6 +292,7 @@ def publish_many(
     raises PartialFailure naming the line and the count; so does a failure of the server, with
     the count of events it acknowledged before the failure. `should_stop` is checked between
     batches (a signal): the batches in flight are completed, then StoppedEarly is raised.
+    `skipped`: events of the input skipped before these (the rerun hint counts from the start).
     """
     import hiredis
 
@@ -339,7 +341,7 @@ def publish_many(
             raise
         raise PartialFailure(
             f"{mapped}; {sender.published} events were published before it "
-            f"(rerun with --skip {sender.published} to publish the rest)",
+            f"(rerun with --skip {skipped + sender.published} to publish the rest)",
             done=sender.published,
             exit_code=mapped.exit_code,
         ) from None

@@ -145,12 +145,6 @@ def test_sigkill_during_bulk_publish_reports_the_acknowledged_count(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="streams.publish_many's failure message says 'rerun with --skip N' with N counted "
-    "from the --skip of this run, then cli/publish.py appends '(after the K skipped)': the rerun "
-    "that resumes is --skip K+N (the SIGINT path already says K+N)",
-)
 def test_after_a_skip_the_rerun_hint_is_absolute(tmp_path: Path, events_file: str) -> None:
     if server_binary("redis8.2") is None:
         pytest.skip("redis8.2 server not available")

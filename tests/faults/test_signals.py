@@ -177,14 +177,6 @@ def test_head_closes_the_pipe_quietly(big_stream: str, command: list[str]) -> No
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish --file | head: the closed stdout (OutputClosed from on_ids) stops the bulk "
-    "sender with a batch still in flight; streams.publish_many reports only the replies read "
-    "('error: output closed; 2000 events were published ... rerun with --skip 2000') while the "
-    "server applied the in-flight batch too: the rerun duplicates it. It should flush the batch "
-    "in flight first, as the signal path does (and exit 0 quietly or with a true count)",
-)
 def test_head_on_bulk_publish_ids(
     one_server: ServerProcess, client: redis.Redis, events_file: str
 ) -> None:

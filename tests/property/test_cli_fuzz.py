@@ -207,12 +207,6 @@ def huge_timeout(opt: tuple[str, ...]) -> bool:
         return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.resolve_settings checks only --timeout > 0: tail passes inf / 1e12 to the "
-    "socket (follow._call) and dies with 'unexpected OverflowError' (exit 1); connect() clamps "
-    "it, but the settings should hold a finite value (or None) for every command",
-)
 @pytest.mark.parametrize("timeout", ["inf", "1e12"])
 def test_tail_with_an_infinite_timeout(
     targets: Targets, fuzz_client: redis.Redis, timeout: str

@@ -376,13 +376,6 @@ def test_any_pairs_parse_or_are_bad_input(pairs: list[str]) -> None:
 # ---- regressions: bugs these properties found ----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lone surrogate escape in an NDJSON event: read line by line (a block with a blank "
-    "or bad line) it is 'line N: a value cannot be stored'; in a clean block (inputs._parse_block "
-    "does not check values) read_events yields it and publish_many fails later with 'event N' "
-    "(a count, not the line; off by the blank lines and --skip). The SPEC: exit 2 naming the line",
-)
 def test_lone_surrogate_in_an_event_names_its_line(workdir: Path) -> None:
     data = b'{"a":"1"}\n{"s":"\\ud800"}\n{"b":"2"}\n'
     got, exc = drain(inputs.read_events(write(workdir, "surrogate-event.ndjson", data)))
