@@ -92,7 +92,8 @@ class Run:
         return json.loads(self.stdout)
 
     def ndjson(self) -> list[Any]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+        # split on "\n" only: a JSON string may hold U+2028 or U+0085, which splitlines() splits on
+        return [json.loads(line) for line in self.stdout.split("\n") if line.strip()]
 
     @property
     def lines(self) -> list[str]:
