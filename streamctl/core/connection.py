@@ -15,7 +15,7 @@ import contextlib
 import math
 import os
 import weakref
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -295,11 +295,11 @@ def check_url(settings: Settings) -> None:
 
 
 def connect(settings: Settings, *, socket_timeout: float | None | str = "default") -> Client:
-    """A client for the settings: a redis.Redis, or a RedisCluster for a Redis Cluster.
+    """A client for the settings. Nothing is sent until the first command.
 
-    `settings.cluster` True or False forces the mode; None detects it with one round trip
-    (`INFO cluster` on the connection the first command then reuses). A forced mode sends
-    nothing until the first command.
+    `settings.cluster` True builds a RedisCluster (which reads the slot map at once); False a
+    client for one server; None (detect) a client for one server that finds out at its first
+    routed command whether the server is a Redis Cluster node (see `_detect`).
     `socket_timeout=None` is for blocking reads, whose BLOCK must not be cut by --timeout.
     """
     global _last_settings, _last_mode
@@ -310,20 +310,12 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
         if settings.cluster:
             _last_mode = "cluster"
             return _cluster_client(settings, kwargs)
-        client = redis.Redis.from_url(settings.url, **kwargs)
+        client = cast(_Client, _Client.from_url(settings.url, **kwargs))
     except ValueError as exc:
         raise BadInput(f"bad URL {describe_target(settings)}: {scrub(str(exc))}") from None
     if settings.cluster is None:
+        client._streamctl_detect = (settings, kwargs)
         _last_mode = "detected-plain"
-        if _cluster_enabled(client, settings):
-            client.close()
-            _last_mode = "cluster"
-            if _scheme(settings.url) == "unix":
-                raise ConnectionFailed(
-                    f"{describe_target(settings)} is a Redis Cluster node: reach the cluster "
-                    "over TCP (redis://host:port or rediss://), not a unix socket"
-                )
-            return _cluster_client(settings, kwargs)
     else:
         _last_mode = "forced-plain"
     return client
@@ -332,14 +324,52 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
 # ---- Redis Cluster: detection, the client, routing ----
 #
 # Cluster specifics live here. Core code sends its raw commands to `node_client(client, key)`
-# (the node owning the key's slot; the client itself on a single server), fans out with
-# `primaries(client)` (SCAN is per node) and groups multi-key reads with `slot_groups`.
+# or `route(client, args)` (the node owning the key's slot; the client itself on a single
+# server), fans out with `primaries(client)` (SCAN is per node) and groups multi-key reads with
+# `slot_groups`. Never a redis-py command on the client itself when it acts on a key: on a
+# cluster found by detection the client is the first node's.
 # A MOVED/ASK reply (a slot moving while the command runs: the cluster is resharding) is not
-# followed on those raw paths: it is reported in one line (exit 3) and a rerun, which reads the
+# followed on the raw paths: it is reported in one line (exit 3), and a rerun, which reads the
 # new slot map, succeeds.
 
 # "forced-plain" (--no-cluster), "detected-plain" or "cluster": worded into MOVED messages
 _last_mode = "detected-plain"
+
+
+class _Client(redis.Redis):
+    """The client of one server, which may turn out to be a Redis Cluster node.
+
+    Detection is lazy: the first routed command (`node_client`, `route`, `primaries`, ...) first
+    sends `INFO cluster` on this client's pool (one round trip; the connection is then reused by
+    the command). A failure there (server down, timeout) is the command's own failure, reported
+    as it would be, and the next routed command detects again. On a cluster node the routing
+    helpers then use a RedisCluster built with the same options."""
+
+    _streamctl_detect: tuple[Settings, dict[str, Any]] | None = None
+    _streamctl_cluster: Any = None
+
+    def close(self) -> None:
+        if self._streamctl_cluster is not None:
+            self._streamctl_cluster.close()
+        super().close()
+
+
+def _detect(client: _Client) -> None:
+    global _last_mode
+    assert client._streamctl_detect is not None
+    settings, kwargs = client._streamctl_detect
+    if not _cluster_enabled(client, settings):
+        client._streamctl_detect = None
+        _last_mode = "detected-plain"
+        return
+    if _scheme(settings.url) == "unix":
+        raise ConnectionFailed(
+            f"{describe_target(settings)} is a Redis Cluster node: reach the cluster over TCP "
+            "(redis://host:port or rediss://), not a unix socket"
+        )
+    client._streamctl_cluster = _cluster_client(settings, kwargs)
+    client._streamctl_detect = None
+    _last_mode = "cluster"
 
 
 def _cluster_enabled(client: Client, settings: Settings) -> bool:
@@ -395,12 +425,18 @@ def _cluster_client(settings: Settings, kwargs: dict[str, Any]) -> Client:
 
 
 def _as_cluster(client: object) -> Any:
-    """The client as a RedisCluster (whose methods redis-py leaves untyped), or None."""
+    """The RedisCluster behind the client (redis-py leaves its methods untyped), or None for a
+    single server. Detects the mode first when it is not known yet."""
+    if type(client) is _Client:
+        if client._streamctl_detect is not None:
+            _detect(client)
+        return client._streamctl_cluster
     return client if isinstance(client, RedisCluster) else None
 
 
-def is_cluster(client: object) -> bool:
-    return isinstance(client, RedisCluster)
+def is_cluster(client: Client) -> bool:
+    """True for a Redis Cluster (detected, forced, or a RedisCluster given)."""
+    return _as_cluster(client) is not None
 
 
 def node_client(client: Client, key: str | bytes) -> Client:
