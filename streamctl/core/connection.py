@@ -538,9 +538,10 @@ def redirect_word(exc: BaseException) -> str | None:
     for cls, word in _REDIRECT_CLASSES:
         if isinstance(exc, cls):
             return word
-    text = str(exc)
-    word = text.split(" ", 1)[0]
-    return word if word in REDIRECTS and type(exc).__name__ == "ReplyError" else None
+    if not isinstance(exc, redis.ResponseError) and type(exc).__name__ != "ReplyError":
+        return None  # hiredis.ReplyError: an error reply read by the bulk paths' own reader
+    word = str(exc).split(" ", 1)[0]
+    return word if word in REDIRECTS else None
 
 
 def redirect_error(exc: BaseException, settings: Settings | None = None) -> StreamctlError | None:

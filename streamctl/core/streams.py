@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from streamctl.core.connection import Client, server_time_ms
+from streamctl.core.connection import (
+    Client,
+    is_cluster,
+    node_client,
+    primaries,
+    redirect_error,
+    route,
+    server_time_ms,
+)
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused, StreamctlError
 from streamctl.inputs import FieldPairs, json_text_values
 
@@ -34,7 +42,7 @@ def _text(value: Any) -> str:
 
 
 def key_type(client: Client, stream: str) -> str:
-    return _text(client.type(stream))
+    return _text(node_client(client, stream).type(stream))
 
 
 def require_stream(client: Client, stream: str) -> None:
@@ -47,17 +55,25 @@ def require_stream(client: Client, stream: str) -> None:
 
 
 # ---- raw commands: replies without redis-py's per-entry callbacks ----
+#
+# On a Redis Cluster each command goes to the node owning its key (connection.route); a
+# pipeline is split per node. A MOVED/ASK/CLUSTERDOWN reply is raised as a one-line error,
+# never handed back as the command's verdict.
 
 
 def raw_command(client: Client, *args: Any) -> Any:
     """Send one command and return the reply as hiredis parsed it (lists and bytes)."""
-    pool = client.connection_pool
+    pool = route(client, args).connection_pool
     conn: Any = pool.get_connection()
     try:
         conn.send_command(*args)
         return conn.read_response()
-    except ResponseError:
-        raise  # an error reply: the connection is in step and can be reused
+    except ResponseError as exc:
+        # an error reply: the connection is in step and can be reused
+        redirect = redirect_error(exc)
+        if redirect is not None:
+            raise redirect from None
+        raise
     except BaseException:
         conn.disconnect()  # a half-read reply must never reach the next command
         raise
@@ -66,12 +82,31 @@ def raw_command(client: Client, *args: Any) -> Any:
 
 
 def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Send commands in one write and read every reply; an error reply is returned, not raised."""
+    """Send commands in one write and read every reply; an error reply is returned, not raised.
+
+    On a cluster the commands are sent per node (one write each), the replies in their order."""
     if not commands:
         return []
+    if not is_cluster(client):
+        return _pipeline_on(client, commands)
+    by_node: dict[int, tuple[Client, list[int]]] = {}
+    for i, cmd in enumerate(commands):
+        node = route(client, cmd)
+        by_node.setdefault(id(node), (node, []))[1].append(i)
+    replies: list[Any] = [None] * len(commands)
+    for node, indexes in by_node.values():
+        for i, reply in zip(
+            indexes, _pipeline_on(node, [commands[i] for i in indexes]), strict=True
+        ):
+            replies[i] = reply
+    return replies
+
+
+def _pipeline_on(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     pool = client.connection_pool
     conn: Any = pool.get_connection()
     replies: list[Any] = []
+    redirect: StreamctlError | None = None
     try:
         conn.send_packed_command([b"".join(_pack(list(cmd)) for cmd in commands)])
         for _ in commands:
@@ -79,11 +114,14 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
                 replies.append(conn.read_response())
             except ResponseError as exc:
                 replies.append(exc)
+                redirect = redirect or redirect_error(exc)
     except BaseException:
         conn.disconnect()
         raise
     finally:
         pool.release(conn)
+    if redirect is not None:
+        raise redirect
     return replies
 
 
@@ -131,6 +169,9 @@ def xadd_args(
 
 
 def _xadd_refusal(exc: ResponseError, stream: str, entry_id: str) -> StreamctlError:
+    redirect = redirect_error(exc)
+    if redirect is not None:
+        return redirect
     text = str(exc)
     if "equal or smaller" in text:
         return ServerRefused(
@@ -188,13 +229,16 @@ class _BulkSender:
         self.stream = stream
         self.on_ids = on_ids
         self.published = 0
-        self.pool = client.connection_pool
+        self.pool: Any = None
         self.conn: Any = None
         self.reader = hiredis.Reader()
         self.inflight: list[int] = []
 
     def _connection(self) -> Any:
         if self.conn is None:
+            # one stream is one key: its node's connection (resolved with the first batch, so a
+            # failure to reach the server is reported with the published count like any other)
+            self.pool = node_client(self.client, self.stream).connection_pool
             self.conn = self.pool.get_connection()
         return self.conn
 
@@ -392,7 +436,7 @@ def read_range(
     if count is not None and count <= 0:
         return
     remaining = count
-    pool = client.connection_pool
+    pool = node_client(client, stream).connection_pool
     conn: Any = pool.get_connection()
     command = "XREVRANGE" if reverse else "XRANGE"
     # XRANGE key start end / XREVRANGE key end start; paging moves the first bound
@@ -450,9 +494,11 @@ def read_entries(
 
 
 def scan_streams(client: Client, pattern: str = "*") -> list[str]:
+    """Stream names matching the glob, sorted; on a cluster every primary is scanned."""
     names: set[str] = set()
-    for key in client.scan_iter(match=pattern, count=1000, _type="stream"):
-        names.add(_text(key))
+    for node in primaries(client):
+        for key in node.scan_iter(match=pattern, count=1000, _type="stream"):
+            names.add(_text(key))
     return sorted(names)
 
 
