@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from streamctl.core.connection import Client
+from streamctl.core.connection import Client, node_client
 from streamctl.core.models_health import BenchResult
 from streamctl.core.streams import raw_command, raw_pipeline
 from streamctl.errors import BadInput, Interrupted, ServerRefused, StreamctlError
@@ -243,7 +243,7 @@ def run_bench(
     finally:
         run.stop.set()
         try:
-            admin.delete(stream)
+            node_client(admin, stream).delete(stream)
         finally:
             for c in [admin, *clients]:
                 c.close()

@@ -50,14 +50,19 @@ def scan_stream_names(
     budget: float = COMPLETION_BUDGET,
 ) -> list[str]:
     """Stream names starting with `prefix` (SCAN ... TYPE stream), sorted, at most `limit`."""
+    from streamctl.core.connection import primaries
+
     deadline = time.monotonic() + budget
     pattern = glob_escape(prefix) + "*"
     found: set[str] = set()
-    cursor: Any = 0
-    while True:
-        cursor, keys = client.scan(cursor=cursor, match=pattern, count=SCAN_COUNT, _type="stream")
-        found.update(_names(keys))
-        if int(cursor) == 0 or len(found) >= limit or time.monotonic() > deadline:
+    for node in primaries(client):  # SCAN is per node on a cluster
+        cursor: Any = 0
+        while True:
+            cursor, keys = node.scan(cursor=cursor, match=pattern, count=SCAN_COUNT, _type="stream")
+            found.update(_names(keys))
+            if int(cursor) == 0 or len(found) >= limit or time.monotonic() > deadline:
+                break
+        if len(found) >= limit or time.monotonic() > deadline:
             break
     return sorted(found)[:limit]
 

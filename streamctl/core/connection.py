@@ -485,6 +485,40 @@ def slot_groups(client: Client, keys: list[str]) -> list[tuple[Client, list[str]
     return [(node_client(client, names[0]), names) for names in groups.values()]
 
 
+def hash_tag(key: str) -> str | None:
+    """The key's hash tag (the text between its first `{` and the next `}`, when not empty):
+    keys with the same tag share a slot. None when the whole key is hashed."""
+    start = key.find("{")
+    if start < 0:
+        return None
+    end = key.find("}", start + 1)
+    return key[start + 1 : end] if end > start + 1 else None
+
+
+def same_slot_key(key: str, name: str) -> str:
+    """A key named after `name` in the same slot as `key` on any cluster (`name:{tag}`, the tag
+    being key's own hash tag, or key itself when it has none and can be a tag)."""
+    from redis.crc import key_slot
+
+    tag = hash_tag(key)
+    if tag is None and "}" not in key and key:
+        tag = key
+    if tag is None:  # a key like 'a}b' cannot be written as a tag: find a tag with its slot
+        slot = key_slot(key.encode("utf-8", "surrogateescape"))
+        n = 0
+        while key_slot(str(n).encode()) != slot:
+            n += 1
+        tag = str(n)
+    return f"{name}:{{{tag}}}"
+
+
+def same_slot(client: Client, *keys: str) -> bool:
+    """True when the keys share a slot (a script or MULTI may touch them together); always on
+    a single server."""
+    cluster = _as_cluster(client)
+    return cluster is None or len({int(cluster.keyslot(k)) for k in keys}) <= 1
+
+
 # Commands whose key is their third argument (after the subcommand).
 _SUBCOMMAND_KEYED = {b"XINFO", b"XGROUP", b"MEMORY", b"OBJECT"}
 _KEYLESS = _NO_KEY - {b"EVAL", b"EVALSHA", b"FCALL"}

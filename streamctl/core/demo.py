@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streamctl.config import Settings
-from streamctl.core.connection import Client, connect, translate_error
+from streamctl.core.connection import Client, connect, node_client, translate_error
 from streamctl.core.groups import list_groups
 from streamctl.core.models import Entry
 from streamctl.core.models_demo import (
@@ -73,7 +73,7 @@ def probe(settings: Settings, timeout: float = PROBE_TIMEOUT) -> Client | None:
 
 def reset(client: Client) -> bool:
     """Remove what an interrupted earlier run left behind; True when there was something."""
-    return bool(client.delete(DEMO_STREAM))
+    return bool(node_client(client, DEMO_STREAM).delete(DEMO_STREAM))
 
 
 def create_group(client: Client) -> GroupsStep:
@@ -184,7 +184,7 @@ def groups(client: Client) -> GroupsStep:
 
 
 def cleanup(client: Client) -> CleanupStep:
-    return CleanupStep(DEMO_STREAM, bool(client.delete(DEMO_STREAM)))
+    return CleanupStep(DEMO_STREAM, bool(node_client(client, DEMO_STREAM).delete(DEMO_STREAM)))
 
 
 def next_commands(url: str | None, *, need_server: bool = False) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from streamctl.core.connection import Client
+from streamctl.core.connection import Client, node_client
 from streamctl.core.models import GroupInfo
 from streamctl.core.models_groups import (
     Consumer,
@@ -342,7 +342,8 @@ def destroy_group(
     """XGROUP DESTROY; refuses (NeedsForce) while the group has pending entries unless forced."""
     require_stream(client, stream)
     require_group(client, stream, group)
-    reply = client.eval(_DESTROY_SCRIPT, 1, stream, group, "force" if force else "")
+    node = node_client(client, stream)  # a script runs on the node owning its key
+    reply = node.eval(_DESTROY_SCRIPT, 1, stream, group, "force" if force else "")
     destroyed, pending = int(reply[0]), int(reply[1])
     if not destroyed and pending:
         raise NeedsForce(
@@ -454,7 +455,7 @@ def delete_consumer(
             claimed, gone = claim_consumer_entries(client, stream, group, consumer, reassign_to)
             reassigned += claimed
             deleted += gone
-        reply = client.eval(
+        reply = node_client(client, stream).eval(
             _DELCONSUMER_SCRIPT, 1, stream, group, consumer, "force" if force else ""
         )
         if int(reply) >= 0:

@@ -84,18 +84,24 @@ class PackedSender:
     read with hiredis in C; error replies are returned (as hiredis.ReplyError), not raised.
 
     A failure while sending or reading drops the connection: unread replies never reach the
-    next user of the pool.
+    next user of the pool. Every command acts on `key`: on a cluster the connection is to the
+    node owning its slot.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, key: str) -> None:
         import hiredis
 
-        self.pool = client.connection_pool
+        self.client = client
+        self.key = key
+        self.pool: Any = None
         self.conn: Any = None
         self.reader = hiredis.Reader()
 
     def send(self, packed: list[bytes]) -> list[Any]:
         if self.conn is None:
+            from streamctl.core.connection import node_client
+
+            self.pool = node_client(self.client, self.key).connection_pool
             self.conn = self.pool.get_connection()
         conn = self.conn
         try:
@@ -142,7 +148,9 @@ class PackedSender:
 
 
 def _key_type(client: Client, key: str) -> str:
-    return _text(client.type(key))
+    from streamctl.core.connection import node_client
+
+    return _text(node_client(client, key).type(key))
 
 
 def _require_stream_or_none(client: Client, key: str, where: str = "") -> bool:
@@ -378,7 +386,7 @@ def _copy_range(
 
     pack = hiredis.pack_command
     prefix: tuple[Any, ...] = ("XADD", target, "*")
-    sender = PackedSender(target_client)
+    sender = PackedSender(target_client, target)
     chunk: list[bytes] = []
     chunk_ids: list[bytes] = []
     try:
@@ -464,7 +472,7 @@ def _send_chunk(
             if i:
                 _copied(state, chunk_ids[:i], replies[:i])
             raise PartialFailure(
-                f"the target refused entry {_text(chunk_ids[i])}: {reply}; "
+                f"{_refusal_text(reply, f'the target refused entry {_text(chunk_ids[i])}')}; "
                 f"{state.copied:,} entries were copied before it"
                 + (f" ({later} after it were copied too)" if later else "")
                 + _continue_hint(state),
@@ -472,6 +480,14 @@ def _send_chunk(
                 exit_code=ExitCode.ERROR,
             )
     _copied(state, chunk_ids, replies)
+
+
+def _refusal_text(reply: Exception, what: str) -> str:
+    """`what: reply`, or the one-line message of a cluster redirect (MOVED: a slot moved)."""
+    from streamctl.core.connection import redirect_error
+
+    redirect = redirect_error(reply)
+    return redirect.message if redirect is not None else f"{what}: {reply}"
 
 
 def _copied(state: _ReplayState, source_ids: list[bytes], replies: list[Any]) -> None:
@@ -853,7 +869,7 @@ def import_entries(
     interruption neither loses nor duplicates. Without it, entries get new ids (`*`) and the
     groups' positions and pending ids are mapped onto them.
     """
-    sender = PackedSender(client)
+    sender = PackedSender(client, stream)
     try:
         return _import_entries(
             client,
@@ -1011,7 +1027,7 @@ def _import_batch(
     for item, reply in zip(meta, replies, strict=True):
         if isinstance(reply, Exception):
             raise PartialFailure(
-                f"line {item.lineno}: the server refused id {item.id}: {reply}; "
+                f"{_refusal_text(reply, f'line {item.lineno}: the server refused id {item.id}')}; "
                 f"{state.imported:,} entries before it were imported",
                 done=state.imported,
                 exit_code=ExitCode.ERROR,
