@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from streamctl.core.connection import Client, server_time_ms
+from streamctl.core.connection import Client, node_client, same_slot, same_slot_key, server_time_ms
 from streamctl.core.groups import require_group
 from streamctl.core.models_pending import (
     AckResult,
@@ -326,7 +326,8 @@ def claim_consumer_entries(
 
 # ---- dead letter ----
 
-# One step per batch: re-check each entry is still pending and eligible, copy it with the dlq_*
+# Same slot (a single server, or a cluster where the source and the DLQ share a hash tag): one
+# step per batch: re-check each entry is still pending and eligible, copy it with the dlq_*
 # fields, acknowledge it. A script runs atomically, so an entry is either copied and acked or
 # untouched: a crash cannot lose it or copy it twice, and a rerun finds nothing left to move.
 # XADD comes before XACK: if XADD fails (e.g. the DLQ is not a stream) nothing is acked.
@@ -367,6 +368,91 @@ return out
 """
 
 
+# Different slots (a cluster; no script may touch both keys): three steps per batch, each one
+# atomic on its own node, with an idempotency mark in a hash in the DLQ's slot
+# (`streamctl-dlq-marks:{tag}`, see connection.same_slot_key; field: [dlq, stream, group, id]):
+#   1. select (source's slot, _DLQ_SELECT_SCRIPT): re-check each entry is pending and eligible;
+#      one deleted while pending is acknowledged here (nothing to copy); the others are read.
+#   2. copy (DLQ's slot, _DLQ_COPY_SCRIPT): for each entry, when its mark names an entry still
+#      in the DLQ, an earlier run copied it and nothing is written; otherwise XADD the copy and
+#      set the mark to its new id, both in one step.
+#   3. ack (source's slot): XACK the copied ids; then their marks are removed (HDEL).
+# An interruption after 1 changed nothing but deleted entries' acks. After 2 the entries are in
+# the DLQ, marked, and still pending: the rerun selects them again, finds their marks, does not
+# copy them again, and acknowledges them. After 3 the entries are no longer pending: no rerun
+# selects them; a mark left behind (no HDEL yet) is removed by the next run that moves that id,
+# and until then stops a second copy of the same id while its first copy is in the DLQ.
+# Nothing is acknowledged before its copy is in the DLQ, and no id is copied twice while its
+# copy is there. Unlike the script, step 1 and step 3 are not one step: an entry acknowledged
+# by its consumer in between is still copied (it was eligible when selected).
+_DLQ_SELECT_SCRIPT = """
+local src = KEYS[1]
+local group, max_deliveries, min_idle, consumer = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local out = {}
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local p
+  if consumer ~= '' then
+    p = redis.call('XPENDING', src, group, 'IDLE', min_idle, id, id, 1, consumer)
+  else
+    p = redis.call('XPENDING', src, group, 'IDLE', min_idle, id, id, 1)
+  end
+  if #p == 0 or p[1][4] < max_deliveries then
+    out[#out + 1] = {id, 'skipped', '', 0, {}}
+  else
+    local owner, deliveries = p[1][2], p[1][4]
+    local e = redis.call('XRANGE', src, id, id)
+    if #e == 0 then
+      redis.call('XACK', src, group, id)
+      out[#out + 1] = {id, 'deleted', owner, deliveries, {}}
+    else
+      out[#out + 1] = {id, 'copy', owner, deliveries, e[1][2]}
+    end
+  end
+end
+return out
+"""
+
+# ARGV: stream, group, then per entry: id, mark field, owner, deliveries, n, n field/value items
+_DLQ_COPY_SCRIPT = """
+local dlq, marks = KEYS[1], KEYS[2]
+local src, group = ARGV[1], ARGV[2]
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local id, mark, owner, deliveries, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    tonumber(ARGV[i + 4])
+  local done = redis.call('HGET', marks, mark)
+  if done and #redis.call('XRANGE', dlq, done, done) > 0 then
+    out[#out + 1] = {id, done}
+  else
+    local args = {dlq, '*'}
+    for k = i + 5, i + 4 + n do args[#args + 1] = ARGV[k] end
+    for _, v in ipairs({'dlq_stream', src, 'dlq_group', group, 'dlq_id', id,
+                        'dlq_consumer', owner, 'dlq_deliveries', deliveries}) do
+      args[#args + 1] = v
+    end
+    local new_id = redis.call('XADD', unpack(args))
+    redis.call('HSET', marks, mark, new_id)
+    out[#out + 1] = {id, new_id}
+  end
+  i = i + 5 + n
+end
+return out
+"""
+
+DLQ_MARKS = "streamctl-dlq-marks"
+
+
+def dlq_marks_key(dlq: str) -> str:
+    """The hash of idempotency marks of a cross-slot dead-letter move (in the DLQ's slot)."""
+    return same_slot_key(dlq, DLQ_MARKS)
+
+
+def _mark_field(dlq: str, stream: str, group: str, entry_id: str) -> str:
+    return json.dumps([dlq, stream, group, entry_id], ensure_ascii=False)
+
+
 def dead_letter(
     client: Client,
     stream: str,
@@ -399,7 +485,14 @@ def dead_letter(
         end=flt.end,
     )
     result = DeadLetterResult(stream, group, dlq, max_deliveries, dry_run)
-    script = None if dry_run else client.register_script(_DEAD_LETTER_SCRIPT)
+    if not dry_run and not same_slot(client, stream, dlq):
+        _dead_letter_cross_slot(
+            client, stream, group, dlq, selecting, flt.consumer, result, limit, page, should_stop
+        )
+        return result
+    # a script runs on the node owning its keys (one node: they share a slot)
+    node = node_client(client, stream)
+    script = None if dry_run else node.register_script(_DEAD_LETTER_SCRIPT)
     for entries in iter_pending(client, stream, group, selecting, limit=limit, page=page):
         if dry_run:
             exists = _existing(client, stream, [e.id for e in entries])
@@ -431,6 +524,71 @@ def dead_letter(
         if should_stop():
             break
     return result
+
+
+def _dead_letter_cross_slot(
+    client: Client,
+    stream: str,
+    group: str,
+    dlq: str,
+    selecting: PendingFilter,
+    consumer: str | None,
+    result: DeadLetterResult,
+    limit: int | None,
+    page: int,
+    should_stop: Callable[[], bool],
+) -> None:
+    """The three-step move (select, copy with a mark, ack) described above."""
+    source = node_client(client, stream)
+    target = node_client(client, dlq)
+    select = source.register_script(_DLQ_SELECT_SCRIPT)
+    copy = target.register_script(_DLQ_COPY_SCRIPT)
+    marks = dlq_marks_key(dlq)
+    argv: list[Any] = [group, selecting.min_deliveries, selecting.min_idle_ms, consumer or ""]
+
+    def refused(step: str, exc: ResponseError) -> PartialFailure:
+        done = len(result.moved) + len(result.deleted)
+        return PartialFailure(
+            f"the server refused the dead-letter {step}: {exc}; {done} entries were handled "
+            "before it (an entry copied but not yet acknowledged is pending and marked: a "
+            "rerun acknowledges it without copying it again)",
+            done=done,
+            exit_code=ServerRefused.exit_code,
+        )
+
+    for entries in iter_pending(client, stream, group, selecting, limit=limit, page=page):
+        try:
+            selected = select(keys=[stream], args=argv + [e.id for e in entries])
+        except ResponseError as exc:
+            raise refused("step (select)", exc) from None
+        to_copy: list[tuple[str, str, int]] = []
+        copy_args: list[Any] = [stream, group]
+        for eid, status, owner, deliveries, flat in selected:
+            sid, state = _text(eid), _text(status)
+            if state == "deleted":
+                result.deleted.append(DeadLetter(sid, _text(owner), int(deliveries)))
+            elif state == "skipped":
+                result.skipped.append(sid)
+            else:
+                to_copy.append((sid, _text(owner), int(deliveries)))
+                mark = _mark_field(dlq, stream, group, sid)
+                copy_args += [sid, mark, owner, deliveries, len(flat), *flat]
+        if to_copy:
+            try:
+                copied = copy(keys=[dlq, marks], args=copy_args)
+            except ResponseError as exc:
+                raise refused("copy", exc) from None
+            new_ids = {_text(eid): _text(new_id) for eid, new_id in copied}
+            ids = [sid for sid, _, _ in to_copy]
+            try:
+                raw_command(client, "XACK", stream, group, *ids)
+            except ResponseError as exc:
+                raise refused("acknowledgement", exc) from None
+            raw_command(client, "HDEL", marks, *[_mark_field(dlq, stream, group, i) for i in ids])
+            for sid, owner, deliveries in to_copy:
+                result.moved.append(DeadLetter(sid, owner, deliveries, new_ids[sid]))
+        if should_stop():
+            break
 
 
 # ---- ack ----
