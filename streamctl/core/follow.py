@@ -12,8 +12,15 @@ duplicating or hanging.
   (`ack=False` leaves it pending). After a reconnect, and for `--from` other than `$`, this
   consumer's own pending entries after the position are read first (XREADGROUP with an id): that
   recovers entries the server delivered in a reply that was lost with the connection.
-- `read_round` does one read for a set of streams on one connection: on a cluster the caller can
-  split the streams per node and run one round per node.
+- `read_round` does one read for a set of streams on one connection. On a Redis Cluster the
+  streams are grouped by slot (an XREAD's keys must share a slot, even on one node; streams with
+  the same hash tag are read in one call). One group is read as on a single server. Several are
+  read by `_FanOut`: a non-blocking read of each group first; when none has anything, one
+  blocking read per group is sent, each on its own connection, and the first replies are taken
+  (select() on their sockets). A read left waiting keeps its positions (its streams had nothing
+  new) and is picked up by the next round; a group's positions change only after its reply was
+  handled, so no entry is read twice. At the end the waiting reads are cut (their connections
+  closed): in group mode a reply that had already arrived is counted as left pending.
 
 Nothing here prints: entries go to `on_entry`, notices (retries) to `on_notice`.
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import re
+import select
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from streamctl.core.connection import Client, server_time_ms
+from streamctl.core.connection import Client, route, server_time_ms, slot_groups
 from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.errors import BadInput, CheckFailed, ConnectionFailed, NotFound, ServerRefused
 from streamctl.ids import Position, StreamId, format_duration, resolve_start
@@ -156,9 +164,10 @@ class FollowResult:
 
 
 def _call(client: Client, timeout_s: float | None, *args: Any) -> Any:
-    """One command on a pooled connection, the reply raw (no redis-py callbacks), with its own
-    read timeout. A connection that failed mid-reply is closed, never reused."""
-    pool = client.connection_pool
+    """One command on a pooled connection (on a cluster: of the node owning its key), the reply
+    raw (no redis-py callbacks), with its own read timeout. A connection that failed mid-reply is
+    closed, never reused."""
+    pool = route(client, args).connection_pool
     conn = pool.get_connection()
     try:
         conn.send_command(*args)  # type: ignore[no-untyped-call]
@@ -194,6 +203,21 @@ def read_round(
     entries left comes back as an empty batch. In a history read an entry deleted while pending
     has `None` instead of its fields.
     """
+    args, read_timeout = _read_args(
+        positions, group=group, count=count, block_ms=block_ms, timeout_s=timeout_s
+    )
+    return _batches(_call(client, read_timeout, *args))
+
+
+def _read_args(
+    positions: Mapping[str, str],
+    *,
+    group: GroupRead | None,
+    count: int | None,
+    block_ms: int | None,
+    timeout_s: float,
+) -> tuple[list[Any], float]:
+    """The XREAD / XREADGROUP command for `positions`, and how long its reply may take."""
     names = list(positions)
     args: list[Any] = []
     if group is not None:
@@ -207,17 +231,154 @@ def read_round(
         args += ["BLOCK", block_ms]
         read_timeout = block_ms / 1000 + timeout_s
     args.append("STREAMS")
-    keys = [n.encode("utf-8", "surrogateescape") for n in names]
-    args += keys
+    args += [n.encode("utf-8", "surrogateescape") for n in names]
     args += [positions[n] for n in names]
-    reply = _call(client, read_timeout, *args)
+    return args, read_timeout
+
+
+def _batches(reply: Any) -> list[EntryBatch]:
     if not reply:
         return []
-    by_key = dict(zip(keys, names, strict=True))
     return [
-        EntryBatch(by_key.get(key, key.decode("utf-8", "surrogateescape")), entries or [])
-        for key, entries in reply
+        EntryBatch(key.decode("utf-8", "surrogateescape"), entries or []) for key, entries in reply
     ]
+
+
+# ---- several slot groups (a cluster): non-blocking sweeps, then blocking reads in parallel ----
+
+
+@dataclass
+class _Waiting:
+    """A blocking read sent and not answered yet, on a connection of its own."""
+
+    pool: Any
+    conn: Any
+    stall_at: float  # monotonic time after which a missing reply means a stalled server
+
+    def ready(self) -> bool:
+        sock = self.conn._sock
+        pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted
+        if pending is not None and pending() > 0:
+            return True
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)
+
+
+class _FanOut:
+    """Reads streams spread over several slot groups (see the module docstring)."""
+
+    def __init__(self, groups: list[tuple[Client, list[str]]], clock: Callable[[], float]):
+        self.groups = groups
+        self.clock = clock
+        self.waiting: dict[int, _Waiting] = {}
+
+    def read(
+        self,
+        positions: Mapping[str, str],
+        *,
+        group: GroupRead | None,
+        count: int | None,
+        block_ms: int | None,
+        timeout_s: float,
+    ) -> list[EntryBatch]:
+        batches: list[EntryBatch] = []
+        answered: set[int] = set()  # replied with entries: positions move once they are handled
+        for gi, waiting in list(self.waiting.items()):
+            if waiting.ready():
+                got = self._finish(gi, timeout_s)
+                batches += got
+                if any(b.entries for b in got):
+                    answered.add(gi)
+        idle = {
+            gi: {n: positions[n] for n in names if n in positions}
+            for gi, (_, names) in enumerate(self.groups)
+            if gi not in self.waiting and gi not in answered
+        }
+        idle = {gi: pos for gi, pos in idle.items() if pos}
+        for gi, pos in idle.items():
+            batches += read_round(
+                self.groups[gi][0], pos, group=group, count=count, timeout_s=timeout_s
+            )
+        if batches or not block_ms:
+            return batches
+        for gi, pos in idle.items():
+            self._send(gi, pos, group=group, count=count, block_ms=block_ms, timeout_s=timeout_s)
+        return self._wait(block_ms, timeout_s)
+
+    def _send(
+        self,
+        gi: int,
+        positions: Mapping[str, str],
+        *,
+        group: GroupRead | None,
+        count: int | None,
+        block_ms: int,
+        timeout_s: float,
+    ) -> None:
+        args, read_timeout = _read_args(
+            positions, group=group, count=count, block_ms=block_ms, timeout_s=timeout_s
+        )
+        pool = self.groups[gi][0].connection_pool
+        conn: Any = pool.get_connection()
+        try:
+            conn.send_command(*args)
+        except BaseException:
+            conn.disconnect()
+            pool.release(conn)
+            raise
+        self.waiting[gi] = _Waiting(pool, conn, self.clock() + read_timeout)
+
+    def _wait(self, block_ms: int, timeout_s: float) -> list[EntryBatch]:
+        """The replies that come within `block_ms` (the first ones, and any ready with them)."""
+        until = self.clock() + block_ms / 1000
+        while True:
+            ready = [gi for gi, w in self.waiting.items() if w.ready()]
+            if ready:
+                out: list[EntryBatch] = []
+                for gi in ready:
+                    out += self._finish(gi, timeout_s)
+                return out
+            now = self.clock()
+            stalled = [w for w in self.waiting.values() if w.stall_at <= now]
+            if stalled:
+                self.close()
+                raise RedisTimeoutError("Timeout reading from socket")
+            if now >= until:
+                return []
+            socks = [w.conn._sock for w in self.waiting.values()]
+            wake = min([until] + [w.stall_at for w in self.waiting.values()])
+            select.select(socks, [], [], max(0.0, min(wake - now, 1.0)))
+
+    def _finish(self, gi: int, timeout_s: float) -> list[EntryBatch]:
+        waiting = self.waiting.pop(gi)
+        conn = waiting.conn
+        try:
+            reply = conn.read_response(timeout=timeout_s)
+        except ResponseError:
+            raise  # an error reply: the connection is in step
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            waiting.pool.release(conn)
+        return _batches(reply)
+
+    def close(self) -> int:
+        """Cut the reads still waiting; returns how many entries a reply that had already come
+        held (in group mode: delivered to this consumer and left pending)."""
+        delivered = 0
+        for gi in list(self.waiting):
+            waiting = self.waiting.pop(gi)
+            try:
+                if waiting.ready():
+                    reply = waiting.conn.read_response(timeout=0.1)
+                    delivered += sum(len(b.entries) for b in _batches(reply))
+            except Exception:  # noqa: BLE001, S110 - the connection is closed below anyway
+                pass
+            finally:
+                waiting.conn.disconnect()
+                waiting.pool.release(waiting.conn)
+        return delivered
 
 
 # ---- the follow loop ----
@@ -245,10 +406,14 @@ class _Follower:
     unacked: dict[str, list[bytes]] = field(default_factory=dict)
     last_match_at: float = 0.0
     _read_count: int = READ_BATCH
+    _fanout: _FanOut | None = None  # streams in several slots of a cluster
 
     # -- setup: resolve positions, check streams and groups (errors here are not retried) --
 
     def setup(self) -> None:
+        groups = slot_groups(self.client, list(self.opts.streams))
+        if len(groups) > 1:
+            self._fanout = _FanOut(groups, self.clock)
         kinds = self._types()
         for name, kind in kinds.items():
             if kind not in ("none", "stream"):
@@ -358,6 +523,15 @@ class _Follower:
     # -- the loop --
 
     def run(self) -> FollowResult:
+        try:
+            return self._run()
+        finally:
+            if self._fanout is not None:
+                left = self._fanout.close()
+                if self.opts.group is not None:
+                    self.result.left_pending += left
+
+    def _run(self) -> FollowResult:
         self.setup()
         self.last_match_at = self.clock()
         failing_since: float | None = None
@@ -448,14 +622,23 @@ class _Follower:
             count = min(count, self.opts.count - self.result.seen)
         self._read_count = count
         group = GroupRead(self.opts.group, self.opts.consumer or "") if self.opts.group else None
-        batches = read_round(
-            self.client,
-            positions,
-            group=group,
-            count=count,
-            block_ms=block,
-            timeout_s=self.opts.command_timeout_s,
-        )
+        if self._fanout is None:
+            batches = read_round(
+                self.client,
+                positions,
+                group=group,
+                count=count,
+                block_ms=block,
+                timeout_s=self.opts.command_timeout_s,
+            )
+        else:
+            batches = self._fanout.read(
+                positions,
+                group=group,
+                count=count,
+                block_ms=block,
+                timeout_s=self.opts.command_timeout_s,
+            )
         if not self.opts.follow:
             returned = {b.stream for b in batches if b.entries}
             for name, state in active.items():
@@ -539,6 +722,8 @@ class _Follower:
             self.result.acked += len(ids)
 
     def _after_disconnect(self) -> None:
+        if self._fanout is not None:
+            self._fanout.close()  # reads on the lost connections: sent again after the retry
         if self.opts.group is None:
             return
         # replies lost with the connection may have delivered entries to us: re-read our own
@@ -588,7 +773,4 @@ def follow(
     acknowledging only the entries it wrote before. Errors: NotFound (stream or group),
     ServerRefused, ConnectionFailed (after `retry_for_ms` without the server), BadInput.
     """
-    if getattr(client, "connection_pool", None) is None:
-        # a cluster client: streams must be grouped per node first (one read_round per node)
-        raise ServerRefused("tail does not follow streams on a Redis Cluster yet")
     return _Follower(client, opts, on_entry, on_notice, sleep).run()
