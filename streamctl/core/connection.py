@@ -376,7 +376,12 @@ def _cluster_enabled(client: Client, settings: Settings) -> bool:
     """One `INFO cluster` on the client's pool. A user whose ACL refuses INFO is taken for a
     single server (a cluster then answers MOVED, and the message says to give --cluster)."""
     pool = client.connection_pool
-    conn: Any = pool.get_connection()
+    try:
+        conn: Any = pool.get_connection()
+    except redis.ResponseError as exc:
+        if "cluster mode" in str(exc):  # a database in the URL: SELECT refused by a cluster
+            return True
+        raise
     try:
         conn.send_command("INFO", "cluster", check_health=False)
         reply = conn.read_response(timeout=_timeout(settings.timeout))
@@ -574,7 +579,10 @@ def redirect_word(exc: BaseException) -> str | None:
             return word
     if not isinstance(exc, redis.ResponseError) and type(exc).__name__ != "ReplyError":
         return None  # hiredis.ReplyError: an error reply read by the bulk paths' own reader
-    word = str(exc).split(" ", 1)[0]
+    text = str(exc)
+    if text.startswith("SELECT is not allowed in cluster mode"):
+        return "SELECT"  # on connecting with a database in the URL (--no-cluster)
+    word = text.split(" ", 1)[0]
     return word if word in REDIRECTS else None
 
 
@@ -589,6 +597,11 @@ def redirect_error(exc: BaseException, settings: Settings | None = None) -> Stre
     if not text.startswith(word):
         text = f"{word} {text}"  # redis-py drops the word from MOVED/ASK/... messages
     target = describe_target(settings or _last_settings)
+    if word == "SELECT":
+        return BadInput(
+            f"bad URL {target}: it is a Redis Cluster node, and a cluster has only database 0 "
+            "(drop the database from the URL)"
+        )
     if _last_mode == "forced-plain" and word != "CLUSTERDOWN":
         return ConnectionFailed(
             f"{target} is a Redis Cluster node ({text}): drop --no-cluster (or the profile's "

@@ -40,7 +40,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from streamctl.core.connection import Client, route, server_time_ms, slot_groups
+from streamctl.core.connection import (
+    Client,
+    redirect_error,
+    route,
+    server_time_ms,
+    slot_groups,
+)
 from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.errors import BadInput, CheckFailed, ConnectionFailed, NotFound, ServerRefused
 from streamctl.ids import Position, StreamId, format_duration, resolve_start
@@ -172,13 +178,21 @@ def _call(client: Client, timeout_s: float | None, *args: Any) -> Any:
     try:
         conn.send_command(*args)  # type: ignore[no-untyped-call]
         return conn.read_response(timeout=timeout_s)
-    except ResponseError:
+    except ResponseError as exc:
+        _raise_redirect(exc)
         raise
     except BaseException:
         conn.disconnect()  # type: ignore[no-untyped-call]
         raise
     finally:
         pool.release(conn)
+
+
+def _raise_redirect(exc: ResponseError) -> None:
+    """A MOVED/CROSSSLOT/CLUSTERDOWN reply is about where the command was sent: one line."""
+    redirect = redirect_error(exc)
+    if redirect is not None:
+        raise redirect from None
 
 
 @dataclass(frozen=True)
@@ -354,7 +368,8 @@ class _FanOut:
         conn = waiting.conn
         try:
             reply = conn.read_response(timeout=timeout_s)
-        except ResponseError:
+        except ResponseError as exc:
+            _raise_redirect(exc)
             raise  # an error reply: the connection is in step
         except BaseException:
             conn.disconnect()
