@@ -11,6 +11,7 @@ from redis.exceptions import ResponseError
 
 from streamctl.core.connection import (
     Client,
+    command_key,
     is_cluster,
     node_client,
     primaries,
@@ -84,15 +85,34 @@ def raw_command(client: Client, *args: Any) -> Any:
 def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Send commands in one write and read every reply; an error reply is returned, not raised.
 
-    On a cluster the commands are sent per node (one write each), the replies in their order."""
+    On a cluster the commands are sent per node (one write each), the replies in their order;
+    a MULTI ... EXEC block goes whole to the node of its first key (its keys share a slot)."""
     if not commands:
         return []
     if not is_cluster(client):
         return _pipeline_on(client, commands)
     by_node: dict[int, tuple[Client, list[int]]] = {}
+    units: list[list[int]] = []
+    block: list[int] | None = None
     for i, cmd in enumerate(commands):
-        node = route(client, cmd)
-        by_node.setdefault(id(node), (node, []))[1].append(i)
+        word = _text(cmd[0]).upper()
+        if block is not None:
+            block.append(i)
+            if word in ("EXEC", "DISCARD"):
+                units.append(block)
+                block = None
+        elif word == "MULTI":
+            block = [i]
+        else:
+            units.append([i])
+    if block is not None:
+        units.append(block)
+    for unit in units:
+        keyed = [commands[i] for i in unit if command_key(commands[i]) is not None] or [
+            commands[unit[0]]
+        ]
+        node = route(client, keyed[0])
+        by_node.setdefault(id(node), (node, []))[1].extend(unit)
     replies: list[Any] = [None] * len(commands)
     for node, indexes in by_node.values():
         for i, reply in zip(
