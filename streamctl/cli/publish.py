@@ -156,16 +156,19 @@ def _publish_file(
 
     closed = False  # stdout closed (`| head`): keep publishing, stop printing ids
 
-    def on_ids(new_ids: list[str]) -> None:
+    def on_ids(new_ids: list[bytes]) -> None:
         nonlocal closed
         if streaming:
             if not closed:
                 try:
-                    _write_ids(app_ctx, stream, new_ids, fmt)
+                    if fmt == "ndjson":
+                        _write_ids(app_ctx, stream, [i.decode() for i in new_ids], fmt)
+                    else:  # the ids one per line, as the server sent them
+                        app_ctx.write_bytes(b"\n".join(new_ids) + b"\n")
                 except OutputClosed:
                     closed = True
         else:
-            collected.extend(new_ids)
+            collected.extend(i.decode() for i in new_ids)
         if progress is not None:
             progress.advance(progress.task_ids[0], len(new_ids))
 

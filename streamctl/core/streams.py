@@ -242,7 +242,7 @@ class _BulkSender:
     i.e. the events the server acknowledged.
     """
 
-    def __init__(self, client: Client, stream: str, on_ids: Callable[[list[str]], None]) -> None:
+    def __init__(self, client: Client, stream: str, on_ids: Callable[[list[bytes]], None]) -> None:
         import hiredis
 
         self.client = client
@@ -287,12 +287,18 @@ class _BulkSender:
         sock = self.conn._sock
         reader = self.reader
         gets = reader.gets
-        ids: list[str] = []
+        ids: list[bytes] = []
+        append = ids.append
+        got = 0
         failure: StreamctlError | None = None
         missing = False
         try:
-            while len(ids) < n:
+            while got < n:
                 reply = gets()
+                if reply.__class__ is bytes:
+                    append(reply)
+                    got += 1
+                    continue
                 if reply is False:
                     data = sock.recv(1 << 16)
                     if not data:
@@ -300,9 +306,6 @@ class _BulkSender:
 
                         raise RedisConnectionError("the server closed the connection")
                     reader.feed(data)
-                    continue
-                if isinstance(reply, bytes):
-                    ids.append(reply.decode())
                     continue
                 n -= 1  # an error or a nil reply: no id for that event
                 if reply is None:
@@ -343,7 +346,7 @@ def publish_many(
     *,
     trim: list[Any] | None = None,
     mkstream: bool = True,
-    on_ids: Callable[[list[str]], None] = lambda ids: None,
+    on_ids: Callable[[list[bytes]], None] = lambda ids: None,
     batch_size: int = PUBLISH_BATCH,
     should_stop: Callable[[], bool] = lambda: False,
     skipped: int = 0,
@@ -351,7 +354,8 @@ def publish_many(
     """Publish events in pipelined batches; returns how many the server acknowledged.
 
     An event is a dict, FieldPairs ((name, value), ...) or a flat [name, value, ...] list; str,
-    bytes, int and float values are written as they are, others as their JSON text.
+    bytes, int and float values are written as they are, others as their JSON text. `on_ids`
+    gets the new ids (bytes) of each batch as the server acknowledges it.
     A malformed event (BadInput from the reader) first publishes every event before it, then
     raises PartialFailure naming the line and the count; so does a failure of the server, with
     the count of events it acknowledged before the failure. `should_stop` is checked between
@@ -361,6 +365,7 @@ def publish_many(
     import hiredis
 
     pack = hiredis.pack_command
+    from_pairs = chain.from_iterable
     sender = _BulkSender(client, stream, on_ids)
     batch: list[bytes] = []
     prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
@@ -371,7 +376,10 @@ def publish_many(
                 if not fields:
                     raise BadInput("an event needs at least one field")
                 try:
-                    batch.append(pack(prefix + _event_args(fields)))
+                    if fields.__class__ is dict:  # the NDJSON hot path, inlined
+                        batch.append(pack(prefix + tuple(from_pairs(fields.items()))))
+                    else:
+                        batch.append(pack(prefix + _event_args(fields)))
                 except TypeError:  # a value that is not str/bytes/int/float: its JSON text
                     batch.append(pack(prefix + tuple(json_text_values(list(_event_args(fields))))))
                 except UnicodeEncodeError as exc:
@@ -425,7 +433,9 @@ def publish_events(
 
     ids: list[str] = []
     start = time.perf_counter()
-    publish_many(client, stream, events, on_ids=ids.extend, **kwargs)
+    publish_many(
+        client, stream, events, on_ids=lambda new: ids.extend(i.decode() for i in new), **kwargs
+    )
     return PublishResult(stream, ids, time.perf_counter() - start)
 
 
