@@ -191,3 +191,25 @@ def test_a_user_who_may_not_run_info_is_told_to_give_cluster(rc, cluster, no_inf
         "give --cluster (or cluster: true in the profile)\n"
     )
     assert "pw-7" not in res.stderr
+
+
+def test_same_slot_key_shares_the_slot_of_any_name(rc):
+    for key in ["dlq", "{orders}.dlq", "a}b", "{}x", "x{}y{z}", "é{ü}", "orders-7"]:
+        mark = connection.same_slot_key(key, "streamctl-dlq-marks")
+        assert mark.startswith("streamctl-dlq-marks:{")
+        assert rc.keyslot(mark) == rc.keyslot(key), key
+    assert connection.same_slot_key("{orders}.dlq", "m") == "m:{orders}"
+    assert connection.hash_tag("{orders}.a") == "orders"
+    assert connection.hash_tag("{}orders") is None
+
+
+def test_command_key_routes_raw_commands():
+    key = connection.command_key
+    assert key(("XADD", "s", "*", "k", "v")) == "s"
+    assert key(("XINFO", "GROUPS", "s")) == "s"
+    assert key(("XGROUP", "CREATE", "s", "g", "$")) == "s"
+    assert key(("XREADGROUP", "GROUP", "g", "c", "COUNT", 1, "STREAMS", "a", "b", ">", ">")) == "a"
+    assert key(("XREAD", "BLOCK", 0, "STREAMS", "a", "$")) == "a"
+    assert key(("MEMORY", "USAGE", "s")) == "s"
+    assert key(("TIME",)) is None
+    assert key(("MULTI",)) is None
