@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import re
 from collections.abc import Iterable
-from itertools import chain
+from itertools import chain, repeat
 from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import Any
 
 from streamctl.core.models import (
@@ -67,8 +67,6 @@ def ndjson_lines(stream: str, entries: list[RawEntry]) -> str:
     return ndjson_bytes(stream, entries).decode()
 
 
-# bytes that a JSON string must escape (besides non-UTF-8 sequences)
-_NEEDS_ESCAPE = re.compile(rb"[\\\x00-\x1f]")
 _time_cache: dict[bytes, bytes] = {}
 
 
@@ -81,63 +79,111 @@ def _entry_time(ms: bytes) -> bytes:
     return text
 
 
-def _clean_batch(entries: list[RawEntry]) -> bool:
-    """True when no field name or value of the batch needs escaping and all are UTF-8.
-
-    One join, one count, one regex scan (and a decode only for non-ASCII text) for the whole
-    batch instead of work per field: the separator '"' is itself an escaped character, so the
-    quotes are counted and must be exactly the separators.
-    """
-    if not all(flat for _, flat in entries):  # no fields (a deleted entry's nil): slow path
-        return False
-    items = list(chain.from_iterable(flat for _, flat in entries))
-    blob = b'"'.join(items)
-    if blob.count(b'"') != len(items) - 1 or _NEEDS_ESCAPE.search(blob):
-        return False
-    if not blob.isascii():
-        try:
-            blob.decode()
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
 def ndjson_bytes(stream: str, entries: list[RawEntry]) -> bytes:
     """The NDJSON envelopes of a batch of raw entries as UTF-8 bytes, one per line.
 
-    The bulk path of range/export/tail: no dict per entry. A batch whose fields need no
-    escaping (the usual case) is written by joining bytes; any other batch entry by entry
-    with the C string encoder, base64 for bytes that are not UTF-8.
+    The bulk path of range/export/tail: no dict per entry. The batch is first written by joining
+    bytes as if no field needed escaping (the usual case), then checked as a whole with a few C
+    passes (quote and newline counts, one regex, UTF-8): any field that needed escaping, was not
+    UTF-8, or repeated a name makes the batch be written entry by entry with the C string
+    encoder (base64 for bytes that are not UTF-8).
     """
-    if not _clean_batch(entries):
-        head_text = '{"stream":' + encode_basestring(stream) + ',"id":"'
-        return "".join(_ndjson_line_slow(head_text, eid, flat) for eid, flat in entries).encode()
     head = b'{"stream":' + encode_basestring(stream).encode() + b',"id":"'
-    pair = b'":"'.join
-    fields_sep = b'","'.join
+    fast = _ndjson_fast(head, entries)
+    if fast is not None:
+        return fast
+    head_text = head.decode()
+    return "".join(_ndjson_line_slow(head_text, eid, flat) for eid, flat in entries).encode()
+
+
+# every byte but the ones a JSON string must escape ('"' and the newline are counted instead):
+# bytes.translate(None, _PLAIN) leaves only those, in one C pass (8x faster than a regex)
+_PLAIN = bytes(b for b in range(256) if b >= 0x20 and b != 0x5C or b == 0x0A or b == 0x22)
+
+
+def _ndjson_fast(head: bytes, entries: list[RawEntry]) -> bytes | None:
+    ids = list(map(itemgetter(0), entries))
+    flats = list(map(itemgetter(1), entries))
+    if not all(flats) or head.translate(None, _PLAIN):  # an entry without fields: slow path
+        return None
     time_of = _time_cache.get
-    out: list[bytes] = []
-    extend = out.extend
-    for eid, flat in entries:
-        names = flat[0::2]
-        if len(names) > 1 and len(set(names)) != len(names):
-            out.append(_ndjson_line_slow(head.decode(), eid, flat).encode())
-            continue
-        dash = eid.find(b"-")
-        ms = eid[:dash] if dash >= 0 else eid
-        when = time_of(ms) or _entry_time(ms)
-        extend(
-            (
-                head,
-                eid,
-                b'","time":"',
-                when,
-                b'","fields":{"',
-                fields_sep(map(pair, zip(names, flat[1::2], strict=True))),
-                b'"}}\n',
-            )
+    # ids from the server always have their dash: 'ms-seq'
+    times = [time_of(i[: i.find(b"-")]) or _entry_time(i[: i.find(b"-")]) for i in ids]
+    widths = set(map(len, flats))
+    if len(widths) == 1:
+        parts = _uniform_parts(head, ids, times, flats, widths.pop())
+    else:
+        parts = _mixed_parts(head, ids, times, flats)
+    if parts is None:
+        return None  # a repeated field name: fields as [name, value] pairs
+    data = b"".join(parts)
+    # per entry: the head's quotes, 7 around id/time/fields, 4 per field (name and value)
+    quotes = len(entries) * (head.count(b'"') + 7) + 2 * sum(map(len, flats))
+    if (
+        data.count(b'"') != quotes
+        or data.count(b"\n") != len(entries)
+        or data.translate(None, _PLAIN)
+    ):
+        return None
+    if not data.isascii():
+        try:
+            data.decode()
+        except UnicodeDecodeError:
+            return None
+    return data
+
+
+_ID_TO_TIME = b'","time":"'
+_TIME_TO_FIELDS = b'","fields":{"'
+_NAME_TO_VALUE = b'":"'
+_VALUE_TO_NAME = b'","'
+_ENTRY_END = b'"}}\n'
+
+
+def _uniform_parts(
+    head: bytes, ids: list[bytes], times: list[bytes], flats: list[list[bytes]], width: int
+) -> Iterable[bytes] | None:
+    """Every entry has `width` field items (the usual batch: one producer, one schema): the
+    output is built column by column, with no Python-level work per entry."""
+    name_rows = set(map(itemgetter(*range(0, width, 2)), flats)) if width > 2 else set()
+    for names in name_rows:  # the distinct name tuples, usually one
+        if len(set(names)) != len(names):
+            return None
+    columns: list[Iterable[bytes]] = [
+        repeat(head),
+        ids,
+        repeat(_ID_TO_TIME),
+        times,
+        repeat(_TIME_TO_FIELDS),
+    ]
+    for j in range(width):
+        columns.append(map(itemgetter(j), flats))
+        columns.append(repeat(_NAME_TO_VALUE if j % 2 == 0 else _VALUE_TO_NAME))
+    columns[-1] = repeat(_ENTRY_END)
+    return chain.from_iterable(zip(*columns, strict=False))  # the repeats are endless
+
+
+def _mixed_parts(
+    head: bytes, ids: list[bytes], times: list[bytes], flats: list[list[bytes]]
+) -> Iterable[bytes] | None:
+    for flat in flats:
+        if len(flat) > 2 and len(set(flat[0::2])) * 2 != len(flat):
+            return None
+    pair = _NAME_TO_VALUE.join
+    fields_sep = _VALUE_TO_NAME.join
+    bodies = [fields_sep(map(pair, zip(f[0::2], f[1::2], strict=True))) for f in flats]
+    return chain.from_iterable(
+        zip(
+            repeat(head),
+            ids,
+            repeat(_ID_TO_TIME),
+            times,
+            repeat(_TIME_TO_FIELDS),
+            bodies,
+            repeat(_ENTRY_END),
+            strict=False,  # the repeats are endless: ids ends it
         )
-    return b"".join(out)
+    )
 
 
 def _ndjson_line_slow(head: str, eid_b: bytes, flat: list[bytes] | None) -> str:

@@ -196,3 +196,29 @@ def test_bad_envelopes(line: str, message: str, tmp_path: Path) -> None:
     path.write_text(line + "\n")
     with pytest.raises(BadInput, match=message):
         list(inputs.read_envelopes(str(path)))
+
+
+def test_batches_mixing_shapes_and_escapes_equal_the_envelopes() -> None:
+    batch = [
+        (b"1-0", [b"a", b"1", b"b", b"2"]),
+        (b"1-1", [b"a", b"x", b"b", b"y"]),
+        (b"2-0", [b"k", b"v"]),
+        (b"3-0", [b"a", b"1", b"a", b"2"]),
+    ]
+    for size in range(1, len(batch) + 1):
+        for start in range(len(batch) - size + 1):
+            part = batch[start : start + size]
+            lines = serialize.ndjson_bytes("s", part).decode().splitlines()
+            assert [json.loads(x) for x in lines] == [
+                serialize.entry_data(Entry.from_raw("s", raw)) for raw in part
+            ]
+    tricky = [
+        (b"5-0", [b"q", b'say "hi"']),
+        (b"5-1", [b"n", b"line\nbreak"]),
+        (b"6-0", [b"t", b"\t"]),
+    ]
+    for raw in tricky:
+        line = serialize.ndjson_bytes("s", [(b"4-0", [b"a", b"b"]), raw]).decode()
+        assert [json.loads(x) for x in line.splitlines()][1] == serialize.entry_data(
+            Entry.from_raw("s", raw)
+        )
