@@ -106,7 +106,7 @@ def is_yaml_path(path: str) -> bool:
     return path.lower().endswith((".yaml", ".yml"))
 
 
-def read_events(path: str, *, skip: int = 0) -> Iterator[FieldPairs | dict[str, Any]]:
+def read_events(path: str, *, skip: int = 0) -> Iterable[FieldPairs | dict[str, Any]]:
     """Events from an NDJSON file (or a YAML list of mappings for .yaml/.yml), in order.
 
     The first `skip` events are read and validated but not yielded (resume after an interruption).
@@ -116,8 +116,26 @@ def read_events(path: str, *, skip: int = 0) -> Iterator[FieldPairs | dict[str, 
     """
     if is_yaml_path(path):
         return _read_yaml_events(path, skip)
-    # blocks chained in C: no generator frame resumed per event (the bulk publish hot loop)
-    return chain.from_iterable(_ndjson_event_blocks(path, skip))
+    return EventBlocks(_ndjson_event_blocks(path, skip))
+
+
+class EventBlocks:
+    """Events read a block at a time (lists of dicts). Iterating gives the events one by one,
+    chained in C; a bulk writer may take whole blocks instead (`blocks()`)."""
+
+    def __init__(self, blocks: Iterator[list[dict[str, Any]]]) -> None:
+        self._blocks = blocks
+        self._events = chain.from_iterable(blocks)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._events)
+
+    def blocks(self) -> Iterator[list[dict[str, Any]]]:
+        """The rest of the events a block at a time (do not mix with iterating events)."""
+        return self._blocks
 
 
 def _ndjson_event_blocks(path: str, skip: int) -> Iterator[list[dict[str, Any]]]:
@@ -212,11 +230,14 @@ def _parse_block(head: bytes, count: int, loads: Any) -> list[dict[str, Any]] | 
     """The objects of a block of complete lines, each line exactly one non-empty object, or
     None (the caller then parses line by line to name the bad line).
 
-    Every line must start with '{' and end with '}' (one regex pass). Then each object is
-    scanned from its line's start with the C scanner and must end exactly at its line's end: as
-    JSON needs a comma between values, a scan that starts at a '{' line start and stops at a
-    '}' line end cannot have crossed a line, so this accepts exactly what json.loads accepts
-    line by line, without its per-call overhead.
+    Every line must start with '{' and end with '}' (one regex pass). Without a '[' anywhere
+    in the block, the lines joined into one array are parsed with ONE json.loads: a line break
+    can only fall inside a value if an array is open there (in an object, ',' must be followed
+    by a key, never by the next line's '{'), so every element is exactly one line, and one
+    element per line is checked by the count. Otherwise each object is scanned from its line's
+    start with the C scanner and must end exactly at its line's end (a scan that starts at a
+    '{' line start and stops at a '}' line end cannot have crossed a line). Either way this
+    accepts exactly what json.loads accepts line by line, without its per-call overhead.
     """
     try:
         text = head.decode()
@@ -224,6 +245,14 @@ def _parse_block(head: bytes, count: int, loads: Any) -> list[dict[str, Any]] | 
         return None
     if not _OBJECT_LINES.fullmatch(text) or _SURROGATE_ESCAPE.search(text):
         return None  # a \\uD800-\\uDFFF escape may be a lone surrogate: checked line by line
+    if "[" not in text:
+        try:
+            joined = loads("[" + text[:-1].replace("\n", ",\n") + "]")
+        except (ValueError, RecursionError):
+            return None
+        if len(joined) != count or not all(joined):
+            return None
+        return joined  # type: ignore[no-any-return]
     scan = _scan_once()
     objs: list[dict[str, Any]] = []
     append = objs.append

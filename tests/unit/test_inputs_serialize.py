@@ -222,3 +222,36 @@ def test_batches_mixing_shapes_and_escapes_equal_the_envelopes() -> None:
         assert [json.loads(x) for x in line.splitlines()][1] == serialize.entry_data(
             Entry.from_raw("s", raw)
         )
+
+
+def test_column_packing_equals_hiredis_per_event() -> None:
+    import hiredis
+
+    from streamctl.core import streams
+
+    prefix = tuple(streams.xadd_args("orders", (), trim=["MAXLEN", "=", 10], mkstream=False))
+    events = [{"order_id": str(i), "note": "é" * i, "empty": ""} for i in range(5)]
+    packed = streams._pack_uniform(prefix, events)
+    expected = b"".join(
+        hiredis.pack_command(prefix + tuple(x for kv in e.items() for x in kv)) for e in events
+    )
+    assert packed == expected
+    # other shapes go one event at a time
+    assert streams._pack_uniform(prefix, [{"a": "1"}, {"b": "2"}]) is None
+    assert streams._pack_uniform(prefix, [{"a": "1"}, {"a": 2}]) is None
+    assert streams._pack_uniform(prefix, [{"a": "1", "b": "2"}, {"b": "2", "a": "1"}]) is None
+
+
+def test_blocks_without_arrays_parse_joined_and_still_name_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_text('{"a": "1"}\n{"a": {"b": {}}}\n{"c": 3}\n')
+    assert list(inputs.read_events(str(path))) == [{"a": "1"}, {"a": {"b": {}}}, {"c": 3}]
+    path.write_text('{"a": {"b": 1}\n{"c": 1}}\n')  # invalid alone, no array: named
+    with pytest.raises(BadInput, match="line 1: invalid JSON"):
+        list(inputs.read_events(str(path)))
+    path.write_text('{"a": 1}, {"b": 2}\n{"c": 3}\n')
+    with pytest.raises(BadInput, match="line 1: invalid JSON"):
+        list(inputs.read_events(str(path)))
+    path.write_text('{"a": 1}\n{}\n')
+    with pytest.raises(BadInput, match="line 2: an event needs at least one field"):
+        list(inputs.read_events(str(path)))
