@@ -184,3 +184,16 @@ def cli_cluster(cluster: Any, rc: Any):  # type: ignore[no-untyped-def]
         return invoke(["-u", cluster.url, *args], input=input, env=env)
 
     return run
+
+
+def xrange_raw(client: redis.Redis, stream: str) -> list[tuple[bytes, list[bytes]]]:
+    """XRANGE - + exactly as the server sends it: field order, repeated names and every value
+    kept (redis-py's reply callback folds the fields into a dict)."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command("XRANGE", stream, "-", "+")
+        reply = conn.read_response()
+    finally:
+        pool.release(conn)
+    return [(entry_id, list(fields)) for entry_id, fields in reply]

@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import ISOLATED_ENV_DROP, run_process
+from tests.conftest import ISOLATED_ENV_DROP, run_process, xrange_raw
 
 
 def raw_entries(r: redis.Redis, stream: str) -> list[Any]:
-    reply = r.execute_command("XRANGE", stream, "-", "+", **{"NEVER_DECODE": True})
-    return [(e[0], list(e[1])) for e in reply]
+    return xrange_raw(r, stream)  # every field name and value, in order
 
 
 def fill(r: redis.Redis, stream: str, n: int, start_ms: int = 1) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.conftest import ISOLATED_ENV_DROP, run_process
+from tests.conftest import ISOLATED_ENV_DROP, run_process, xrange_raw
 from tests.servers import ServerProcess, free_port, start_server
 
 
@@ -30,9 +30,7 @@ def fill(r: redis.Redis, stream: str, n: int, start_ms: int = 1) -> None:
 
 
 def field_lists(r: redis.Redis, stream: str) -> list[list[bytes]]:
-    return [
-        list(e[1]) for e in r.execute_command("XRANGE", stream, "-", "+", **{"NEVER_DECODE": True})
-    ]
+    return [fields for _, fields in xrange_raw(r, stream)]  # names and values, in order
 
 
 def test_into_json_report(cli, r):
