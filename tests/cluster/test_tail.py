@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -259,3 +260,68 @@ def test_two_group_consumers_share_every_shard_exactly_once(cluster, rc):
     assert sorted(seen) == sorted(published)
     for name in names:
         assert pending_ids(rc, name, "g") == []
+
+
+def test_group_follow_survives_a_stalled_node_exactly_once(cluster, rc):
+    """A node stops answering (SIGSTOP) while `follow` waits on three shards in group mode: the
+    stall is noticed (its read's own timeout), retried, and after SIGCONT every event is written
+    once and acknowledged."""
+    from streamctl.config import Settings
+    from streamctl.core.connection import connect
+    from streamctl.core.follow import FollowOptions, follow
+    from streamctl.ids import parse_position
+
+    names = spread_names(rc, "stall")
+    for name in names:
+        rc.xgroup_create(name, "g", "$", mkstream=True)
+    [stalled] = [n for n in cluster.nodes if node_of(rc, names[1]) == f"127.0.0.1:{n.port}"]
+    opts = FollowOptions(
+        streams=tuple(names),
+        start=parse_position("$", allow_last=True),
+        group="g",
+        consumer="c1",
+        count=7,
+        idle_timeout_ms=30_000,
+        retry_for_ms=20_000,
+        command_timeout_s=0.5,
+        block_chunk_ms=300,
+    )
+    client = connect(Settings(url=cluster.url, timeout=0.5), socket_timeout=None)
+    written: list[tuple[str, str]] = []
+    notices: list[str] = []
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = follow(
+                client, opts, lambda s, raw: written.append((s, raw[0].decode())),
+                on_notice=notices.append,
+            )  # fmt: skip
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            outcome["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    wait_blocked(cluster, 3)
+    published = [(n, rc.xadd(n, {"k": "before"}).decode()) for n in names]
+    deadline = time.monotonic() + 10
+    while len(written) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stalled.pause()
+    try:
+        published += [(n, rc.xadd(n, {"k": "during"}).decode()) for n in (names[0], names[2])]
+        time.sleep(2)  # longer than a read's BLOCK + timeout: the stall is noticed
+    finally:
+        stalled.resume()
+    published += [(names[1], rc.xadd(names[1], {"k": "after"}).decode()) for _ in range(2)]
+    t.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    assert sorted(written) == sorted(published)
+    assert len(set(written)) == 7
+    assert result.acked == 7 and result.reconnects >= 1
+    assert any(n.startswith("connection lost") for n in notices), notices
+    assert any(n.startswith("reconnected") for n in notices), notices
+    for name in names:
+        assert pending_ids(rc, name, "g") == []
+    client.close()
