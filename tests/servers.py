@@ -68,6 +68,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# A cluster node also listens on its port + 10000 (the cluster bus): above 55535 it exits at start.
+CLUSTER_PORT_MAX = 55535
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    for _ in range(10_000):
+        port = free_port()
+        if port <= CLUSTER_PORT_MAX and _bindable(port + 10000):
+            return port
+    for port in range(20_000, CLUSTER_PORT_MAX):
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port for a cluster node")
+
+
 @dataclass
 class ServerProcess:
     kind: str
@@ -202,7 +227,9 @@ def start_cluster(kind: str = "redis8.2", size: int = 3, timeout: float = 30.0) 
     cluster = ClusterProcess()
     try:
         for _ in range(size):
-            node = ServerProcess(kind, binary, extra=["--cluster-enabled", "yes"])
+            node = ServerProcess(
+                kind, binary, port=cluster_port(), extra=["--cluster-enabled", "yes"]
+            )
             node.dir = Path(tempfile.mkdtemp(prefix=f"streamctl-cluster-{kind}-"))
             node._own_dir = True
             node.extra += ["--cluster-config-file", str(node.dir / "nodes.conf")]

@@ -4,64 +4,12 @@ fixtures are in tests/conftest.py): stream names placed on chosen nodes, and wai
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from tests.conftest import REQUIRE_ALL
-from tests.servers import server_binary
-
-# A cluster node also listens on its port + 10000 (the cluster bus): a node on a port above
-# 55535 exits at start. tests/servers.start_cluster takes any free port, so about half of the
-# sessions would fail to start the cluster; until it picks ports itself, this module's `cluster`
-# fixture (which overrides tests/conftest.py's for the tests here) lends it a port picker.
-CLUSTER_PORT_MAX = 55535
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def cluster_port() -> int:
-    """A free port whose cluster bus port (+10000) is free too."""
-    for _ in range(10_000):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port <= CLUSTER_PORT_MAX and _bindable(port + 10000):
-            return port
-    for port in range(20_000, CLUSTER_PORT_MAX):
-        if _bindable(port) and _bindable(port + 10000):
-            return port
-    raise RuntimeError("no free port for a cluster node")
-
-
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Any]:
-    """tests/conftest.py's cluster, started on ports a cluster node can use."""
-    import tests.servers as servers
-
-    if server_binary("redis8.2") is None:
-        if REQUIRE_ALL:
-            pytest.fail("redis8.2 server not available for the cluster")
-        pytest.skip("redis8.2 server not available for the cluster")
-    original = servers.free_port
-    servers.free_port = cluster_port
-    try:
-        c = servers.start_cluster()
-    finally:
-        servers.free_port = original
-    yield c
-    c.stop()
 
 
 def node_of(rc: Any, key: str) -> str:
