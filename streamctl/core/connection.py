@@ -65,6 +65,10 @@ class _SentTracking:
     `parser_class` to the pools of its nodes, only the connection class."""
 
     _streamctl_sent: Any = None
+    # A reply was read on this connection (the pool reconnects the same object): a failure from
+    # then on, reconnecting included, is a lost connection, not a failure to connect (see
+    # `mark_lost`); only a connection that never answered gets the "cannot connect" wording.
+    _streamctl_replied = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parser_class", _Parser)
@@ -72,7 +76,57 @@ class _SentTracking:
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         self._streamctl_sent = command
-        super().send_packed_command(command, check_health)  # type: ignore[misc]
+        established = self._streamctl_replied
+        try:
+            super().send_packed_command(command, check_health)  # type: ignore[misc]
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if established:
+                mark_lost(exc)
+            raise
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        established = self._streamctl_replied
+        try:
+            reply = super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except redis.ResponseError:
+            self._streamctl_replied = True  # an error reply is a reply
+            raise
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if established:
+                mark_lost(exc)
+            raise
+        self._streamctl_replied = True
+        return reply
+
+    def connect(self) -> None:
+        established = self._streamctl_replied
+        try:
+            super().connect()  # type: ignore[misc]
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if established:
+                mark_lost(exc)
+            raise
+
+
+def mark_lost(exc: BaseException) -> BaseException:
+    """Mark a connection error as the loss of a connection that had already answered (the
+    server died or closed it mid-run), so it is worded "lost the connection to URL" rather
+    than "cannot connect to URL". Returns `exc`."""
+    with contextlib.suppress(AttributeError, TypeError):
+        exc._streamctl_lost = True  # type: ignore[attr-defined]
+    return exc
+
+
+def connection_answered(conn: Any) -> bool:
+    """True when a reply was already read on this connection."""
+    return bool(getattr(conn, "_streamctl_replied", False))
+
+
+def note_answered(conn: Any) -> None:
+    """Record that a reply was read on `conn` by a reader of its own (bulk paths read the
+    socket with hiredis, not through read_response)."""
+    if conn is not None and getattr(conn, "_sock", None) is not None:
+        conn._streamctl_replied = True
 
 
 class _Connection(_SentTracking, Connection):
@@ -302,23 +356,41 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
     routed command whether the server is a Redis Cluster node (see `_detect`).
     `socket_timeout=None` is for blocking reads, whose BLOCK must not be cut by --timeout.
     """
-    global _last_settings, _last_mode
+    global _last_settings
     check_url(settings)
     kwargs = client_kwargs(settings, socket_timeout=socket_timeout)
     _last_settings = settings
     try:
         if settings.cluster:
-            _last_mode = "cluster"
-            return _cluster_client(settings, kwargs)
+            _set_mode(settings, "cluster")
+            cluster = _cluster_client(settings, kwargs)
+            _own(cluster, settings)
+            return cluster
         client = cast(_Client, _Client.from_url(settings.url, **kwargs))
     except ValueError as exc:
         raise BadInput(f"bad URL {describe_target(settings)}: {scrub(str(exc))}") from None
+    _own(client, settings)
     if settings.cluster is None:
         client._streamctl_detect = (settings, kwargs)
-        _last_mode = "detected-plain"
+        _set_mode(settings, "detected-plain")
     else:
-        _last_mode = "forced-plain"
+        _set_mode(settings, "forced-plain")
     return client
+
+
+def _own(client: object, settings: Settings | None) -> None:
+    """Let the client carry the settings it was built with (see `settings_of`)."""
+    if settings is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            client._streamctl_settings = settings  # type: ignore[attr-defined]
+
+
+def settings_of(client: object) -> Settings | None:
+    """The settings `client` was built with (by `connect`, or the client of one of its nodes):
+    what an error raised by this client is described with (`translate_error(exc,
+    settings_of(client))`). None for a client built elsewhere."""
+    settings = getattr(client, "_streamctl_settings", None)
+    return settings if isinstance(settings, Settings) else None
 
 
 # ---- Redis Cluster: detection, the client, routing ----
@@ -332,8 +404,23 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
 # followed on the raw paths: it is reported in one line (exit 3), and a rerun, which reads the
 # new slot map, succeeds.
 
-# "forced-plain" (--no-cluster), "detected-plain" or "cluster": worded into MOVED messages
+# "forced-plain" (--no-cluster), "detected-plain" or "cluster": worded into MOVED messages.
+# Kept per server (URL and cluster flag), so that two clients (replay --target-url) each have
+# theirs; _last_mode is the one of the last client built, for errors mapped without settings.
 _last_mode = "detected-plain"
+_modes: dict[tuple[str, bool | None], str] = {}
+
+
+def _set_mode(settings: Settings, mode: str) -> None:
+    global _last_mode
+    _last_mode = mode
+    _modes[(settings.url, settings.cluster)] = mode
+
+
+def _mode_of(settings: Settings | None) -> str:
+    if settings is None:
+        return _last_mode
+    return _modes.get((settings.url, settings.cluster), _last_mode)
 
 
 class _Client(redis.Redis):
@@ -355,12 +442,11 @@ class _Client(redis.Redis):
 
 
 def _detect(client: _Client) -> None:
-    global _last_mode
     assert client._streamctl_detect is not None
     settings, kwargs = client._streamctl_detect
     if not _cluster_enabled(client, settings):
         client._streamctl_detect = None
-        _last_mode = "detected-plain"
+        _set_mode(settings, "detected-plain")
         return
     if _scheme(settings.url) == "unix":
         raise ConnectionFailed(
@@ -368,8 +454,9 @@ def _detect(client: _Client) -> None:
             "(redis://host:port or rediss://), not a unix socket"
         )
     client._streamctl_cluster = _cluster_client(settings, kwargs)
+    _own(client._streamctl_cluster, settings)
     client._streamctl_detect = None
-    _last_mode = "cluster"
+    _set_mode(settings, "cluster")
 
 
 def _cluster_enabled(client: Client, settings: Settings) -> bool:
@@ -451,6 +538,7 @@ def node_client(client: Client, key: str | bytes) -> Client:
     if cluster is None:
         return client
     node_redis: Client = cluster.get_redis_connection(cluster.get_node_from_key(key))
+    _own(node_redis, settings_of(client))
     return node_redis
 
 
@@ -460,6 +548,7 @@ def default_node(client: Client) -> Client:
     if cluster is None:
         return client
     node_redis: Client = cluster.get_redis_connection(cluster.get_default_node())
+    _own(node_redis, settings_of(client))
     return node_redis
 
 
@@ -468,7 +557,10 @@ def primaries(client: Client) -> list[Client]:
     cluster = _as_cluster(client)
     if cluster is None:
         return [client]
-    return [cluster.get_redis_connection(n) for n in cluster.get_primaries()]
+    nodes: list[Client] = [cluster.get_redis_connection(n) for n in cluster.get_primaries()]
+    for node_redis in nodes:
+        _own(node_redis, settings_of(client))
+    return nodes
 
 
 def key_slot(client: Client, key: str | bytes) -> int:
@@ -596,18 +688,20 @@ def redirect_error(exc: BaseException, settings: Settings | None = None) -> Stre
     text = _first_line(exc)
     if not text.startswith(word):
         text = f"{word} {text}"  # redis-py drops the word from MOVED/ASK/... messages
-    target = describe_target(settings or _last_settings)
+    settings = settings or _last_settings
+    mode = _mode_of(settings)
+    target = describe_target(settings)
     if word == "SELECT":
         return BadInput(
             f"bad URL {target}: it is a Redis Cluster node, and a cluster has only database 0 "
             "(drop the database from the URL)"
         )
-    if _last_mode == "forced-plain" and word != "CLUSTERDOWN":
+    if mode == "forced-plain" and word != "CLUSTERDOWN":
         return ConnectionFailed(
             f"{target} is a Redis Cluster node ({text}): drop --no-cluster (or the profile's "
             "cluster: false) so that each key is sent to the node that owns it"
         )
-    if _last_mode == "detected-plain" and word != "CLUSTERDOWN":
+    if mode == "detected-plain" and word != "CLUSTERDOWN":
         return ConnectionFailed(
             f"{target} is a Redis Cluster node ({text}): give --cluster (or cluster: true in "
             "the profile)"
@@ -711,6 +805,8 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
         return ConnectionFailed(f"cannot connect to the cluster at {target}: {text}")
     if not isinstance(exc, redis.RedisError):
         if isinstance(exc, ConnectionRefusedError | TimeoutError | ConnectionResetError):
+            if _was_lost(exc):
+                return ConnectionFailed(f"lost the connection to {target}: {_first_line(exc)}")
             return ConnectionFailed(f"cannot connect to {target}: {_first_line(exc)}")
         return None
     text = _first_line(exc)
@@ -730,6 +826,8 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
         lowered = text.lower()
         if "auth" in lowered or "password" in lowered:
             return ConnectionFailed(f"authentication failed at {target}: {text}")
+        if _was_lost(exc):  # it had answered before: not a failure to connect
+            return ConnectionFailed(f"lost the connection to {target}: {text}")
         hint = _plain_to_tls_hint(exc, settings)
         return ConnectionFailed(f"cannot connect to {target}: {text}{hint}")
     if isinstance(exc, redis.ResponseError):
@@ -742,6 +840,12 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
             return ConnectionFailed(f"authentication failed at {target}: {text}")
         return ServerRefused(f"the server refused: {text}")
     return ServerRefused(f"{type(exc).__name__}: {text}")
+
+
+def _was_lost(exc: BaseException) -> bool:
+    """The error (or one in its chain) was marked by `mark_lost`: the connection had answered
+    before it failed."""
+    return any(getattr(c, "_streamctl_lost", False) for c in _causes(exc))
 
 
 def _auth_hint(text: str) -> str:
