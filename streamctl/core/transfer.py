@@ -73,12 +73,6 @@ def _raw(client: Client, *args: Any) -> Any:
     return raw_command(client, *args)
 
 
-def _pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
-    from streamctl.core.streams import raw_pipeline
-
-    return raw_pipeline(client, commands)
-
-
 class PackedSender:
     """Packed commands in one write on one connection (kept for the whole run), every reply
     read with hiredis in C; error replies are returned (as hiredis.ReplyError), not raised.
@@ -98,12 +92,15 @@ class PackedSender:
         self.reader = hiredis.Reader()
 
     def send(self, packed: list[bytes]) -> list[Any]:
+        from streamctl.core.connection import connection_answered, mark_lost, note_answered
+
         if self.conn is None:
             from streamctl.core.connection import node_client
 
             self.pool = node_client(self.client, self.key).connection_pool
             self.conn = self.pool.get_connection()
         conn = self.conn
+        established = connection_answered(conn)
         try:
             conn.send_packed_command([b"".join(packed)])
             sock = conn._sock
@@ -122,17 +119,23 @@ class PackedSender:
                     feed(data)
                     continue
                 append(reply)
+            note_answered(conn)
             return replies
         except OSError as exc:
             self.close(broken=True)
             from redis.exceptions import ConnectionError as RedisConnectionError
             from redis.exceptions import TimeoutError as RedisTimeoutError
 
+            failure: Exception
             if isinstance(exc, TimeoutError):
-                raise RedisTimeoutError("timed out reading replies") from None
-            raise RedisConnectionError(f"error reading replies: {exc}") from None
-        except BaseException:
+                failure = RedisTimeoutError("timed out reading replies")
+            else:
+                failure = RedisConnectionError(f"error reading replies: {exc}")
+            raise (mark_lost(failure) if established else failure) from None
+        except BaseException as exc:
             self.close(broken=True)
+            if established:
+                mark_lost(exc)
             raise
 
     def close(self, *, broken: bool = False) -> None:
@@ -305,7 +308,7 @@ def replay_into(
     except StreamctlError:
         raise
     except Exception as exc:
-        raise _target_error(exc, target_server) from None
+        raise _target_error(exc, target_client, target_server) from None
     lo, hi = _resolve_range(source, start, end)
     pinned = _pin_end(hi, snapshot(source, stream).last_id)
     started = time.perf_counter()
@@ -352,9 +355,9 @@ def replay_into(
     except StreamctlError:
         raise
     except Exception as exc:  # reading the source failed: say how far the copy got
-        from streamctl.core.connection import translate_error
+        from streamctl.core.connection import settings_of, translate_error
 
-        mapped = translate_error(exc)
+        mapped = translate_error(exc, settings_of(source))
         if mapped is None:
             raise
         raise PartialFailure(
@@ -434,10 +437,13 @@ class _ReplayState:
     last_new_id: str | None = None
 
 
-def _target_error(exc: BaseException, target_server: str | None) -> StreamctlError:
-    from streamctl.core.connection import translate_error
+def _target_error(
+    exc: BaseException, target_client: Client, target_server: str | None
+) -> StreamctlError:
+    """The target's failure, described with the target's settings (its URL, its timeout)."""
+    from streamctl.core.connection import settings_of, translate_error
 
-    mapped = translate_error(exc)
+    mapped = translate_error(exc, settings_of(target_client))
     if mapped is None:
         raise exc
     if target_server and isinstance(mapped, ConnectionFailed):
@@ -459,7 +465,7 @@ def _send_chunk(
         try:
             replies = sender.send(chunk)
         except Exception as exc:
-            mapped = _target_error(exc, target_server)
+            mapped = _target_error(exc, sender.client, target_server)
             raise PartialFailure(
                 f"{mapped.message}; {state.copied:,} entries were copied before it, and up to "
                 f"{len(chunk):,} more may have been{_continue_hint(state)}",
@@ -471,8 +477,9 @@ def _send_chunk(
             later = sum(1 for r in replies[i + 1 :] if not isinstance(r, Exception))
             if i:
                 _copied(state, chunk_ids[:i], replies[:i])
+            what = f"the target refused entry {_text(chunk_ids[i])}"
             raise PartialFailure(
-                f"{_refusal_text(reply, f'the target refused entry {_text(chunk_ids[i])}')}; "
+                f"{_refusal_text(reply, what, sender)}; "
                 f"{state.copied:,} entries were copied before it"
                 + (f" ({later} after it were copied too)" if later else "")
                 + _continue_hint(state),
@@ -482,11 +489,12 @@ def _send_chunk(
     _copied(state, chunk_ids, replies)
 
 
-def _refusal_text(reply: Exception, what: str) -> str:
-    """`what: reply`, or the one-line message of a cluster redirect (MOVED: a slot moved)."""
-    from streamctl.core.connection import redirect_error
+def _refusal_text(reply: Exception, what: str, sender: PackedSender) -> str:
+    """`what: reply`, or the one-line message of a cluster redirect (MOVED: a slot moved),
+    naming the server the sender writes to."""
+    from streamctl.core.connection import redirect_error, settings_of
 
-    redirect = redirect_error(reply)
+    redirect = redirect_error(reply, settings_of(sender.client))
     return redirect.message if redirect is not None else f"{what}: {reply}"
 
 
@@ -682,9 +690,9 @@ def export_stream(
     except StreamctlError:
         raise
     except Exception as exc:  # reading failed part-way: say how far the export got
-        from streamctl.core.connection import translate_error
+        from streamctl.core.connection import settings_of, translate_error
 
-        mapped = translate_error(exc)
+        mapped = translate_error(exc, settings_of(client))
         if mapped is None:
             raise
         hint = f"; continue with --from '({last}'" if last else ""
@@ -989,10 +997,32 @@ def _import_entries(
     flush()
     if should_stop():
         return result(stopped=True)
-    group_results = tuple(
-        _recreate_group(client, stream, g, state, last_generated, keep_ids, dry_run) for g in groups
-    )
-    return result(group_results)
+    group_results: list[GroupImport] = []
+    for g in groups:
+        try:
+            group_results.append(
+                _recreate_group(client, stream, g, state, last_generated, keep_ids, dry_run)
+            )
+        except StreamctlError:
+            raise
+        except Exception as exc:  # a group is restored whole or not at all: say which were
+            from streamctl.core.connection import settings_of, translate_error
+
+            mapped = translate_error(exc, settings_of(client))
+            if mapped is None:
+                raise
+            done = [r.name.decode("utf-8", "backslashreplace") for r in group_results]
+            name = g.name.decode("utf-8", "backslashreplace")
+            raise PartialFailure(
+                f"{mapped.message}; {state.imported:,} entries were imported"
+                + (f" ({state.skipped:,} already there were skipped)" if state.skipped else "")
+                + f", then group {name!r} was being restored"
+                + (f" (after {', '.join(repr(n) for n in done)})" if done else "")
+                + ("; rerun the same command to continue" if keep_ids else ""),
+                done=state.imported,
+                exit_code=mapped.exit_code,
+            ) from None
+    return result(tuple(group_results))
 
 
 def _import_batch(
@@ -1011,23 +1041,25 @@ def _import_batch(
         try:
             replies = sender.send(batch)
         except Exception as exc:
-            from streamctl.core.connection import translate_error
+            from streamctl.core.connection import settings_of, translate_error
 
-            mapped = translate_error(exc)
+            mapped = translate_error(exc, settings_of(sender.client))
             if mapped is None:
                 raise
             raise PartialFailure(
                 f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
                 f"to {len(batch):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
-                + ("; rerun with --keep-ids to continue" if keep_ids else ""),
+                # with --keep-ids the same command skips what is there: it continues
+                + ("; rerun the same command to continue" if keep_ids else ""),
                 done=state.imported,
                 exit_code=mapped.exit_code,
             ) from None
     limits = [(g.name, id_key(g.last_delivered_id) or (0, 0)) for g in groups]
     for item, reply in zip(meta, replies, strict=True):
         if isinstance(reply, Exception):
+            what = f"line {item.lineno}: the server refused id {item.id}"
             raise PartialFailure(
-                f"{_refusal_text(reply, f'line {item.lineno}: the server refused id {item.id}')}; "
+                f"{_refusal_text(reply, what, sender)}; "
                 f"{state.imported:,} entries before it were imported",
                 done=state.imported,
                 exit_code=ExitCode.ERROR,
@@ -1049,6 +1081,74 @@ def _import_batch(
         state.last_source_id = meta[-1].id
 
 
+# Restores one group whole: created with its consumers and every pending entry in one script,
+# or (a group of that name already there: BUSYGROUP) not touched at all. A script is atomic: an
+# import killed while it restores a group leaves no group, and the rerun creates it whole, instead
+# of finding a group without its pending entries and leaving it "as it is". Every command acts on
+# the one stream key: on a cluster the script runs on that key's node.
+# ARGV: group, position, entries-read ('' when unknown), the number of consumers, the consumers,
+# then runs of pending entries: consumer, idle ms, deliveries, n, and n ids.
+_RESTORE_GROUP_SCRIPT = """
+local stream, group = KEYS[1], ARGV[1]
+local create = {'XGROUP', 'CREATE', stream, group, ARGV[2], 'MKSTREAM'}
+if ARGV[3] ~= '' then
+  create[#create + 1] = 'ENTRIESREAD'
+  create[#create + 1] = ARGV[3]
+end
+local created = redis.pcall(unpack(create))
+if type(created) == 'table' and created.err then
+  return created
+end
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
+  redis.call('XGROUP', 'CREATECONSUMER', stream, group, ARGV[i])
+  i = i + 1
+end
+local restored = 0
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 3])
+  local claim = {'XCLAIM', stream, group, ARGV[i], 0}
+  for j = i + 4, i + 3 + n do
+    claim[#claim + 1] = ARGV[j]
+  end
+  for _, word in ipairs({'IDLE', ARGV[i + 1], 'RETRYCOUNT', ARGV[i + 2], 'FORCE', 'JUSTID'}) do
+    claim[#claim + 1] = word
+  end
+  restored = restored + #redis.call(unpack(claim))
+  i = i + 4 + n
+end
+return restored
+"""
+CLAIM_RUN = 1000  # ids per XCLAIM in the script (a Lua call takes a bounded number of arguments)
+
+
+def _claim_runs(pending: list[tuple[PendingState, str | None]]) -> tuple[list[Any], int, int]:
+    """The script's runs of pending entries (consecutive entries with the same consumer, idle
+    time and delivery count share one XCLAIM), how many ids they hold, and how many pending
+    entries have no id to claim (not imported)."""
+    args: list[Any] = []
+    run: list[str] = []
+    run_key: tuple[bytes, int, int] | None = None
+    claimed = unmapped = 0
+
+    def close_run() -> None:
+        if run_key is not None and run:
+            args.extend((run_key[0], run_key[1], run_key[2], len(run), *run))
+
+    for p, mapped in pending:
+        if mapped is None:
+            unmapped += 1
+            continue
+        key = (p.consumer, p.idle_ms, p.deliveries)
+        if key != run_key or len(run) >= CLAIM_RUN:
+            close_run()
+            run, run_key = [], key
+        run.append(mapped)
+        claimed += 1
+    close_run()
+    return args, claimed, unmapped
+
+
 def _recreate_group(
     client: Client,
     stream: str,
@@ -1060,7 +1160,8 @@ def _recreate_group(
 ) -> GroupImport:
     """Create the group at its position (mapped onto the new ids without --keep-ids), its
     consumers, and its pending entries (XCLAIM ... FORCE with their delivery count and idle
-    time). A group that already exists is left as it is."""
+    time), all in one script: the group appears whole or not at all. A group that already
+    exists is left as it is."""
     from redis.exceptions import ResponseError
 
     if keep_ids:
@@ -1086,47 +1187,22 @@ def _recreate_group(
     if stream_exists:
         counts = _stream_counts(client, stream)
         entries_read = entries_read_at(client, stream, _sid(position), counts)
-    create: list[Any] = ["XGROUP", "CREATE", stream, group.name, position, "MKSTREAM"]
-    if entries_read is not None:
-        create += ["ENTRIESREAD", entries_read]
+    runs, claimed, unmapped = _claim_runs(pending)
+    args: list[Any] = [
+        group.name,
+        position,
+        "" if entries_read is None else entries_read,
+        len(group.consumers),
+        *group.consumers,
+        *runs,
+    ]
     try:
-        _raw(client, *create)
+        restored = int(_raw(client, "EVAL", _RESTORE_GROUP_SCRIPT, 1, stream, *args))
     except ResponseError as exc:
         if str(exc).startswith("BUSYGROUP"):
             return GroupImport(group.name, "exists", position, None, len(group.consumers), 0, 0)
         raise ServerRefused(f"the server refused to create group {group.name!r}: {exc}") from None
-    commands: list[tuple[Any, ...]] = [
-        ("XGROUP", "CREATECONSUMER", stream, group.name, c) for c in group.consumers
-    ]
-    _pipeline(client, commands)
-    restored = dropped = 0
-    claims: list[tuple[Any, ...]] = []
-    for p, mapped in pending:
-        if mapped is None:
-            dropped += 1
-            continue
-        claims.append(
-            (
-                "XCLAIM",
-                stream,
-                group.name,
-                p.consumer,
-                0,
-                mapped,
-                "IDLE",
-                p.idle_ms,
-                "RETRYCOUNT",
-                p.deliveries,
-                "FORCE",
-                "JUSTID",
-            )
-        )
-    for i in range(0, len(claims), BATCH):
-        for reply in _pipeline(client, claims[i : i + BATCH]):
-            if isinstance(reply, list) and reply:
-                restored += 1
-            else:
-                dropped += 1
+    dropped = unmapped + claimed - restored  # ids no longer in the stream are not claimed
     return GroupImport(
         group.name, "created", position, entries_read, len(group.consumers), restored, dropped
     )
