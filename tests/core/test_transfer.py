@@ -438,3 +438,184 @@ def test_export_range_count_and_stop(r):
         should_stop=lambda: True,
     )
     assert (result.stopped, result.count, result.last_id) == (True, 8, "8-0")
+
+
+# ---- each client's errors name its own server; a group is restored whole ----
+
+
+@pytest.fixture
+def own_server() -> Any:
+    """A Redis 8.2 of the test's own, which the test may kill."""
+    from tests.servers import server_binary, start_server
+
+    if server_binary("redis8.2") is None:
+        pytest.skip("redis8.2 server not available")
+    srv = start_server("redis8.2")
+    yield srv
+    srv.stop()
+
+
+def test_replay_source_lost_mid_run_names_the_source_not_the_target(own_server, one_server, r1):
+    """The target is connected last; the source dies after the first chunk: the failure names
+    the source's URL, as a lost connection (it had answered), with no TLS hint."""
+    from streamctl.config import resolve_settings
+    from streamctl.core.connection import connect, settings_of
+
+    fill(own_server.client(), "src", 50)
+    source = connect(resolve_settings(url=own_server.url, timeout=2))
+    target = connect(resolve_settings(url=one_server.url, timeout=2))
+    assert settings_of(source).url == own_server.url  # type: ignore[union-attr]
+    assert settings_of(target).url == one_server.url  # type: ignore[union-attr]
+
+    def kill_source(copied: int, scanned: int) -> None:
+        if own_server.proc is not None and own_server.proc.poll() is None:
+            own_server.kill()
+
+    with pytest.raises(PartialFailure) as failed:
+        transfer.replay_into(
+            source, "src", target, "copy", start="-", batch_size=10, on_progress=kill_source
+        )
+    message = failed.value.message
+    assert message.startswith(f"lost the connection to {own_server.url}: "), message
+    assert one_server.url not in message and "rediss://" not in message
+    copied = failed.value.done  # every chunk sent was acknowledged: reading failed
+    assert 10 <= copied < 50
+    assert message.endswith(
+        f"; {copied} entries were copied before it; continue with --from '({copied}-0'"
+    ), message
+    assert failed.value.exit_code == 3
+    assert values(r1, "copy") == [str(i).encode() for i in range(copied)]
+
+
+def test_replay_target_lost_mid_run_names_the_target(own_server, one_server, r1):
+    from streamctl.config import resolve_settings
+    from streamctl.core.connection import connect
+
+    fill(r1, "src", 50)
+    target = connect(resolve_settings(url=own_server.url, timeout=2))
+    source = connect(resolve_settings(url=one_server.url, timeout=2))  # connected last
+
+    def kill_target(copied: int, scanned: int) -> None:
+        if own_server.proc is not None and own_server.proc.poll() is None:
+            own_server.kill()
+
+    with pytest.raises(PartialFailure) as failed:
+        transfer.replay_into(
+            source,
+            "src",
+            target,
+            "copy",
+            start="-",
+            batch_size=10,
+            target_server=own_server.url,
+            on_progress=kill_target,
+        )
+    message = failed.value.message
+    assert message.startswith(f"target {own_server.url}: lost the connection to {own_server.url}")
+    assert one_server.url not in message
+    assert failed.value.exit_code == 3
+
+
+def test_only_a_connection_that_never_answered_cannot_connect(own_server):
+    """A connection that had answered and fails (even on reconnecting) is lost; a first
+    exchange that fails is "cannot connect"."""
+    from streamctl.config import resolve_settings
+    from streamctl.core.connection import connect, translate_error
+
+    url = own_server.url
+    settings = resolve_settings(url=url, timeout=2)
+    answered = connect(settings)
+    assert answered.ping()
+    own_server.kill()
+    fresh = connect(settings)
+    with pytest.raises(redis.ConnectionError) as never:
+        fresh.ping()
+    with pytest.raises(redis.ConnectionError) as lost:
+        answered.ping()
+    first, later = translate_error(never.value, settings), translate_error(lost.value, settings)
+    assert first is not None and later is not None
+    assert first.message.startswith(f"cannot connect to {url}: "), first.message
+    assert later.message.startswith(f"lost the connection to {url}: "), later.message
+    assert (first.exit_code, later.exit_code) == (3, 3)
+
+
+def test_restore_group_script_leaves_an_existing_group_untouched(r):
+    """The script creates the group or touches nothing: BUSYGROUP, and the group's PEL and
+    consumers stay as they were."""
+    fill(r, "s", 3)
+    r.xgroup_create("s", "g", id="0")
+    r.xreadgroup("g", "alice", {"s": ">"}, count=1)
+    before = (pel(r, "s", "g"), r.xinfo_groups("s"))
+    args = ["g", "3-0", "", 1, "bob", "bob", 0, 1, 2, "2-0", "3-0"]
+    with pytest.raises(redis.ResponseError, match="BUSYGROUP"):
+        raw_command(r, "EVAL", transfer._RESTORE_GROUP_SCRIPT, 1, "s", *args)
+    assert (pel(r, "s", "g"), r.xinfo_groups("s")) == before
+    assert [c["name"] for c in r.xinfo_consumers("s", "g")] == [b"alice"]
+
+
+def test_group_with_a_large_pel_is_restored_exactly(r, tmp_path):
+    """More pending entries than one XCLAIM run, several consumers and delivery counts: the PEL
+    comes back entry for entry, idle times kept."""
+    n = transfer.CLAIM_RUN * 2 + 500
+    fill(r, "src", n)
+    r.xgroup_create("src", "g", id="0")
+    r.xreadgroup("g", "alice", {"src": ">"}, count=n // 2)
+    r.xreadgroup("g", "bob", {"src": ">"}, count=n - n // 2)
+    r.xclaim("src", "g", "bob", 0, [f"{i}-0" for i in range(1, n, 7)])  # deliveries 2
+    r.xgroup_createconsumer("src", "g", "carol")
+    path = tmp_path / "in.ndjson"
+    path.write_text(export_text(r, "src", with_groups=True))
+    result = import_file(r, "copy", path, keep_ids=True)
+    [g] = result.groups
+    assert (g.action, g.pending_restored, g.pending_dropped, g.consumers) == ("created", n, 0, 3)
+
+    def full_pel(stream: str) -> list[tuple[bytes, bytes, int]]:
+        return [
+            (p["message_id"], p["consumer"], p["times_delivered"])
+            for p in r.xpending_range(stream, "g", "-", "+", n + 1)
+        ]
+
+    assert full_pel("copy") == full_pel("src")
+    assert len(full_pel("copy")) == n
+    idle = {p["message_id"]: p["time_since_delivered"] for p in r.xpending_range(
+        "copy", "g", "-", "+", n)}  # fmt: skip
+    for p in r.xpending_range("src", "g", "-", "+", n):
+        assert abs(idle[p["message_id"]] - p["time_since_delivered"]) < 2000
+
+
+def test_claim_runs_group_consecutive_entries():
+    from streamctl.core.models_transfer import PendingState
+
+    pending = [
+        (PendingState("1-0", b"a", 1, 5), "1-0"),
+        (PendingState("2-0", b"a", 1, 5), "2-0"),
+        (PendingState("3-0", b"b", 1, 5), "3-0"),
+        (PendingState("4-0", b"b", 1, 5), None),  # not imported
+        (PendingState("5-0", b"b", 2, 5), "5-0"),
+    ]
+    args, claimed, unmapped = transfer._claim_runs(pending)
+    assert (claimed, unmapped) == (4, 1)
+    assert args == [b"a", 5, 1, 2, "1-0", "2-0", b"b", 5, 1, 1, "3-0", b"b", 5, 2, 1, "5-0"]
+
+
+def test_import_keep_ids_failure_says_rerun_the_same_command(own_server, tmp_path):
+    from streamctl.config import resolve_settings
+    from streamctl.core.connection import connect
+
+    path = tmp_path / "in.ndjson"
+    path.write_text("".join(f'{{"id": "{i}-0", "fields": {{"i": "{i}"}}}}\n' for i in range(1, 40)))
+    client = connect(resolve_settings(url=own_server.url, timeout=2))
+
+    def kill(imported: int, skipped: int) -> None:
+        if own_server.proc is not None and own_server.proc.poll() is None:
+            own_server.kill()
+
+    with pytest.raises(PartialFailure) as failed:
+        import_file(client, "dst", path, keep_ids=True, batch_size=10, on_progress=kill)
+    message = failed.value.message
+    assert message.startswith(f"lost the connection to {own_server.url}: "), message
+    assert message.endswith(
+        "; 10 entries were imported before it, and up to 10 more (lines 11-20) may have been; "
+        "rerun the same command to continue"
+    ), message
+    assert "--keep-ids" not in message
