@@ -125,14 +125,17 @@ def replay(
     from streamctl.core import transfer
     from streamctl.render import transfer as views
 
-    client = app_ctx.client()
     if group is not None:
+        client = app_ctx.client()
         rewound = transfer.rewind_group(client, stream, group, start, dry_run=dry_run)
         app_ctx.emit(rewound, fmt, views.rewind_view)
         return
     assert into is not None
     matches = transfer.parse_matches(match or [])
+    # The target's client is built first: core maps each client's errors with its own settings,
+    # and an error mapped without them falls back to the client built last, the source's.
     target_client, target_label = _target(app_ctx, target_url)
+    client = app_ctx.client()
     result, stopped = _run_replay(
         app_ctx,
         client,
