@@ -267,7 +267,10 @@ class _BulkSender:
         """Send packed commands: one per event, or `count` events packed together."""
         if not commands:
             return
-        self._connection().send_packed_command([b"".join(commands)])
+        try:
+            self._connection().send_packed_command([b"".join(commands)])
+        except BaseException as exc:
+            raise self._worded(exc)  # noqa: B904 - the same exception, reworded
         self.inflight.append(len(commands) if count is None else count)
         if len(self.inflight) > 1:
             self._read(self.inflight.pop(0))
@@ -275,6 +278,13 @@ class _BulkSender:
     def flush(self) -> None:
         while self.inflight:
             self._read(self.inflight.pop(0))
+
+    def _worded(self, exc: BaseException, replies_now: int = 0) -> BaseException:
+        """A failure after the server acknowledged events reads "lost the connection to URL"
+        (not "cannot connect", nor the TLS hint of a first exchange)."""
+        from streamctl.core.connection import mark_lost
+
+        return mark_lost(exc) if self.published or replies_now else exc
 
     def close(self, *, broken: bool) -> None:
         if self.conn is not None:
@@ -306,7 +316,8 @@ class _BulkSender:
                     if not data:
                         from redis.exceptions import ConnectionError as RedisConnectionError
 
-                        raise RedisConnectionError("the server closed the connection")
+                        closed = RedisConnectionError("the server closed the connection")
+                        raise self._worded(closed, got)
                     reader.feed(data)
                     continue
                 n -= 1  # an error or a nil reply: no id for that event
@@ -318,9 +329,12 @@ class _BulkSender:
             from redis.exceptions import ConnectionError as RedisConnectionError
             from redis.exceptions import TimeoutError as RedisTimeoutError
 
-            if isinstance(exc, TimeoutError):
-                raise RedisTimeoutError("timed out reading replies") from None
-            raise RedisConnectionError(f"error reading replies: {exc}") from None
+            lost: Exception = (
+                RedisTimeoutError("timed out reading replies")
+                if isinstance(exc, TimeoutError)
+                else RedisConnectionError(f"error reading replies: {exc}")
+            )
+            raise self._worded(lost, got) from None
         finally:
             self.published += len(ids)
             if ids:
