@@ -28,20 +28,17 @@ from streamctl.core.models_pending import (
 )
 from streamctl.ids import format_age, format_duration, format_time, id_ms
 from streamctl.render import serialize
+from streamctl.render.serialize import time_of
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
 
-def _time(entry_id: str | None) -> str | None:
-    return format_time(id_ms(entry_id)) if entry_id and entry_id != "0-0" else None
-
-
 def _id_time(entry_id: str | None) -> str:
     if not entry_id:
         return "-"
-    t = _time(entry_id)
+    t = time_of(entry_id)
     return f"{entry_id}  {t}" if t else entry_id
 
 
@@ -66,7 +63,7 @@ def create_data(r: GroupCreateResult) -> dict[str, Any]:
         "created": r.created,
         "stream_created": r.stream_created,
         "last_delivered_id": r.last_delivered_id,
-        "last_delivered_time": _time(r.last_delivered_id),
+        "last_delivered_time": time_of(r.last_delivered_id),
         "entries_read": r.entries_read,
     }
 
@@ -87,19 +84,19 @@ def setid_data(p: SetIdPlan) -> dict[str, Any]:
         "executed": p.executed,
         "current": {
             "last_delivered_id": p.current_id,
-            "last_delivered_time": _time(p.current_id),
+            "last_delivered_time": time_of(p.current_id),
             "entries_read": p.current_entries_read,
             "lag": p.current_lag,
         },
         "new": {
             "last_delivered_id": p.new_id,
-            "last_delivered_time": _time(p.new_id),
+            "last_delivered_time": time_of(p.new_id),
             "entries_read": p.entries_read,
             "lag": p.new_lag,
         },
         "entries_read_note": p.entries_read_note,
         "next_id": p.next_id,
-        "next_time": _time(p.next_id),
+        "next_time": time_of(p.next_id),
         "redeliver": p.redeliver,
         "skip": p.skip,
         "pending": p.pending,
@@ -125,9 +122,9 @@ def summary_data(s: PendingSummary) -> dict[str, Any]:
         "group": s.group,
         "count": s.count,
         "oldest_id": s.oldest_id,
-        "oldest_time": _time(s.oldest_id),
+        "oldest_time": time_of(s.oldest_id),
         "newest_id": s.newest_id,
-        "newest_time": _time(s.newest_id),
+        "newest_time": time_of(s.newest_id),
         "consumers": [{"consumer": name, "pending": n} for name, n in s.consumers],
     }
 
@@ -284,11 +281,11 @@ def setid_view(p: SetIdPlan) -> RenderableType:
     table.add_row(
         "current",
         p.current_id,
-        _time(p.current_id) or "-",
+        time_of(p.current_id) or "-",
         num(p.current_entries_read),
         num(p.current_lag),
     )
-    table.add_row("new", p.new_id, _time(p.new_id) or "-", num(p.entries_read), num(p.new_lag))
+    table.add_row("new", p.new_id, time_of(p.new_id) or "-", num(p.entries_read), num(p.new_lag))
     lines = [f"group {p.group!r} on {p.stream!r}"]
     if p.redeliver:
         lines.append(f"{p.redeliver:,} entries will be delivered again")

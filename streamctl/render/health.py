@@ -25,6 +25,7 @@ from streamctl.core.models_health import (
 )
 from streamctl.ids import format_duration, format_time, id_ms
 from streamctl.render import serialize
+from streamctl.render.serialize import time_of
 
 if TYPE_CHECKING:
     # the demo's steps have no registered shape: typing only, so that check, top and profile
@@ -49,10 +50,6 @@ def sparkline(values: Sequence[float], width: int | None = None) -> str:
 
 def _table(title: str | None = None) -> Table:
     return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-
-
-def _time_or_none(entry_id: str | None) -> str | None:
-    return format_time(id_ms(entry_id)) if entry_id and entry_id != "0-0" else None
 
 
 def _rate(value: float | None) -> float | None:
@@ -168,7 +165,7 @@ def top_data(report: TopReport) -> dict[str, Any]:
                         "entries_read": g.entries_read,
                         "out_rate": _rate(g.out_rate),
                         "oldest_pending_id": g.oldest_pending_id,
-                        "oldest_pending_time": _time_or_none(g.oldest_pending_id),
+                        "oldest_pending_time": time_of(g.oldest_pending_id),
                         "oldest_pending_age_ms": g.oldest_pending_age_ms,
                         "oldest_pending_idle_ms": g.oldest_pending_idle_ms,
                     }

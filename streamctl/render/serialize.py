@@ -211,8 +211,11 @@ def raw_entry_data(stream: str, raw: RawEntry) -> dict[str, Any]:
     return entry_data(Entry.from_raw(stream, raw))
 
 
-def _time_or_none(entry_id: str | None) -> str | None:
-    return format_time(id_ms(entry_id)) if entry_id else None
+def time_of(entry_id: str | None) -> str | None:
+    """The time of an id for reports; None for no id, 0-0 and the range bounds - and +."""
+    if not entry_id or entry_id in ("0-0", "-", "+"):
+        return None
+    return format_time(id_ms(entry_id))
 
 
 def stream_summary_data(s: StreamSummary) -> dict[str, Any]:
@@ -221,9 +224,9 @@ def stream_summary_data(s: StreamSummary) -> dict[str, Any]:
         "length": s.length,
         "groups": s.groups,
         "first_id": s.first_id,
-        "first_time": _time_or_none(s.first_id),
+        "first_time": time_of(s.first_id),
         "last_id": s.last_id,
-        "last_time": _time_or_none(s.last_id),
+        "last_time": time_of(s.last_id),
         "last_age_ms": max(0, s.now_ms - id_ms(s.last_id)) if s.last_id else None,
     }
     if s.memory is not None:
@@ -238,9 +241,7 @@ def group_data(g: GroupInfo) -> dict[str, Any]:
         "consumers": g.consumers,
         "pending": g.pending,
         "last_delivered_id": g.last_delivered_id,
-        "last_delivered_time": _time_or_none(
-            g.last_delivered_id if g.last_delivered_id != "0-0" else None
-        ),
+        "last_delivered_time": time_of(g.last_delivered_id),
         "entries_read": g.entries_read,
         "lag": g.lag,
         "lag_computed": g.lag_computed,
@@ -257,9 +258,7 @@ def stream_info_data(i: StreamInfo) -> dict[str, Any]:
         "last_id": i.last_entry.id if i.last_entry else None,
         "last_time": format_time(i.last_entry.time_ms) if i.last_entry else None,
         "last_generated_id": i.last_generated_id,
-        "last_generated_time": _time_or_none(
-            i.last_generated_id if i.last_generated_id != "0-0" else None
-        ),
+        "last_generated_time": time_of(i.last_generated_id),
         "entries_added": i.entries_added,
         "max_deleted_id": i.max_deleted_id,
         "recorded_first_id": i.recorded_first_id,

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from streamctl.core.models import Entry, GroupInfo, PublishResult, StreamInfo, StreamSummary
 from streamctl.ids import format_age, format_duration, format_time, id_ms
+from streamctl.render.serialize import time_of
 
 
 def show_bytes(value: bytes) -> str:
@@ -33,7 +34,7 @@ def fields_text(fields: Iterable[tuple[bytes, bytes]]) -> Text:
 
 
 def id_time(entry_id: str | None) -> str:
-    return format_time(id_ms(entry_id)) if entry_id and entry_id != "0-0" else "-"
+    return time_of(entry_id) or "-"
 
 
 def _table(title: str | None = None, *, show_header: bool = True) -> Table:

@@ -20,20 +20,13 @@ from streamctl.core.models_transfer import (
     TrimPlan,
     TrimResult,
 )
-from streamctl.ids import format_duration, format_time, id_ms
+from streamctl.ids import format_duration
 from streamctl.render import serialize
-from streamctl.render.serialize import value_data
+from streamctl.render.serialize import time_of, value_data
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
-
-
-def _time(entry_id: str | None) -> str | None:
-    """The time of an id; None for none, 0-0, and the range bounds - and +."""
-    if not entry_id or entry_id in ("0-0", "-", "+"):
-        return None
-    return format_time(id_ms(entry_id))
 
 
 def _name(value: bytes) -> Any:
@@ -64,7 +57,7 @@ def trim_plan_data(p: TrimPlan) -> dict[str, Any]:
         "threshold": p.threshold,
     }
     if p.strategy == "minid":
-        data["threshold_time"] = _time(p.threshold)
+        data["threshold_time"] = time_of(p.threshold)
     if p.older_than_ms is not None:
         data["older_than_ms"] = p.older_than_ms
     data.update(
@@ -75,9 +68,9 @@ def trim_plan_data(p: TrimPlan) -> dict[str, Any]:
             "entries": p.count,
             "acked_entries": p.acked_count,
             "first_id": p.first_id,
-            "first_time": _time(p.first_id),
+            "first_time": time_of(p.first_id),
             "last_id": p.last_id,
-            "last_time": _time(p.last_id),
+            "last_time": time_of(p.last_id),
             "groups": [hold_data(h) for h in p.holds],
         }
     )
@@ -104,9 +97,9 @@ def replay_result_data(r: ReplayResult) -> dict[str, Any]:
         "scanned": r.scanned,
         "copied": r.copied,
         "first_id": r.first_id,
-        "first_time": _time(r.first_id),
+        "first_time": time_of(r.first_id),
         "last_id": r.last_id,
-        "last_time": _time(r.last_id),
+        "last_time": time_of(r.last_id),
         "resume_after": r.resume_after,
         "first_new_id": r.first_new_id,
         "last_new_id": r.last_new_id,
@@ -121,9 +114,9 @@ def rewind_result_data(r: RewindResult) -> dict[str, Any]:
         "group": r.group,
         "dry_run": r.dry_run,
         "previous_id": r.previous_id,
-        "previous_time": _time(r.previous_id),
+        "previous_time": time_of(r.previous_id),
         "new_id": r.new_id,
-        "new_time": _time(r.new_id),
+        "new_time": time_of(r.new_id),
         "entries_read": r.entries_read,
         "redeliver": r.redeliver,
         "skip": r.skip,
@@ -213,7 +206,7 @@ def _kv() -> Table:
 def _id_cell(entry_id: str | None) -> str:
     if not entry_id:
         return "-"
-    shown = _time(entry_id)
+    shown = time_of(entry_id)
     return f"{entry_id}  {shown}" if shown else entry_id
 
 
@@ -227,8 +220,8 @@ def trim_view(r: TrimResult) -> RenderableType:
     table = _kv()
     table.add_row("stream", p.stream)
     rule = f"{p.strategy.upper()} {'~' if p.approx else '='} {p.threshold}"
-    if p.strategy == "minid" and _time(p.threshold):
-        rule += f"  ({_time(p.threshold)})"
+    if p.strategy == "minid" and time_of(p.threshold):
+        rule += f"  ({time_of(p.threshold)})"
     if p.older_than_ms is not None:
         rule += f"  older than {format_duration(p.older_than_ms)} by the server's clock"
     if p.acked_only:
