@@ -32,5 +32,13 @@ def ls(
     from streamctl.core.streams import list_streams
     from streamctl.render.tables import streams_table
 
-    streams = list_streams(app_ctx.client(), pattern, memory=memory)
+    refused: list[str] = []
+    streams = list_streams(
+        app_ctx.client(), pattern, memory=memory, on_refused=lambda name, _: refused.append(name)
+    )
     app_ctx.emit(streams, fmt, streams_table)
+    if refused:
+        shown = ", ".join(repr(n) for n in refused[:5]) + (", ..." if len(refused) > 5 else "")
+        app_ctx.notice(
+            f"{len(refused)} stream(s) not shown: this user may not read them (NOPERM): {shown}"
+        )

@@ -633,8 +633,14 @@ def _opt_id(value: Any) -> str | None:
 
 
 def list_streams(
-    client: Client, pattern: str = "*", *, memory: bool = False
+    client: Client,
+    pattern: str = "*",
+    *,
+    memory: bool = False,
+    on_refused: Callable[[str, str], None] | None = None,
 ) -> list[StreamSummary]:
+    """The streams SCAN finds, described. A stream the user may not read (NOPERM) is left out
+    and reported to `on_refused(name, reason)`; one deleted since the SCAN is left out."""
     from streamctl.core.models import StreamSummary
 
     names = scan_streams(client, pattern)
@@ -652,7 +658,10 @@ def list_streams(
         for j, name in enumerate(chunk):
             reply = replies[j * step]
             if isinstance(reply, Exception):
-                continue  # deleted (or replaced) between SCAN and now
+                reason = str(reply)
+                if on_refused is not None and reason.startswith("NOPERM"):
+                    on_refused(name, reason)
+                continue  # refused, or deleted (or replaced) between SCAN and now
             info = _pairs_to_dict(reply)
             first, last = info.get("first-entry"), info.get("last-entry")
             mem = replies[j * step + 1] if memory else None

@@ -81,3 +81,22 @@ def test_info_missing_and_wrong_type(cli, r):
     assert (res.exit_code, res.stderr) == (4, "error: stream 'nope' does not exist\n")
     r.set("k", "v")
     assert cli("info", "k").exit_code == 1
+
+
+def test_ls_tells_which_streams_the_user_may_not_read(cli, r, server, run_cli):
+    r.xadd("public", {"a": 1})
+    r.xadd("secret", {"a": 1})
+    r.execute_command(
+        "ACL", "SETUSER", "lister", "on", ">lister-pw", "~public", "+@all", "-@dangerous", "+scan"
+    )
+    url = server.url.replace("redis://", "redis://lister:lister-pw@")
+    try:
+        res = run_cli(["-u", url, "ls", "-o", "json"])
+        assert res.exit_code == 0, res.stderr
+        assert [s["name"] for s in res.json()] == ["public"]
+        assert res.stderr == (
+            "1 stream(s) not shown: this user may not read them (NOPERM): 'secret'\n"
+        )
+        assert run_cli(["-u", url, "-q", "ls", "-o", "json"]).stderr == ""
+    finally:
+        r.execute_command("ACL", "DELUSER", "lister")
