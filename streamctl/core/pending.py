@@ -326,15 +326,16 @@ def claim_consumer_entries(
 
 # ---- dead letter ----
 
-# Same slot (a single server, or a cluster where the source and the DLQ share a hash tag): one
-# step per batch: re-check each entry is still pending and eligible, copy it with the dlq_*
-# fields, acknowledge it. A script runs atomically, so an entry is either copied and acked or
-# untouched: a crash cannot lose it or copy it twice, and a rerun finds nothing left to move.
-# XADD comes before XACK: if XADD fails (e.g. the DLQ is not a stream) nothing is acked.
-_DEAD_LETTER_SCRIPT = """
-local src, dlq = KEYS[1], KEYS[2]
+
+def _eligible_entries_script(keys: str, none: str, copy: str) -> str:
+    """A Lua script that re-checks each id of ARGV[5:] is pending (of ARGV[4]'s consumer when
+    given) with at least ARGV[2] deliveries and ARGV[3] ms idle, acks an entry deleted while
+    pending, and runs `copy` (Lua, with id, owner, deliveries, e) for the others. Shared by the
+    one-step (same slot) and the select step (cross slot) of dead-lettering."""
+    return f"""
+{keys}
 local group, max_deliveries, min_idle, consumer = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local out = {}
+local out = {{}}
 for i = 5, #ARGV do
   local id = ARGV[i]
   local p
@@ -344,15 +345,31 @@ for i = 5, #ARGV do
     p = redis.call('XPENDING', src, group, 'IDLE', min_idle, id, id, 1)
   end
   if #p == 0 or p[1][4] < max_deliveries then
-    out[#out + 1] = {id, 'skipped', '', 0, ''}
+    out[#out + 1] = {{id, 'skipped', '', 0, {none}}}
   else
     local owner, deliveries = p[1][2], p[1][4]
     local e = redis.call('XRANGE', src, id, id)
     if #e == 0 then
       redis.call('XACK', src, group, id)
-      out[#out + 1] = {id, 'deleted', owner, deliveries, ''}
+      out[#out + 1] = {{id, 'deleted', owner, deliveries, {none}}}
     else
-      local args = {dlq, '*'}
+{copy}
+    end
+  end
+end
+return out
+"""
+
+
+# Same slot (a single server, or a cluster where the source and the DLQ share a hash tag): one
+# step per batch: re-check each entry is still pending and eligible, copy it with the dlq_*
+# fields, acknowledge it. A script runs atomically, so an entry is either copied and acked or
+# untouched: a crash cannot lose it or copy it twice, and a rerun finds nothing left to move.
+# XADD comes before XACK: if XADD fails (e.g. the DLQ is not a stream) nothing is acked.
+_DEAD_LETTER_SCRIPT = _eligible_entries_script(
+    "local src, dlq = KEYS[1], KEYS[2]",
+    "''",
+    """      local args = {dlq, '*'}
       for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
       for _, v in ipairs({'dlq_stream', src, 'dlq_group', group, 'dlq_id', id,
                           'dlq_consumer', owner, 'dlq_deliveries', tostring(deliveries)}) do
@@ -360,12 +377,8 @@ for i = 5, #ARGV do
       end
       local new_id = redis.call('XADD', unpack(args))
       redis.call('XACK', src, group, id)
-      out[#out + 1] = {id, 'moved', owner, deliveries, new_id}
-    end
-  end
-end
-return out
-"""
+      out[#out + 1] = {id, 'moved', owner, deliveries, new_id}""",
+)
 
 
 # Different slots (a cluster; no script may touch both keys): three steps per batch, each one
@@ -385,33 +398,11 @@ return out
 # Nothing is acknowledged before its copy is in the DLQ, and no id is copied twice while its
 # copy is there. Unlike the script, step 1 and step 3 are not one step: an entry acknowledged
 # by its consumer in between is still copied (it was eligible when selected).
-_DLQ_SELECT_SCRIPT = """
-local src = KEYS[1]
-local group, max_deliveries, min_idle, consumer = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local out = {}
-for i = 5, #ARGV do
-  local id = ARGV[i]
-  local p
-  if consumer ~= '' then
-    p = redis.call('XPENDING', src, group, 'IDLE', min_idle, id, id, 1, consumer)
-  else
-    p = redis.call('XPENDING', src, group, 'IDLE', min_idle, id, id, 1)
-  end
-  if #p == 0 or p[1][4] < max_deliveries then
-    out[#out + 1] = {id, 'skipped', '', 0, {}}
-  else
-    local owner, deliveries = p[1][2], p[1][4]
-    local e = redis.call('XRANGE', src, id, id)
-    if #e == 0 then
-      redis.call('XACK', src, group, id)
-      out[#out + 1] = {id, 'deleted', owner, deliveries, {}}
-    else
-      out[#out + 1] = {id, 'copy', owner, deliveries, e[1][2]}
-    end
-  end
-end
-return out
-"""
+_DLQ_SELECT_SCRIPT = _eligible_entries_script(
+    "local src = KEYS[1]",
+    "{}",
+    "      out[#out + 1] = {id, 'copy', owner, deliveries, e[1][2]}",
+)
 
 # ARGV: stream, group, then per entry: id, mark field, owner, deliveries, n, n field/value items
 _DLQ_COPY_SCRIPT = """
