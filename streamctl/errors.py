@@ -33,27 +33,42 @@ class StreamctlError(Exception):
 
 
 class ServerRefused(StreamctlError):
+    """The server refused the command (e.g. WRONGTYPE, NOPERM)."""
+
     exit_code = ExitCode.ERROR
 
 
 class BadInput(StreamctlError):
+    """A bad argument or input: what was wrong and what is accepted."""
+
     exit_code = ExitCode.USAGE
 
 
 class ConnectionFailed(StreamctlError):
+    """Cannot connect or authenticate, or the server timed out."""
+
     exit_code = ExitCode.CONNECTION
 
 
 class NotFound(StreamctlError):
+    """The stream, group or consumer does not exist."""
+
     exit_code = ExitCode.NOT_FOUND
 
 
 class CheckFailed(StreamctlError):
+    """A threshold was breached, or a wait timed out before it saw what was asked."""
+
     exit_code = ExitCode.CHECK_FAILED
 
 
-class NeedsForce(StreamctlError):
+class Refused(StreamctlError):
+    """Refused because it would lose data or needs confirmation (rerun with force)."""
+
     exit_code = ExitCode.UNSAFE
+
+
+NeedsForce = Refused  # the name core used first
 
 
 class Interrupted(StreamctlError):

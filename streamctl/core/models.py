@@ -10,6 +10,7 @@ no other core module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from streamctl.ids import id_ms
 
@@ -21,16 +22,37 @@ FieldPairs = tuple[tuple[bytes, bytes], ...]
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One stream entry: `stream`, `id`, `time` (from the id), `fields` (text) and `pairs`.
+
+    `pairs` is the entry exactly as the server holds it: (name, value) bytes in order, repeated
+    names kept. `fields` is the convenient view: a dict of text, where a repeated name gives its
+    last value and bytes that are not UTF-8 read as U+FFFD (the rule `--where` uses too).
+    """
+
     stream: str
     id: str
-    fields: FieldPairs
+    pairs: FieldPairs
 
     @property
     def time_ms(self) -> int:
+        """Milliseconds since the epoch, from the id."""
         return id_ms(self.id)
+
+    @property
+    def time(self) -> datetime:
+        """The entry's time (from its id), in UTC."""
+        return datetime.fromtimestamp(self.time_ms / 1000, tz=timezone.utc)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The fields as text: a repeated name gives its last value."""
+        return {
+            k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in self.pairs
+        }
 
     @classmethod
     def from_raw(cls, stream: str, raw: RawEntry | list[object]) -> Entry:
+        """An entry from the server's reply shape (id, [name, value, ...])."""
         eid, flat = raw[0], raw[1]
         assert isinstance(eid, bytes)
         items = list(flat) if isinstance(flat, list) else []
@@ -38,11 +60,13 @@ class Entry:
         return cls(stream, eid.decode(), pairs)
 
     def field(self, name: str | bytes) -> bytes | None:
+        """The value of field `name` as bytes (its last value when repeated), or None."""
         key = name.encode() if isinstance(name, str) else name
-        for k, v in self.fields:
+        found = None
+        for k, v in self.pairs:
             if k == key:
-                return v
-        return None
+                found = v
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ def entry_data(entry: Entry) -> dict[str, Any]:
         "stream": entry.stream,
         "id": entry.id,
         "time": format_time(entry.time_ms),
-        "fields": fields_data(entry.fields),
+        "fields": fields_data(entry.pairs),
     }
 
 

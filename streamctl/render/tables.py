@@ -51,7 +51,7 @@ def entries_table(
     table.add_column("time", style="dim", no_wrap=True, min_width=24)
     table.add_column("fields", overflow="fold")
     for e in entries:
-        row: list[str | Text] = [e.id, format_time(e.time_ms), fields_text(e.fields)]
+        row: list[str | Text] = [e.id, format_time(e.time_ms), fields_text(e.pairs)]
         if show_stream:
             row.insert(0, e.stream)
         table.add_row(*row)
