@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {"Client": "streamctl.client", "connect": "streamctl.client", "Entry": "streamctl.core.models"}
+_LAZY = {
+    "Client": "streamctl.client",
+    "connect": "streamctl.client",
+    "Entry": "streamctl.core.models",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -45,6 +49,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
 
 __all__ = [
     "BadInput",

@@ -27,9 +27,9 @@ from streamctl.core.models import Entry, FieldPairs
 from streamctl.errors import BadInput, StreamctlError
 
 if TYPE_CHECKING:
-    import redis
+    from redis import Redis as RedisClient
 
-    from streamctl.core.models import StreamInfo, StreamSummary
+    from streamctl.core.models import GroupInfo, StreamInfo, StreamSummary
     from streamctl.core.models_groups import (
         Consumer,
         DelConsumerResult,
@@ -46,13 +46,12 @@ if TYPE_CHECKING:
         PendingSummary,
     )
     from streamctl.core.models_transfer import (
-        ExportResult,
         ImportResult,
         ReplayResult,
         RewindResult,
         TrimResult,
     )
-    from streamctl.core.models import GroupInfo
+    from streamctl.core.transfer import ExportResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -154,8 +153,8 @@ class Client:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._redis: redis.Redis | None = None
-        self._blocking: redis.Redis | None = None
+        self._redis: RedisClient | None = None
+        self._blocking: RedisClient | None = None
         self._lock = threading.Lock()
 
     # ---- connection ----
@@ -171,7 +170,7 @@ class Client:
         return self._settings.display_url
 
     @property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> RedisClient:
         """The underlying redis-py client (RESP2, bytes replies, `timeout` on every command)."""
         with self._lock:
             if self._redis is None:
@@ -181,7 +180,7 @@ class Client:
             return self._redis
 
     @property
-    def blocking_redis(self) -> redis.Redis:
+    def blocking_redis(self) -> RedisClient:
         """A second redis-py client without a socket timeout, for blocking reads."""
         with self._lock:
             if self._blocking is None:
@@ -258,9 +257,7 @@ class Client:
 
     def _range_bounds(self, start: str, end: str) -> tuple[str, str]:
         first = ids.resolve_start(ids.parse_position(start), self.now_ms)
-        last = ids.resolve_end(
-            ids.parse_position(end, allow_exclusive=False), self.now_ms
-        )
+        last = ids.resolve_end(ids.parse_position(end, allow_exclusive=False), self.now_ms)
         return first, last
 
     # ---- publish ----
@@ -368,8 +365,6 @@ class Client:
             raise BadInput(f"bad count {count}: give a count of 1 or more")
         with self.errors():
             first, last = self._range_bounds(start, end)
-            if reverse:
-                first, last = last, first
             streams.require_stream(self.redis, stream)
         batches = streams.read_range(
             self.redis, stream, first, last, count=count, reverse=reverse, check_exists=False
@@ -408,6 +403,10 @@ class Client:
         and asked for the next one (at-least-once: breaking out of the loop leaves the last
         entry pending); `ack=False` leaves them all pending; `create_group` creates the group
         at `start` if missing. A dropped connection is retried for `retry_for`.
+
+        With `count` and `timeout` together, seeing fewer than `count` entries before the
+        timeout raises CheckFailed (the CI wait-for-event). Entries a read delivered to the
+        consumer but the loop never took (it stopped early) stay pending for that consumer.
         """
         opts = self._follow_options(
             streams,
@@ -432,9 +431,13 @@ class Client:
         def run() -> None:
             try:
                 with self.errors():
-                    run_follow(self.blocking_redis, opts, handoff.put)
+                    result = run_follow(self.blocking_redis, opts, handoff.put)
             except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
                 handoff.fail(exc)
+                return
+            failure = result.check_failure(opts)  # count + timeout: fewer than asked
+            if failure is not None:
+                handoff.fail(failure)
             else:
                 handoff.finish()
 
@@ -689,8 +692,10 @@ class Client:
         if count is not None and count < 0:
             raise BadInput(f"bad count {count}: give a count of 0 or more (0 = all)")
         if ids and (consumer is not None or min_deliveries or (start, end) != ("-", "+")):
-            raise BadInput("ids name the entries: they cannot be combined with consumer, "
-                           "min_deliveries, start or end")
+            raise BadInput(
+                "ids name the entries: they cannot be combined with consumer, "
+                "min_deliveries, start or end"
+            )
         stop = should_stop or (lambda: False)
         flt = self.pending_filter(
             consumer=consumer,
@@ -703,7 +708,12 @@ class Client:
         if ids:
             wanted = pending.normalize_ids(ids)
             return pending.claim_ids(
-                self.redis, stream, group, to, wanted, min_idle_ms=flt.min_idle_ms,
+                self.redis,
+                stream,
+                group,
+                to,
+                wanted,
+                min_idle_ms=flt.min_idle_ms,
                 dry_run=dry_run,
             )
         if dry_run:
@@ -887,7 +897,11 @@ class Client:
         from streamctl.render.serialize import ndjson_lines
         from streamctl.render.transfer import group_state_lines
 
-        write: Callable[[str], object] = out if callable(out) else out.write
+        sink: Callable[[str], object] = out if callable(out) else out.write
+
+        def write(text: str) -> None:
+            sink(text)
+
         if count is not None and count < 1:
             raise BadInput(f"bad count {count}: give a count of 1 or more")
         return transfer.export_stream(
