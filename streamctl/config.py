@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -34,19 +35,11 @@ APP_NAME = "streamctl"
 URL_SCHEMES = ("redis", "rediss", "unix")
 PROFILE_KEYS = ("url", "username", "password", "password_env", "ca_cert", "cluster", "timeout")
 
-# Every secret seen while resolving settings; error output is scrubbed of them.
-_SECRETS: set[str] = set()
 
-
-def remember_secret(secret: str | None) -> None:
-    if secret and len(secret) >= 3:  # scrubbing "a" from every message helps no one
-        _SECRETS.add(secret)
-
-
-def scrub(text: str) -> str:
-    """Mask URL passwords and every known secret in a message."""
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask URL passwords, and each of `secrets` (a Settings' `secrets`), in a message."""
     text = _URL_PASSWORD_RE.sub(r"\1***@", text)
-    for secret in sorted(_SECRETS, key=len, reverse=True):
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 
@@ -81,11 +74,24 @@ class Settings:
     cluster: bool | None = None  # None: detect
     timeout: float = DEFAULT_TIMEOUT
     profile: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display_url(self) -> str:
+        """The URL with its password masked."""
         return mask_url(self.url)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never reach a message: the password, and the URL's (as written and
+        decoded). Shorter than 3 characters is not masked: scrubbing "a" helps no one."""
+        found = [self.password or ""]
+        try:
+            url_password = urlsplit(self.url).password
+        except ValueError:
+            url_password = None
+        if url_password:
+            found += [url_password, unquote(url_password)]
+        return tuple(dict.fromkeys(x for x in found if len(x) >= 3))
 
 
 def default_config_path() -> Path:
@@ -161,7 +167,6 @@ def profile_settings(name: str, profile: dict[str, Any], base: Settings) -> Sett
             raise BadInput(
                 f"profile {name!r} takes its password from ${env_name}, which is not set"
             )
-    remember_secret(password)
     cluster = profile.get("cluster")
     return Settings(
         url=validate_url(str(profile["url"])),
@@ -224,16 +229,4 @@ def resolve_settings(
         else:
             settings = base
 
-    remember_url_password(settings.url)
-    remember_secret(settings.password)
     return settings
-
-
-def remember_url_password(url: str) -> None:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return
-    if password:
-        remember_secret(password)
-        remember_secret(unquote(password))

@@ -19,15 +19,15 @@ from typer.core import TyperGroup
 
 from streamctl import __version__
 from streamctl.cli._click import click
-from streamctl.cli.context import AppContext, current_settings
+from streamctl.cli.context import AppContext
 from streamctl.config import ENV_DEBUG, scrub
 from streamctl.errors import ExitCode, OutputClosed, StreamctlError
 
 NOT_COMMANDS = {"app", "context", "options"}
 
 
-def _print_error(message: str) -> None:
-    line = " ".join(scrub(message).split())
+def _print_error(message: str, secrets: tuple[str, ...] = ()) -> None:
+    line = " ".join(scrub(message, secrets).split())
     try:
         sys.stderr.write(f"error: {line}\n")
         sys.stderr.flush()
@@ -48,10 +48,10 @@ def _debug() -> bool:
     return os.environ.get(ENV_DEBUG, "") not in ("", "0", "false", "no")
 
 
-def _print_traceback() -> None:
+def _print_traceback(secrets: tuple[str, ...] = ()) -> None:
     import traceback
 
-    sys.stderr.write(scrub(traceback.format_exc()))
+    sys.stderr.write(scrub(traceback.format_exc(), secrets))
 
 
 def command_modules() -> dict[str, str]:
@@ -143,21 +143,38 @@ class StreamctlGroup(TyperGroup):
         from streamctl.cli._complete import enable_shell_completion
 
         enable_shell_completion()  # nothing unless a shell asks (_STREAMCTL_COMPLETE is set)
-        code = run_guarded(
-            lambda: super(StreamctlGroup, self).main(
-                args=args,
-                prog_name=prog_name or "streamctl",
-                complete_var=complete_var,
-                standalone_mode=False,
-                **extra,
+        # the application object of this run: the root callback fills in the global options,
+        # and the errors that end the run are worded (and scrubbed) with its settings
+        app_ctx = extra.pop("obj", None)
+        if not isinstance(app_ctx, AppContext):
+            app_ctx = AppContext()
+        try:
+            code = run_guarded(
+                lambda: super(StreamctlGroup, self).main(
+                    args=args,
+                    prog_name=prog_name or "streamctl",
+                    complete_var=complete_var,
+                    standalone_mode=False,
+                    obj=app_ctx,
+                    **extra,
+                ),
+                app_ctx,
             )
-        )
+        finally:
+            app_ctx.close()
         if standalone_mode:
             sys.exit(code)
         return code
 
 
-def run_guarded(call: Any) -> int:
+def run_guarded(call: Any, app_ctx: AppContext | None = None) -> int:
+    """Run the command; every way it can end becomes an exit code and at most one line on
+    stderr, worded and scrubbed with the run's settings (`app_ctx`)."""
+    ctx = app_ctx or AppContext()
+
+    def error(message: str) -> None:
+        _print_error(message, ctx.secrets)
+
     try:
         rv = call()
         return rv if isinstance(rv, int) else 0
@@ -169,13 +186,13 @@ def run_guarded(call: Any) -> int:
         return ExitCode.USAGE
     except click.exceptions.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else "streamctl"
-        _print_error(f"{exc.format_message()} (see '{cmd} --help')")
+        error(f"{exc.format_message()} (see '{cmd} --help')")
         return ExitCode.USAGE
     except click.exceptions.ClickException as exc:
-        _print_error(exc.format_message())
+        error(exc.format_message())
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        _print_error("interrupted")
+        error("interrupted")
         return ExitCode.INTERRUPTED
     except OutputClosed:
         _silence_stdout()
@@ -185,22 +202,18 @@ def run_guarded(call: Any) -> int:
         return ExitCode.OK
     except StreamctlError as exc:
         if _debug():
-            _print_traceback()
-        _print_error(exc.message)
+            _print_traceback(ctx.secrets)
+        error(exc.message)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the one place every error becomes an exit code
         if _debug():
-            _print_traceback()
-        mapped = None
-        if "redis" in sys.modules:
-            from streamctl.core.connection import translate_error
-
-            mapped = translate_error(exc, current_settings())
+            _print_traceback(ctx.secrets)
+        mapped = ctx.translate(exc)
         if mapped is not None:
-            _print_error(mapped.message)
+            error(mapped.message)
             return mapped.exit_code
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        _print_error(f"unexpected {type(exc).__name__}: {text} (STREAMCTL_DEBUG=1 shows details)")
+        error(f"unexpected {type(exc).__name__}: {text} (STREAMCTL_DEBUG=1 shows details)")
         return ExitCode.ERROR
 
 
@@ -295,19 +308,19 @@ def root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = AppContext(
-        url=url,
-        profile=profile,
-        config=config,
-        cluster=cluster,
-        output=output,
-        no_color=no_color,
-        quiet=quiet,
-        timeout=timeout,
-        tls_ca=tls_ca,
-    )
+    app_ctx = ctx.obj if isinstance(ctx.obj, AppContext) else AppContext()
+    app_ctx.url = url
+    app_ctx.profile = profile
+    app_ctx.config = config
+    app_ctx.cluster = cluster
+    app_ctx.output = output
+    app_ctx.no_color = no_color
+    app_ctx.quiet = quiet
+    app_ctx.timeout = timeout
+    app_ctx.tls_ca = tls_ca
+    ctx.obj = app_ctx
     if output is not None:
-        ctx.obj.output_format()  # validate early: a bad -o is a usage error before any work
+        app_ctx.output_format()  # validate early: a bad -o is a usage error before any work
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""The object every command gets in ctx.obj: global options, lazy settings, client and consoles.
+"""The CLI's application object (ctx.obj): global options, the settings and the library Client
+they give (built at first use), the consoles and the output helpers.
 
 Nothing heavy is imported here: rich, yaml and redis load only when a command needs them.
 """
@@ -7,20 +8,21 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from streamctl.config import ENV_OUTPUT, Settings, resolve_settings
-from streamctl.errors import BadInput, OutputClosed
+from streamctl.errors import BadInput, OutputClosed, StreamctlError
 from streamctl.render.formats import FORMAT_HELP, FORMATS, resolve_output_format
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from streamctl.core.connection import Client
+    from streamctl.client import Client
+    from streamctl.core.connection import Client as Redis
 
 
 @dataclass
@@ -35,13 +37,9 @@ class AppContext:
     timeout: float | None = None
     tls_ca: str | None = None
     _settings: Settings | None = None
-    _clients: dict[str, Client] = field(default_factory=dict)
+    _library: Client | None = None
     _console: Console | None = None
     _err_console: Console | None = None
-
-    def __post_init__(self) -> None:
-        global _current
-        _current = self
 
     # ---- connection ----
 
@@ -58,16 +56,37 @@ class AppContext:
             )
         return self._settings
 
-    def client(self, *, blocking: bool = False) -> Client:
-        """The client for the chosen server; `blocking=True` has no socket timeout (BLOCK reads)."""
-        key = "blocking" if blocking else "default"
-        if key not in self._clients:
-            from streamctl.core.connection import connect
+    @property
+    def sc(self) -> Client:
+        """The library Client for the chosen server: every command calls its methods."""
+        if self._library is None:
+            from streamctl.client import Client
 
-            self._clients[key] = connect(
-                self.settings, socket_timeout=None if blocking else "default"
-            )
-        return self._clients[key]
+            self._library = Client(self.settings)
+        return self._library
+
+    def client(self, *, blocking: bool = False) -> Redis:
+        """The redis-py client under `sc`; `blocking=True` has no socket timeout (BLOCK reads)."""
+        return self.sc.blocking_redis if blocking else self.sc.redis
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What error output must mask (known once the settings are resolved)."""
+        return self._settings.secrets if self._settings is not None else ()
+
+    def translate(self, exc: BaseException) -> StreamctlError | None:
+        """The error kind an exception stands for, worded with this run's server."""
+        if self._library is not None:
+            return self._library.translate(exc)
+        if self._settings is None or "redis" not in sys.modules:
+            return None
+        from streamctl.core.connection import translate_error
+
+        return translate_error(exc, self._settings)
+
+    def close(self) -> None:
+        if self._library is not None:
+            self._library.close()
 
     # ---- output ----
 
@@ -183,14 +202,6 @@ class AppContext:
                 self.print(table(model))
             return
         self.write(serialize.dump(serialize.to_data(model), fmt))
-
-
-_current: AppContext | None = None
-
-
-def current_settings() -> Settings | None:
-    """The settings of the running command, if they were resolved (for error messages)."""
-    return _current._settings if _current is not None else None
 
 
 def state(ctx: typer.Context) -> AppContext:

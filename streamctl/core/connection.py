@@ -332,7 +332,9 @@ def check_url(settings: Settings) -> None:
         parts = urlsplit(settings.url)
         parts.port  # noqa: B018 - raises ValueError for 'host:notaport' and ports over 65535
     except ValueError as exc:
-        raise BadInput(f"bad URL {describe_target(settings)}: {scrub(str(exc))}") from None
+        raise BadInput(
+            f"bad URL {describe_target(settings)}: {scrub(str(exc), settings.secrets)}"
+        ) from None
     if parts.scheme in ("redis", "rediss"):
         db = unquote(parts.path).strip("/")
         if db and not (db.isascii() and db.isdigit()):
@@ -356,33 +358,33 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
     routed command whether the server is a Redis Cluster node (see `_detect`).
     `socket_timeout=None` is for blocking reads, whose BLOCK must not be cut by --timeout.
     """
-    global _last_settings
     check_url(settings)
     kwargs = client_kwargs(settings, socket_timeout=socket_timeout)
-    _last_settings = settings
     try:
         if settings.cluster:
-            _set_mode(settings, "cluster")
             cluster = _cluster_client(settings, kwargs)
-            _own(cluster, settings)
+            _own(cluster, settings, "cluster")
             return cluster
         client = cast(_Client, _Client.from_url(settings.url, **kwargs))
     except ValueError as exc:
-        raise BadInput(f"bad URL {describe_target(settings)}: {scrub(str(exc))}") from None
-    _own(client, settings)
+        raise BadInput(
+            f"bad URL {describe_target(settings)}: {scrub(str(exc), settings.secrets)}"
+        ) from None
     if settings.cluster is None:
         client._streamctl_detect = (settings, kwargs)
-        _set_mode(settings, "detected-plain")
+        _own(client, settings, "detected-plain")
     else:
-        _set_mode(settings, "forced-plain")
+        _own(client, settings, "forced-plain")
     return client
 
 
-def _own(client: object, settings: Settings | None) -> None:
-    """Let the client carry the settings it was built with (see `settings_of`)."""
-    if settings is not None:
-        with contextlib.suppress(AttributeError, TypeError):
+def _own(client: object, settings: Settings | None, mode: str) -> None:
+    """Let the client carry the settings it was built with (see `settings_of`) and how it
+    reaches the server (see `mode_of`)."""
+    with contextlib.suppress(AttributeError, TypeError):
+        if settings is not None:
             client._streamctl_settings = settings  # type: ignore[attr-defined]
+        client._streamctl_mode = mode  # type: ignore[attr-defined]
 
 
 def settings_of(client: object) -> Settings | None:
@@ -404,23 +406,19 @@ def settings_of(client: object) -> Settings | None:
 # followed on the raw paths: it is reported in one line (exit 3), and a rerun, which reads the
 # new slot map, succeeds.
 
-# "forced-plain" (--no-cluster), "detected-plain" or "cluster": worded into MOVED messages.
-# Kept per server (URL and cluster flag), so that two clients (replay --target-url) each have
-# theirs; _last_mode is the one of the last client built, for errors mapped without settings.
-_last_mode = "detected-plain"
-_modes: dict[tuple[str, bool | None], str] = {}
+# How a client reaches its server, worded into MOVED messages: "forced-plain" (--no-cluster),
+# "detected-plain" or "cluster". Each client carries its own (two clients, as in replay
+# --target-url, never share one).
 
 
-def _set_mode(settings: Settings, mode: str) -> None:
-    global _last_mode
-    _last_mode = mode
-    _modes[(settings.url, settings.cluster)] = mode
-
-
-def _mode_of(settings: Settings | None) -> str:
-    if settings is None:
-        return _last_mode
-    return _modes.get((settings.url, settings.cluster), _last_mode)
+def mode_of(client: object | None, settings: Settings | None = None) -> str:
+    """The client's mode; without a client, the one its settings ask for."""
+    mode = getattr(client, "_streamctl_mode", None)
+    if isinstance(mode, str):
+        return mode
+    if settings is not None and settings.cluster is not None:
+        return "cluster" if settings.cluster else "forced-plain"
+    return "detected-plain"
 
 
 class _Client(redis.Redis):
@@ -434,6 +432,7 @@ class _Client(redis.Redis):
 
     _streamctl_detect: tuple[Settings, dict[str, Any]] | None = None
     _streamctl_cluster: Any = None
+    _streamctl_mode: str | None = None
 
     def close(self) -> None:
         if self._streamctl_cluster is not None:
@@ -446,7 +445,6 @@ def _detect(client: _Client) -> None:
     settings, kwargs = client._streamctl_detect
     if not _cluster_enabled(client, settings):
         client._streamctl_detect = None
-        _set_mode(settings, "detected-plain")
         return
     if _scheme(settings.url) == "unix":
         raise ConnectionFailed(
@@ -454,9 +452,9 @@ def _detect(client: _Client) -> None:
             "(redis://host:port or rediss://), not a unix socket"
         )
     client._streamctl_cluster = _cluster_client(settings, kwargs)
-    _own(client._streamctl_cluster, settings)
+    _own(client._streamctl_cluster, settings, "cluster")
     client._streamctl_detect = None
-    _set_mode(settings, "cluster")
+    client._streamctl_mode = "cluster"
 
 
 def _cluster_enabled(client: Client, settings: Settings) -> bool:
@@ -538,7 +536,7 @@ def node_client(client: Client, key: str | bytes) -> Client:
     if cluster is None:
         return client
     node_redis: Client = cluster.get_redis_connection(cluster.get_node_from_key(key))
-    _own(node_redis, settings_of(client))
+    _own(node_redis, settings_of(client), "cluster")
     return node_redis
 
 
@@ -548,7 +546,7 @@ def default_node(client: Client) -> Client:
     if cluster is None:
         return client
     node_redis: Client = cluster.get_redis_connection(cluster.get_default_node())
-    _own(node_redis, settings_of(client))
+    _own(node_redis, settings_of(client), "cluster")
     return node_redis
 
 
@@ -559,7 +557,7 @@ def primaries(client: Client) -> list[Client]:
         return [client]
     nodes: list[Client] = [cluster.get_redis_connection(n) for n in cluster.get_primaries()]
     for node_redis in nodes:
-        _own(node_redis, settings_of(client))
+        _own(node_redis, settings_of(client), "cluster")
     return nodes
 
 
@@ -678,18 +676,21 @@ def redirect_word(exc: BaseException) -> str | None:
     return word if word in REDIRECTS else None
 
 
-def redirect_error(exc: BaseException, settings: Settings | None = None) -> StreamctlError | None:
+def redirect_error(
+    exc: BaseException, settings: Settings | None = None, *, client: object | None = None
+) -> StreamctlError | None:
     """One line for a MOVED/ASK/TRYAGAIN/CLUSTERDOWN/CROSSSLOT reply (a redis-py exception or a
-    hiredis ReplyError), worded by how the client was built: --no-cluster against a cluster, a
-    cluster that was not detected, or a cluster moving slots while the command ran."""
+    hiredis ReplyError), worded by how `client` (the one that got the reply) was built:
+    --no-cluster against a cluster, a cluster that was not detected, or a cluster moving slots
+    while the command ran."""
     word = redirect_word(exc)
     if word is None:
         return None
     text = _first_line(exc)
     if not text.startswith(word):
         text = f"{word} {text}"  # redis-py drops the word from MOVED/ASK/... messages
-    settings = settings or _last_settings
-    mode = _mode_of(settings)
+    settings = settings or settings_of(client)
+    mode = mode_of(client, settings)
     target = describe_target(settings)
     if word == "SELECT":
         return BadInput(
@@ -736,10 +737,6 @@ def server_version(client: Client) -> tuple[str, tuple[int, ...]]:
 # ---- errors ----
 
 
-# The settings of the last client built: errors mapped deep in core (bulk publish) name its URL.
-_last_settings: Settings | None = None
-
-
 def describe_target(settings: Settings | None) -> str:
     """The URL for messages, its password masked (even when the URL does not parse)."""
     if settings is None:
@@ -747,7 +744,7 @@ def describe_target(settings: Settings | None) -> str:
     try:
         return settings.display_url
     except ValueError:  # urlsplit's .port raises on 'host:notaport'
-        return scrub(settings.url)
+        return scrub(settings.url, settings.secrets)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -789,11 +786,25 @@ def _first_line(exc: BaseException) -> str:
     return scrub(text.splitlines()[0] if text else type(exc).__name__)
 
 
-def translate_error(exc: BaseException, settings: Settings | None = None) -> StreamctlError | None:
-    """Map a redis-py exception to the error kind (and so the exit code) the SPEC gives it."""
+def translate_error(
+    exc: BaseException, settings: Settings | None = None, *, client: object | None = None
+) -> StreamctlError | None:
+    """Map a redis-py exception to the error kind (and so the exit code) the SPEC gives it,
+    worded with the settings of the client that raised it (`settings`, or those `client` was
+    built with)."""
     if isinstance(exc, StreamctlError):
         return exc
-    settings = settings or _last_settings
+    settings = settings or settings_of(client)
+    mapped = _translate(exc, settings, client)
+    if mapped is not None and settings is not None and settings.secrets:
+        mapped.message = scrub(mapped.message, settings.secrets)
+        mapped.args = (mapped.message,)
+    return mapped
+
+
+def _translate(
+    exc: BaseException, settings: Settings | None, client: object | None
+) -> StreamctlError | None:
     target = describe_target(settings)
     if isinstance(exc, RedisClusterException):
         text = _first_line(exc)
@@ -831,7 +842,7 @@ def translate_error(exc: BaseException, settings: Settings | None = None) -> Str
         hint = _plain_to_tls_hint(exc, settings)
         return ConnectionFailed(f"cannot connect to {target}: {text}{hint}")
     if isinstance(exc, redis.ResponseError):
-        redirect = redirect_error(exc, settings)
+        redirect = redirect_error(exc, settings, client=client)
         if redirect is not None:
             return redirect
         if text.startswith("NOGROUP"):

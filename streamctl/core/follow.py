@@ -173,13 +173,14 @@ def _call(client: Client, timeout_s: float | None, *args: Any) -> Any:
     """One command on a pooled connection (on a cluster: of the node owning its key), the reply
     raw (no redis-py callbacks), with its own read timeout. A connection that failed mid-reply is
     closed, never reused."""
-    pool = route(client, args).connection_pool
+    node = route(client, args)
+    pool = node.connection_pool
     conn = pool.get_connection()
     try:
         conn.send_command(*args)  # type: ignore[no-untyped-call]
         return conn.read_response(timeout=timeout_s)
     except ResponseError as exc:
-        _raise_redirect(exc)
+        _raise_redirect(exc, node)
         raise
     except BaseException:
         conn.disconnect()  # type: ignore[no-untyped-call]
@@ -188,9 +189,9 @@ def _call(client: Client, timeout_s: float | None, *args: Any) -> Any:
         pool.release(conn)
 
 
-def _raise_redirect(exc: ResponseError) -> None:
+def _raise_redirect(exc: ResponseError, client: object) -> None:
     """A MOVED/CROSSSLOT/CLUSTERDOWN reply is about where the command was sent: one line."""
-    redirect = redirect_error(exc)
+    redirect = redirect_error(exc, client=client)
     if redirect is not None:
         raise redirect from None
 
@@ -369,7 +370,7 @@ class _FanOut:
         try:
             reply = conn.read_response(timeout=timeout_s)
         except ResponseError as exc:
-            _raise_redirect(exc)
+            _raise_redirect(exc, self.groups[gi][0])
             raise  # an error reply: the connection is in step
         except BaseException:
             conn.disconnect()

@@ -46,9 +46,7 @@ class Entry:
     @property
     def fields(self) -> dict[str, str]:
         """The fields as text: a repeated name gives its last value."""
-        return {
-            k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in self.pairs
-        }
+        return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in self.pairs}
 
     @classmethod
     def from_raw(cls, stream: str, raw: RawEntry | list[object]) -> Entry:

@@ -65,14 +65,15 @@ def require_stream(client: Client, stream: str) -> None:
 
 def raw_command(client: Client, *args: Any) -> Any:
     """Send one command and return the reply as hiredis parsed it (lists and bytes)."""
-    pool = route(client, args).connection_pool
+    node = route(client, args)
+    pool = node.connection_pool
     conn: Any = pool.get_connection()
     try:
         conn.send_command(*args)
         return conn.read_response()
     except ResponseError as exc:
         # an error reply: the connection is in step and can be reused
-        redirect = redirect_error(exc)
+        redirect = redirect_error(exc, client=node)
         if redirect is not None:
             raise redirect from None
         raise
@@ -135,7 +136,7 @@ def _pipeline_on(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
                 replies.append(conn.read_response())
             except ResponseError as exc:
                 replies.append(exc)
-                redirect = redirect or redirect_error(exc)
+                redirect = redirect or redirect_error(exc, client=client)
     except BaseException:
         conn.disconnect()
         raise
@@ -189,8 +190,8 @@ def xadd_args(
     return args
 
 
-def _xadd_refusal(exc: ResponseError, stream: str, entry_id: str) -> StreamctlError:
-    redirect = redirect_error(exc)
+def _xadd_refusal(client: Client, exc: ResponseError, stream: str, entry_id: str) -> StreamctlError:
+    redirect = redirect_error(exc, client=client)
     if redirect is not None:
         return redirect
     text = str(exc)
@@ -223,7 +224,7 @@ def publish_one(
             client, *xadd_args(stream, fields, entry_id=entry_id, trim=trim, mkstream=mkstream)
         )
     except ResponseError as exc:
-        raise _xadd_refusal(exc, stream, entry_id) from None
+        raise _xadd_refusal(client, exc, stream, entry_id) from None
     if reply is None:
         raise NotFound(f"stream {stream!r} does not exist (--no-mkstream)")
     return _text(reply)
@@ -324,7 +325,9 @@ class _BulkSender:
                 if reply is None:
                     missing = True
                 elif isinstance(reply, hiredis.ReplyError) and failure is None:
-                    failure = _xadd_refusal(ResponseError(str(reply)), self.stream, "*")
+                    failure = _xadd_refusal(
+                        self.client, ResponseError(str(reply)), self.stream, "*"
+                    )
         except OSError as exc:
             from redis.exceptions import ConnectionError as RedisConnectionError
             from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -481,7 +484,7 @@ def publish_many(
     except BaseException as exc:
         from streamctl.core.connection import translate_error
 
-        mapped = translate_error(exc)
+        mapped = translate_error(exc, client=client)
         if mapped is None:
             raise
         raise PartialFailure(

@@ -73,7 +73,8 @@ def test_password_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert s.username == "ops"
     assert s.ca_cert == "/etc/ssl/internal-ca.pem"
     assert s.cluster is True
-    assert config.scrub("failed with s3cret-value inside") == "failed with *** inside"
+    assert config.scrub("failed with s3cret-value inside", s.secrets) == "failed with *** inside"
+    assert s.secrets == ("s3cret-value",)
 
 
 def test_missing_password_env_is_a_usage_error(tmp_path: Path) -> None:
