@@ -743,6 +743,7 @@ class Client:
         max_deliveries: int,
         consumer: str | None = None,
         min_idle: str | None = None,
+        min_deliveries: int = 0,
         start: str = "-",
         end: str = "+",
         count: int | None = None,
@@ -758,7 +759,13 @@ class Client:
             raise BadInput(f"bad max_deliveries {max_deliveries}: give a count of 1 or more")
         if count is not None and count < 0:
             raise BadInput(f"bad count {count}: give a count of 0 or more (0 = all)")
-        flt = self.pending_filter(consumer=consumer, min_idle=min_idle, start=start, end=end)
+        flt = self.pending_filter(
+            consumer=consumer,
+            min_idle=min_idle,
+            min_deliveries=min_deliveries,
+            start=start,
+            end=end,
+        )
         return dead_letter(
             self.redis,
             stream,
@@ -774,9 +781,14 @@ class Client:
     @_mapped
     def ack(self, stream: str, group: str, ids: Iterable[str]) -> AckResult:
         """Acknowledge ids: how many were acknowledged and how many were not pending. A missing
-        group is NotFound (XACK itself answers 0)."""
-        from streamctl.core.pending import ack_ids
+        group is NotFound (XACK itself answers 0). A list is checked whole first (full ids,
+        repeats dropped); an iterator is acknowledged as it comes, in batches."""
+        from streamctl.core.pending import ack_ids, normalize_ids
 
+        if isinstance(ids, Sequence) and not isinstance(ids, str):
+            ids = normalize_ids(ids)
+        elif isinstance(ids, str):
+            raise BadInput("bad ids: give a list of ids, not one string")
         return ack_ids(self.redis, stream, group, ids)
 
     # ---- trim, replay, export, import ----
@@ -982,6 +994,14 @@ class Client:
             else None,
         )
         return check_streams(self.redis, list(streams), thresholds=thresholds, group=group)
+
+    @_mapped
+    def snapshot(self, pattern: str = "*") -> Any:
+        """One sample of every stream matching the glob (lengths, entries added, groups'
+        reads), for rates between two samples (`top`)."""
+        from streamctl.core.health import take_snapshot
+
+        return take_snapshot(self.redis, pattern)
 
     @_mapped
     def rates(self, pattern: str = "*", interval: float = 1.0) -> TopReport:

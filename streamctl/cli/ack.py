@@ -49,8 +49,8 @@ def ack(
     if bool(ids) == stdin:
         raise BadInput("give the ids as arguments or with --stdin (one of them)")
 
-    from streamctl.core.pending import ack_ids, normalize_ids, read_id_lines
+    from streamctl.core.pending import read_id_lines
     from streamctl.render.groups import ack_view
 
-    source = read_id_lines(sys.stdin) if stdin else iter(normalize_ids(ids or []))
-    app_ctx.emit(ack_ids(app_ctx.client(), stream, group, source), fmt, ack_view)
+    source = read_id_lines(sys.stdin) if stdin else (ids or [])
+    app_ctx.emit(app_ctx.sc.ack(stream, group, source), fmt, ack_view)

@@ -94,22 +94,26 @@ def check(
       streamctl check orders --group billing --max-lag 1000 --max-idle 5m
       streamctl check --max-pending 100 --max-behind 30s -o json
     """
-    from streamctl.core.models_health import Thresholds
-
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
-    thresholds = Thresholds(
-        max_length=_count(max_length, "--max-length"),
-        max_lag=_count(max_lag, "--max-lag"),
-        max_pending=_count(max_pending, "--max-pending"),
-        max_idle_ms=_duration(max_idle, "--max-idle"),
-        max_behind_ms=_duration(max_behind, "--max-behind"),
-    )
+    # flag-worded checks first; the Client parses the same values again
+    _count(max_length, "--max-length")
+    _count(max_lag, "--max-lag")
+    _count(max_pending, "--max-pending")
+    _duration(max_idle, "--max-idle")
+    _duration(max_behind, "--max-behind")
 
-    from streamctl.core.health import check_streams
     from streamctl.render import health as render_health
 
-    report = check_streams(app_ctx.client(), streams or [], thresholds=thresholds, group=group)
+    report = app_ctx.sc.check(
+        streams or [],
+        group=group,
+        max_length=max_length,
+        max_lag=max_lag,
+        max_pending=max_pending,
+        max_idle=max_idle,
+        max_behind=max_behind,
+    )
     for where in report.approximate:
         app_ctx.notice(
             f"note: the PEL of {where} is too large to scan whole: its idle is a lower bound "

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from streamctl.cli._complete import complete_group, complete_stream
-from streamctl.cli.context import AppContext, state
+from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 
 group_app = typer.Typer(
@@ -29,20 +29,14 @@ StreamArg = Annotated[str, typer.Argument(help="The stream.", autocompletion=com
 GroupArg = Annotated[str, typer.Argument(help="The consumer group.", autocompletion=complete_group)]
 
 
-def _now(app_ctx: AppContext):  # type: ignore[no-untyped-def]
-    from streamctl.core.connection import server_time_ms
-
-    return lambda: server_time_ms(app_ctx.client())
-
-
-def _parse_position(text: str, option: str):  # type: ignore[no-untyped-def]
+def _check_position(text: str, option: str) -> None:
+    """The flag-worded check of a group position, before the Client parses it again."""
     from streamctl import ids
     from streamctl.errors import BadInput
 
     pos = ids.parse_position(text, allow_last=True)
     if pos.kind == "max":
         raise BadInput(f"bad {option} {text!r}: use $ for the end of the stream (only new entries)")
-    return pos
 
 
 @group_app.command("ls")
@@ -58,10 +52,9 @@ def group_ls(ctx: typer.Context, stream: StreamArg, output: OutputOption = None)
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
 
-    from streamctl.core.groups import list_groups
     from streamctl.render.tables import groups_table
 
-    app_ctx.emit(list_groups(app_ctx.client(), stream), fmt, groups_table)
+    app_ctx.emit(app_ctx.sc.groups(stream), fmt, groups_table)
 
 
 @group_app.command("create")
@@ -97,19 +90,12 @@ def group_create(
     """
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
-    pos = _parse_position(from_, "--from")
+    _check_position(from_, "--from")
 
-    from streamctl.core.groups import create_group
     from streamctl.render.groups import create_view
 
-    result = create_group(
-        app_ctx.client(),
-        stream,
-        group,
-        pos,
-        mkstream=not no_mkstream,
-        exist_ok=exist_ok,
-        now_ms=_now(app_ctx),
+    result = app_ctx.sc.create_group(
+        stream, group, start=from_, mkstream=not no_mkstream, exist_ok=exist_ok
     )
     app_ctx.emit(result, fmt, create_view)
 
@@ -134,10 +120,9 @@ def group_destroy(
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
 
-    from streamctl.core.groups import destroy_group
     from streamctl.render.groups import destroy_view
 
-    app_ctx.emit(destroy_group(app_ctx.client(), stream, group, force=force), fmt, destroy_view)
+    app_ctx.emit(app_ctx.sc.destroy_group(stream, group, force=force), fmt, destroy_view)
 
 
 @group_app.command("setid")
@@ -172,15 +157,11 @@ def group_setid(
     """
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
-    pos = _parse_position(to, "--to")
+    _check_position(to, "--to")
 
-    from streamctl.core.groups import execute_setid, plan_setid
     from streamctl.render.groups import setid_view
 
-    client = app_ctx.client()
-    plan = plan_setid(client, stream, group, pos, now_ms=_now(app_ctx))
-    if execute:
-        plan = execute_setid(client, plan)
+    plan = app_ctx.sc.setid(stream, group, to, execute=execute)
     app_ctx.emit(plan, fmt, setid_view)
     if not execute and fmt != "table":
         app_ctx.notice("plan only, nothing changed: rerun with --execute to apply it")
@@ -200,10 +181,9 @@ def group_consumers(
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
 
-    from streamctl.core.groups import list_consumers
     from streamctl.render.groups import consumers_table
 
-    app_ctx.emit(list_consumers(app_ctx.client(), stream, group), fmt, consumers_table)
+    app_ctx.emit(app_ctx.sc.consumers(stream, group), fmt, consumers_table)
 
 
 @group_app.command("delconsumer")
@@ -238,10 +218,9 @@ def group_delconsumer(
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
 
-    from streamctl.core.groups import delete_consumer
     from streamctl.render.groups import delconsumer_view
 
-    result = delete_consumer(
-        app_ctx.client(), stream, group, consumer, reassign_to=reassign_to, force=force
+    result = app_ctx.sc.delete_consumer(
+        stream, group, consumer, reassign_to=reassign_to, force=force
     )
     app_ctx.emit(result, fmt, delconsumer_view)

@@ -30,7 +30,6 @@ def info(
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
 
-    from streamctl.core.streams import stream_info
     from streamctl.render.tables import stream_info_view
 
-    app_ctx.emit(stream_info(app_ctx.client(), stream), fmt, stream_info_view)
+    app_ctx.emit(app_ctx.sc.info(stream), fmt, stream_info_view)

@@ -29,12 +29,11 @@ def ls(
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
 
-    from streamctl.core.streams import list_streams
     from streamctl.render.tables import streams_table
 
     refused: list[str] = []
-    streams = list_streams(
-        app_ctx.client(), pattern, memory=memory, on_refused=lambda name, _: refused.append(name)
+    streams = app_ctx.sc.streams(
+        pattern, memory=memory, on_refused=lambda name, _: refused.append(name)
     )
     app_ctx.emit(streams, fmt, streams_table)
     if refused:

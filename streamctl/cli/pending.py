@@ -115,29 +115,39 @@ def pending(
         )
 
     from streamctl import ids as grammar
-    from streamctl.core.connection import server_time_ms
-    from streamctl.core.pending import PendingFilter
 
-    client = app_ctx.client()
-
-    def now() -> int:
-        return server_time_ms(client)
-
-    flt = PendingFilter(
-        consumer=consumer,
-        min_idle_ms=grammar.parse_duration(min_idle, what="--min-idle") if min_idle else 0,
-        min_deliveries=min_deliveries,
-        start=grammar.resolve_start(grammar.parse_position(start), now),
-        end=grammar.resolve_end(grammar.parse_position(end, allow_exclusive=False), now),
-    )
-    limit = count or None
+    # flag-worded checks first; the Client parses the same values again
+    if min_idle:
+        grammar.parse_duration(min_idle, what="--min-idle")
+    grammar.parse_position(start)
+    grammar.parse_position(end, allow_exclusive=False)
+    selection: dict[str, Any] = {
+        "consumer": consumer,
+        "min_idle": min_idle,
+        "start": start,
+        "end": end,
+    }
     if claim:
         assert to is not None
-        _claim(app_ctx, fmt, stream, group, to, flt, ids or [], limit, dry_run)
+        _claim(
+            app_ctx, fmt, stream, group, to, selection, min_deliveries, ids or [], count, dry_run
+        )
     elif dead_letter is not None:
         assert max_deliveries is not None
-        _dead_letter(app_ctx, fmt, stream, group, dead_letter, max_deliveries, flt, limit, dry_run)
+        _dead_letter(
+            app_ctx,
+            fmt,
+            stream,
+            group,
+            dead_letter,
+            max_deliveries,
+            selection,
+            min_deliveries,
+            count,
+            dry_run,
+        )
     else:
+        flt = app_ctx.sc.pending_filter(**selection, min_deliveries=min_deliveries)
         _list(app_ctx, fmt, stream, group, flt, DEFAULT_COUNT if count is None else count)
 
 
@@ -176,17 +186,16 @@ def _check_options(
 def _list(
     app_ctx: AppContext, fmt: str, stream: str, group: str, flt: PendingFilter, count: int
 ) -> None:
-    from streamctl.core.pending import iter_pending, pending_summary
     from streamctl.render.groups import PendingWriter
 
-    client = app_ctx.client()
-    summary = pending_summary(client, stream, group)
+    summary = app_ctx.sc.pending(stream, group)
     writer = PendingWriter(fmt, app_ctx.write, app_ctx.print, summary)
     writer.begin()
     more = False
     shown = 0
     # one entry past --count tells whether more matched
-    for batch in iter_pending(client, stream, group, flt, limit=count + 1 if count else None):
+    pages = app_ctx.sc.pending_pages(stream, group, flt, limit=count + 1 if count else None)
+    for batch in pages:
         if count and shown + len(batch) > count:
             batch = batch[: count - shown]
             more = True
@@ -203,39 +212,30 @@ def _claim(
     stream: str,
     group: str,
     to: str,
-    flt: PendingFilter,
+    selection: dict[str, Any],
+    min_deliveries: int,
     ids: list[str],
-    limit: int | None,
+    count: int | None,
     dry_run: bool,
 ) -> None:
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core import pending
     from streamctl.render.groups import claim_view
 
-    client = app_ctx.client()
+    wanted = [x for v in ids for x in v.replace(",", " ").split()]
+    if wanted:
+        selection = {"min_idle": selection["min_idle"]}
     with graceful_stop() as stop:
-        if ids:
-            wanted = pending.normalize_ids(x for v in ids for x in v.replace(",", " ").split())
-            result = pending.claim_ids(
-                client, stream, group, to, wanted, min_idle_ms=flt.min_idle_ms, dry_run=dry_run
-            )
-        elif dry_run:
-            result = pending.plan_claim(client, stream, group, to, flt, limit=limit)
-        elif flt.needs_pel_scan:
-            result = pending.claim_selected(
-                client, stream, group, to, flt, limit=limit, should_stop=stop
-            )
-        else:
-            result = pending.claim_idle(
-                client,
-                stream,
-                group,
-                to,
-                min_idle_ms=flt.min_idle_ms,
-                start=flt.start,
-                limit=limit,
-                should_stop=stop,
-            )
+        result = app_ctx.sc.claim(
+            stream,
+            group,
+            to,
+            ids=wanted,
+            **selection,
+            min_deliveries=min_deliveries,
+            count=count,
+            dry_run=dry_run,
+            should_stop=stop,
+        )
     app_ctx.emit(result, fmt, claim_view)
     _stopped(stop, f"{len(result.claimed)} entries were claimed")
 
@@ -247,23 +247,23 @@ def _dead_letter(
     group: str,
     dlq: str,
     max_deliveries: int,
-    flt: PendingFilter,
-    limit: int | None,
+    selection: dict[str, Any],
+    min_deliveries: int,
+    count: int | None,
     dry_run: bool,
 ) -> None:
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core.pending import dead_letter
     from streamctl.render.groups import dead_letter_view
 
     with graceful_stop() as stop:
-        result = dead_letter(
-            app_ctx.client(),
+        result = app_ctx.sc.dead_letter(
             stream,
             group,
             dlq,
-            max_deliveries,
-            flt,
-            limit=limit,
+            max_deliveries=max_deliveries,
+            **selection,
+            min_deliveries=min_deliveries,
+            count=count,
             dry_run=dry_run,
             should_stop=stop,
         )

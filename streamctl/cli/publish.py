@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -93,34 +93,36 @@ def publish(
     fmt = app_ctx.requested_format(output)
 
     from streamctl import inputs
-    from streamctl.core import streams
 
-    client = app_ctx.client()
-    trim = streams.trim_args(maxlen, _resolve_minid(app_ctx, minid), approx)
+    cap: dict[str, Any] = {
+        "maxlen": maxlen,
+        "minid": _exact_minid(app_ctx, minid),
+        "approx": approx,
+    }
     if file is None:
         fields = (
             inputs.parse_json_event(json_event)
             if json_event is not None
             else inputs.parse_pairs(pairs)
         )
-        new_id = streams.publish_one(
-            client, stream, fields, entry_id=entry_id, trim=trim, mkstream=not no_mkstream
-        )
+        if not fields:
+            raise BadInput("an event needs at least one field: FIELD=VALUE, --json or --file")
+        new_id = app_ctx.sc.publish(stream, fields, id=entry_id, mkstream=not no_mkstream, **cap)
         _write_ids(app_ctx, stream, [new_id], fmt)
         return
-    _publish_file(app_ctx, stream, file, skip=skip, trim=trim, mkstream=not no_mkstream, fmt=fmt)
+    _publish_file(app_ctx, stream, file, skip=skip, cap=cap, mkstream=not no_mkstream, fmt=fmt)
 
 
-def _resolve_minid(app_ctx: AppContext, minid: str | None) -> str | None:
+def _exact_minid(app_ctx: AppContext, minid: str | None) -> str | None:
+    """--minid as an exact id, its errors worded with the flag."""
     if minid is None:
         return None
     from streamctl import ids
-    from streamctl.core.connection import server_time_ms
 
     pos = ids.parse_position(minid, allow_exclusive=False)
     if pos.kind in ("max", "last"):
         raise BadInput(f"bad --minid {minid!r}: give an id, a time or a duration ago")
-    return ids.resolve_exact(pos, lambda: server_time_ms(app_ctx.client()))
+    return ids.resolve_exact(pos, app_ctx.sc.now_ms)
 
 
 def _write_ids(app_ctx: AppContext, stream: str, new_ids: list[str], fmt: str) -> None:
@@ -141,7 +143,7 @@ def _publish_file(
     path: str,
     *,
     skip: int,
-    trim: list[object],
+    cap: dict[str, Any],
     mkstream: bool,
     fmt: str,
 ) -> None:
@@ -179,11 +181,10 @@ def _publish_file(
             progress.start()
         with graceful_stop() as stop, no_gc():
             try:
-                published = streams.publish_many(
-                    app_ctx.client(),
+                published = app_ctx.sc.publish_many(
                     stream,
                     inputs.read_events(path, skip=skip),
-                    trim=trim,
+                    **cap,
                     mkstream=mkstream,
                     on_ids=on_ids,
                     should_stop=stop,

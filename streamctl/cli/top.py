@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -8,9 +8,6 @@ from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput, ExitCode
-
-if TYPE_CHECKING:
-    from streamctl.core.connection import Client
 
 
 def register(app: typer.Typer) -> None:
@@ -60,10 +57,9 @@ def top(
         return
 
     fmt = app_ctx.output_format(output)
-    from streamctl.core.health import sample_rates
     from streamctl.render import health as render_health
 
-    report = sample_rates(app_ctx.client(), pattern, interval)
+    report = app_ctx.sc.rates(pattern, interval)
     app_ctx.emit(report, fmt, render_health.top_table)
 
 
@@ -79,12 +75,10 @@ def _live(app_ctx: AppContext, pattern: str, interval: float) -> None:
     from rich.live import Live
     from rich.text import Text
 
-    from streamctl.core.connection import translate_error
-    from streamctl.core.health import RateTracker, take_snapshot
+    from streamctl.core.health import RateTracker
     from streamctl.errors import ConnectionFailed
     from streamctl.render.health import top_table
 
-    client: Client = app_ctx.client()
     tracker = RateTracker()
     title = _title(app_ctx, pattern)
     view: Any = Text(f"{title}\nsampling...")
@@ -93,11 +87,11 @@ def _live(app_ctx: AppContext, pattern: str, interval: float) -> None:
             while True:
                 started = time.monotonic()
                 try:
-                    report = tracker.update(take_snapshot(client, pattern))
+                    report = tracker.update(app_ctx.sc.snapshot(pattern))
                     view = top_table(report, title=title)
                     live.update(view, refresh=True)
                 except Exception as exc:  # noqa: BLE001 - a server that goes away is shown, not fatal
-                    mapped = translate_error(exc, app_ctx.settings)
+                    mapped = app_ctx.translate(exc)
                     if not isinstance(mapped, ConnectionFailed):
                         raise
                     tracker = RateTracker()  # rates across the gap would be wrong

@@ -80,18 +80,15 @@ def trim(
     fmt = app_ctx.output_format(output)
 
     from streamctl import ids
-    from streamctl.core import trim as core_trim
     from streamctl.render.transfer import trim_view
 
-    older_than_ms = None
     if older_than is not None:
-        older_than_ms = ids.parse_duration(older_than, what="--older-than")
-    result = core_trim.trim(
-        app_ctx.client(),
+        ids.parse_duration(older_than, what="--older-than")  # flag-worded check first
+    result = app_ctx.sc.trim(
         stream,
         maxlen=maxlen,
         minid=minid,
-        older_than_ms=older_than_ms,
+        older_than=older_than,
         approx=approx,
         acked_only=acked_only,
         dry_run=dry_run,
