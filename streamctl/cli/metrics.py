@@ -74,7 +74,8 @@ def metrics(
 
     Without --listen: one exposition on stdout, then exit (node_exporter's textfile collector,
     cron, a CI artifact). When the server does not answer, the exposition is `streamctl_up 0`
-    and the exit code 3. With --listen: serves GET /metrics until SIGTERM (exit 0) or Ctrl-C.
+    and the exit code 3. With --listen: serves GET /metrics until SIGTERM (exit 0) or Ctrl-C
+    (exit 130).
 
     \b
     Examples:
@@ -146,13 +147,24 @@ def _serve(
     app_ctx.notice(f"serving http://{shown}:{bound}/metrics (SIGTERM or Ctrl-C stops)")
 
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         server.shutdown()
         server.server_close()
         thread.join(5)
     app_ctx.notice("stopped")
+    if received and received[0] == signal.SIGINT:
+        from streamctl.errors import ExitCode
+
+        raise typer.Exit(ExitCode.INTERRUPTED)
