@@ -333,3 +333,18 @@ def test_a_real_prometheus_scrapes_the_group_lag(server, r, tmp_path):
         prom.terminate()
         prom.wait(20)
         stop(proc)
+
+
+def test_the_readme_alert_rules_pass_promtool(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- alert-rules:start -->", 1)[1].split("<!-- alert-rules:end -->")[0]
+    rules = block.split("```yaml", 1)[1].split("```", 1)[0]
+    (tmp_path / "rules.yml").write_text(rules)
+    proc = subprocess.run(
+        [need(PROMTOOL, "promtool"), "check", "rules", str(tmp_path / "rules.yml")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS: 2 rules found" in proc.stdout
