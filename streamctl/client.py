@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         SetIdPlan,
     )
     from streamctl.core.models_health import CheckReport, TopReport
+    from streamctl.core.models_monitoring import DoctorReport, MetricsSnapshot
     from streamctl.core.models_pending import (
         AckResult,
         ClaimResult,
@@ -1010,6 +1011,36 @@ class Client:
         from streamctl.core.health import sample_rates
 
         return sample_rates(self.redis, pattern, interval)
+
+    def metrics(
+        self,
+        pattern: str = "*",
+        *,
+        group: str | None = None,
+        consumers: bool = False,
+        max_streams: int = 10_000,
+    ) -> MetricsSnapshot:
+        """One scrape for Prometheus: every stream matching the glob (every primary of a
+        cluster) with its groups' lag, pending, idle and behind; only streams having `group`
+        when given; `consumers` adds per-consumer figures; at most `max_streams` streams (the
+        first by name; `truncated` says when more matched). A server that does not answer
+        gives `up=False` (not an exception): a scrape reports it."""
+        from streamctl.core.metrics import collect_metrics
+
+        if max_streams < 1:
+            raise BadInput(f"bad max_streams {max_streams}: give 1 or more")
+        return collect_metrics(
+            self.redis, pattern, group=group, consumers=consumers, max_streams=max_streams
+        )
+
+    @_mapped
+    def doctor(self) -> DoctorReport:
+        """Is this server a safe home for streams? Kind, version, topology, capabilities (asked
+        of the server) and findings with a level and what to do; `failed` when one is at error
+        level. What the server refuses to tell is an `unknown` finding."""
+        from streamctl.core.doctor import diagnose
+
+        return diagnose(self.redis, self._settings)
 
 
 class _Stop(BaseException):

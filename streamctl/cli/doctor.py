@@ -28,10 +28,9 @@ def doctor(ctx: typer.Context, output: OutputOption = None) -> None:
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
 
-    from streamctl.core.doctor import diagnose
     from streamctl.render import doctor as render_doctor
 
-    report = diagnose(app_ctx.client(), app_ctx.settings)
+    report = app_ctx.sc.doctor()
     app_ctx.emit(report, fmt, render_doctor.doctor_view)
     if report.failed:
         errors = [f for f in report.findings if f.level == "error"]

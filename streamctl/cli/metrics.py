@@ -88,10 +88,7 @@ def metrics(
     app_ctx = state(ctx)
 
     def read() -> MetricsSnapshot:
-        from streamctl.core.metrics import collect_metrics
-
-        return collect_metrics(
-            app_ctx.client(),
+        return app_ctx.sc.metrics(
             pattern,
             group=group,
             consumers=consumers,
