@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, ParamSpec, TypeVar
 from streamctl import ids
 from streamctl.config import Settings, resolve_settings
 from streamctl.core.models import Entry, FieldPairs
-from streamctl.errors import BadInput, StreamctlError
+from streamctl.errors import BadInput, ServerRefused, StreamctlError
 
 if TYPE_CHECKING:
     from redis import Redis as RedisClient
@@ -494,6 +494,20 @@ class Client:
         from streamctl.core.streams import list_streams
 
         return list_streams(self.redis, pattern, memory=memory, on_refused=on_refused)
+
+    @_mapped
+    def delete_stream(self, stream: str) -> bool:
+        """Delete the stream (its entries and groups); True when it existed. A key of another
+        type is left alone (ServerRefused)."""
+        from streamctl.core.connection import node_client
+        from streamctl.core.streams import key_type
+
+        kind = key_type(self.redis, stream)
+        if kind == "none":
+            return False
+        if kind != "stream":
+            raise ServerRefused(f"WRONGTYPE: key {stream!r} holds a {kind}, not a stream")
+        return bool(node_client(self.redis, stream).delete(stream))
 
     @_mapped
     def info(self, stream: str) -> StreamInfo:

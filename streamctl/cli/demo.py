@@ -10,7 +10,7 @@ from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput
 
 if TYPE_CHECKING:
-    from streamctl.core.connection import Client
+    from streamctl.client import Client
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +48,7 @@ def demo(
         raise BadInput(f"bad --pause {pause:g}: give a number of seconds, 0 or more")
     delay = pause if pause is not None else (1.0 if app_ctx.stdout_is_tty else 0.0)
 
-    from streamctl.core import demo as story
+    from streamctl import demo as story
     from streamctl.core.embedded import EmbeddedServer
 
     settings = app_ctx.settings
@@ -59,10 +59,10 @@ def demo(
             f"no server answers at {settings.display_url}: starting an embedded one for the demo"
         )
         embedded = EmbeddedServer().start()
+        from streamctl.client import Client
         from streamctl.config import Settings
-        from streamctl.core.connection import connect
 
-        client = connect(Settings(url=embedded.url, timeout=settings.timeout))
+        client = Client(Settings(url=embedded.url, timeout=settings.timeout))
     where = embedded.url if embedded else settings.display_url
     narrator = Narrator(app_ctx, fmt, delay)
     try:
@@ -126,7 +126,7 @@ class Narrator:
             self.app_ctx.print(table(result))
 
     def run(self, client: Client, where: str, embedded: bool) -> None:
-        from streamctl.core import demo as story
+        from streamctl import demo as story
         from streamctl.render import health as views
         from streamctl.render.tables import entries_table
 
@@ -188,7 +188,7 @@ class Narrator:
         )
 
     def finish(self, url: str | None, need_server: bool) -> None:
-        from streamctl.core import demo as story
+        from streamctl import demo as story
         from streamctl.render import serialize
 
         commands = story.next_commands(url, need_server=need_server)

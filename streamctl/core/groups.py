@@ -98,7 +98,7 @@ def _refusal(exc: ResponseError, stream: str) -> Exception:
         return NotFound(f"stream {stream!r} does not exist")
     if text.startswith("WRONGTYPE"):
         return ServerRefused(f"WRONGTYPE: key {stream!r} is not a stream")
-    return ServerRefused(f"the server refused: {text}")
+    return exc  # worded where every refusal is (connection.translate_error: NOPERM, ...)
 
 
 def _xinfo_groups(client: Client, stream: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The steps of `streamctl demo`: frozen dataclasses from core.demo, shown by render.health.
+"""The steps of `streamctl demo`: frozen dataclasses from streamctl.demo, shown by render.health.
 
 Redis-free, like every core.models* module: render imports models from these and from no other
 core module. The models are spread over a few modules for start-up time: defining a frozen

@@ -67,7 +67,7 @@ def require_stream_group(client: Client, stream: str, group: str) -> None:
 def _missing_group(exc: ResponseError, stream: str, group: str) -> Exception:
     if str(exc).startswith("NOGROUP"):
         return NotFound(f"group {group!r} does not exist on stream {stream!r}")
-    return ServerRefused(f"the server refused: {exc}")
+    return exc  # worded where every refusal is (connection.translate_error: NOPERM, ...)
 
 
 # ---- summary and listing ----

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from streamctl.core.demo import CRASHER, DEMO_GROUP, DEMO_STREAM, WORKER
 from streamctl.core.embedded import port_in_use
+from streamctl.demo import CRASHER, DEMO_GROUP, DEMO_STREAM, WORKER
 from tests.conftest import run_process
 from tests.servers import free_port
 

@@ -243,15 +243,15 @@ def test_pending_usage_errors(cli1, r1, args, message):
 
 def test_killed_consumer_entries_are_seen_idle_then_claimed_once(cli, r):
     setup_group(r, 5, read=3, consumer="A")  # A dies holding 3 entries
-    idle_past(80)
-    stuck = cli("pending", "s", "g", "--min-idle", "80ms", "-o", "json").json()
+    idle_past(400)
+    stuck = cli("pending", "s", "g", "--min-idle", "400ms", "-o", "json").json()
     assert [(e["id"], e["consumer"]) for e in stuck["entries"]] == [
         ("1000-0", "A"),
         ("2000-0", "A"),
         ("3000-0", "A"),
     ]
-    assert all(e["idle_ms"] >= 80 for e in stuck["entries"])
-    res = cli("pending", "s", "g", "--min-idle", "80ms", "--claim", "--to", "B", "-o", "json")
+    assert all(e["idle_ms"] >= 400 for e in stuck["entries"])
+    res = cli("pending", "s", "g", "--min-idle", "400ms", "--claim", "--to", "B", "-o", "json")
     assert res.exit_code == 0, res.stderr
     assert res.json() == {
         "stream": "s",
@@ -265,7 +265,7 @@ def test_killed_consumer_entries_are_seen_idle_then_claimed_once(cli, r):
         "not_pending": [],
     }
     assert pel(r) == [("1000-0", "B", 1), ("2000-0", "B", 1), ("3000-0", "B", 1)]
-    again = cli("pending", "s", "g", "--min-idle", "80ms", "--claim", "--to", "C", "-o", "json")
+    again = cli("pending", "s", "g", "--min-idle", "400ms", "--claim", "--to", "C", "-o", "json")
     assert (again.json()["claimed"], again.json()["deleted"]) == ([], [])
     assert [c for _, c, _ in pel(r)] == ["B", "B", "B"]
 
