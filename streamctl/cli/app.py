@@ -21,7 +21,7 @@ from streamctl import __version__
 from streamctl.cli._click import click
 from streamctl.cli.context import AppContext, current_settings
 from streamctl.config import ENV_DEBUG, scrub
-from streamctl.errors import ExitCode, OutputClosed, StreamctlError
+from streamctl.errors import ExitCode, OutputClosed, Stopped, StreamctlError
 
 NOT_COMMANDS = {"app", "context", "options"}
 
@@ -31,7 +31,7 @@ def _print_error(message: str) -> None:
     try:
         sys.stderr.write(f"error: {line}\n")
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # stderr closed, or its terminal gone (SIGHUP)
         pass
 
 
@@ -177,6 +177,9 @@ def run_guarded(call: Any) -> int:
     except (typer.Abort, KeyboardInterrupt):
         _print_error("interrupted")
         return ExitCode.INTERRUPTED
+    except Stopped as exc:  # a stop signal while a command owned a child process (server, demo)
+        _print_error(exc.message)
+        return exc.exit_code
     except OutputClosed:
         _silence_stdout()
         return ExitCode.OK
