@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -18,18 +19,19 @@ END = "<!-- commands:end -->"
 def command_names() -> list[list[str]]:
     import typer
 
+    from streamctl.cli._click import click
     from streamctl.cli.app import app
 
     root = typer.main.get_command(app)
     names: list[list[str]] = [[]]
 
-    def walk(prefix: list[str], cmd: object) -> None:
-        sub = getattr(cmd, "commands", None)
-        if sub is None:
+    def walk(prefix: list[str], cmd: Any) -> None:
+        if not hasattr(cmd, "list_commands"):
             return
-        for name in sub:
+        ctx = click.Context(cmd)  # the lazy root group lists its commands through its API
+        for name in cmd.list_commands(ctx):
             names.append([*prefix, name])
-            walk([*prefix, name], sub[name])
+            walk([*prefix, name], cmd.get_command(ctx, name))
 
     walk([], root)
     return names

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4  # stream, group or consumer does not exist
     CHECK_FAILED = 5  # a threshold was breached, or tail timed out
     UNSAFE = 6  # would lose data or needs confirmation: rerun with --force / --yes
+    HANGUP = 129  # SIGHUP (128 + 1): the terminal went away, or `kill -HUP`
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -92,3 +93,15 @@ class OutputClosed(StreamctlError):
 
     def __init__(self) -> None:
         super().__init__("output closed")
+
+
+class Stopped(BaseException):
+    """A stop signal (SIGINT, SIGTERM, SIGHUP) arrived while a command owned child processes.
+
+    A BaseException, as KeyboardInterrupt is, so that no `except Exception` on the way up
+    swallows it; the root command maps it to its exit code (130, 143, 129) with one line."""
+
+    def __init__(self, message: str, *, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code

@@ -1,29 +1,53 @@
-"""The root command: global options -> AppContext, command discovery, errors -> exit codes.
+"""The root command: global options -> AppContext, the table of commands, errors -> exit codes.
 
-Every module in this package (but the few below) is a command of the same name (`import_` is
-`import`) and defines `register(app)`. Commands are loaded lazily: a run imports and builds only
-the command it invokes, and core/render load inside the command, so a one-shot command stays
-close to the cost of `import typer, redis` and `--help` loads neither redis nor rich.
+Each command is a module of this package that defines `register(app)`, listed in COMMANDS.
+Commands are loaded lazily: a run imports and builds only the command it invokes, and
+core/render load inside the command, so a one-shot command stays close to the cost of
+`import typer, redis` and `--help` loads neither redis nor rich.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
-from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from streamctl import __version__
-from streamctl.cli._click import click
+from streamctl.cli._click import click, conventional_arguments
 from streamctl.cli.context import AppContext
 from streamctl.config import ENV_DEBUG, scrub
-from streamctl.errors import ExitCode, OutputClosed, StreamctlError
+from streamctl.errors import ExitCode, OutputClosed, Stopped, StreamctlError
 
-NOT_COMMANDS = {"app", "context", "options"}
+# Every command: its name -> the module of streamctl.cli that defines `register(app)`. The one
+# place to add a command (tests/cli/test_app.py fails for a module with `register` not listed).
+COMMANDS: dict[str, str] = {
+    "ack": "ack",
+    "bench": "bench",
+    "check": "check",
+    "completion": "completion",
+    "demo": "demo",
+    "doctor": "doctor",
+    "export": "export",
+    "group": "group",
+    "import": "import_",
+    "info": "info",
+    "ls": "ls",
+    "metrics": "metrics",
+    "pending": "pending",
+    "profile": "profile",
+    "publish": "publish",
+    "range": "range",
+    "replay": "replay",
+    "server": "server",
+    "tail": "tail",
+    "top": "top",
+    "trim": "trim",
+}
 
 
 def _print_error(message: str, secrets: tuple[str, ...] = ()) -> None:
@@ -31,7 +55,7 @@ def _print_error(message: str, secrets: tuple[str, ...] = ()) -> None:
     try:
         sys.stderr.write(f"error: {line}\n")
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # stderr closed, or its terminal gone (SIGHUP)
         pass
 
 
@@ -54,17 +78,6 @@ def _print_traceback(secrets: tuple[str, ...] = ()) -> None:
     sys.stderr.write(scrub(traceback.format_exc(), secrets))
 
 
-def command_modules() -> dict[str, str]:
-    """{command name: module name} of the command modules in this package (no import)."""
-    names = {}
-    for filename in os.listdir(os.path.dirname(__file__)):
-        module, ext = os.path.splitext(filename)
-        if ext != ".py" or module in NOT_COMMANDS or module.startswith("_"):
-            continue
-        names[module.rstrip("_")] = module
-    return dict(sorted(names.items()))
-
-
 def load_command(name: str, module_name: str) -> Any:
     """Import one command module and build its click command (a group for `group`)."""
     module = importlib.import_module(f"streamctl.cli.{module_name}")
@@ -75,62 +88,41 @@ def load_command(name: str, module_name: str) -> Any:
     command = built.commands.get(name)
     if command is None:
         raise RuntimeError(f"streamctl.cli.{module_name} does not register a command {name!r}")
-    _conventional_metavars(command)
+    conventional_arguments(command)
     return command
 
 
-def _conventional_metavars(command: Any) -> None:
-    """Arguments shown as `STREAM [START] GROUP...` in usage lines, not typer's `{stream}`."""
-    for sub in getattr(command, "commands", {}).values():
-        _conventional_metavars(sub)
-    for param in getattr(command, "params", []):
-        if param.param_type_name != "argument" or param.metavar is not None:
-            continue
-        label = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
-
-        def make_metavar(
-            ctx: Any = None, *, usage: bool = False, label: str = label, p: Any = param
-        ) -> str:
-            return f"[{label}]" if usage and not p.required else label
-
-        param.make_metavar = make_metavar
-
-
-class LazyCommands(MutableMapping[str, Any]):
-    """The root group's commands: names known up front, each built on first access."""
-
-    def __init__(self, modules: dict[str, str]) -> None:
-        self._modules = modules
-        self._built: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._built:
-            if name not in self._modules:
-                raise KeyError(name)
-            self._built[name] = load_command(name, self._modules[name])
-        return self._built[name]
-
-    def __setitem__(self, name: str, command: Any) -> None:
-        self._built[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        self._built.pop(name, None)
-        self._modules.pop(name, None)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(set(self._modules) | set(self._built)))
-
-    def __len__(self) -> int:
-        return len(set(self._modules) | set(self._built))
-
-
 class StreamctlGroup(TyperGroup):
-    """Loads commands lazily, and maps every way a command can end to the SPEC's exit codes,
-    with one line on stderr."""
+    """The root group: a lazy group as click documents it ("Defining lazily loaded
+    subcommands": `list_commands`/`get_command` over the COMMANDS table, a command's module
+    imported when it is invoked or asked for help), and every way a command can end mapped to
+    the SPEC's exit codes, with one line on stderr."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.commands = LazyCommands(command_modules())
+        self._loaded: dict[str, Any] = {}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return super().get_command(ctx, cmd_name)
+        if cmd_name not in self._loaded:
+            self._loaded[cmd_name] = load_command(cmd_name, module)
+        return self._loaded[cmd_name]
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        # TyperGroup suggests close names from `self.commands`, which holds none of ours
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.UsageError as exc:
+            close = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if close and "Did you mean" not in exc.message:
+                names = ", ".join(repr(name) for name in close)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {names}?"
+            raise
 
     def main(  # type: ignore[override]
         self,
@@ -194,6 +186,9 @@ def run_guarded(call: Any, app_ctx: AppContext | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         error("interrupted")
         return ExitCode.INTERRUPTED
+    except Stopped as exc:  # a stop signal while a command owned a child process (server, demo)
+        _print_error(exc.message)
+        return exc.exit_code
     except OutputClosed:
         _silence_stdout()
         return ExitCode.OK

@@ -11,6 +11,7 @@ from streamctl.errors import BadInput
 
 if TYPE_CHECKING:
     from streamctl.client import Client
+    from streamctl.core.children import ChildProcesses
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +43,16 @@ def demo(
       streamctl demo
       streamctl -u redis://localhost:6380/0 demo --pause 0 -o json
     """
+    from streamctl.core.children import ChildProcesses
+
+    # a stop signal unwinds through the cleanup below; the owner stops the embedded server
+    with ChildProcesses() as children:
+        _demo(ctx, pause, output, children)
+
+
+def _demo(
+    ctx: typer.Context, pause: float | None, output: str | None, children: ChildProcesses
+) -> None:
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
     if pause is not None and pause < 0:
@@ -58,7 +69,7 @@ def demo(
         app_ctx.notice(
             f"no server answers at {settings.display_url}: starting an embedded one for the demo"
         )
-        embedded = EmbeddedServer().start()
+        embedded = EmbeddedServer().start(children)
         from streamctl.client import Client
         from streamctl.config import Settings
 

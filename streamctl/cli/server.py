@@ -34,17 +34,15 @@ def server(
       streamctl server --port 6380 --dir ./data
     """
     app_ctx = state(ctx)
+    from streamctl.core.children import ChildProcesses
     from streamctl.core.embedded import EmbeddedServer
 
-    srv = EmbeddedServer(port=port, data_dir=data_dir, bind=bind).start()
-    try:
+    # Ctrl-C, SIGTERM, SIGHUP or the server's own exit: the owner stops it before we exit
+    with ChildProcesses() as children:
+        srv = EmbeddedServer(port=port, data_dir=data_dir, bind=bind).start(children)
         app_ctx.write(srv.url + "\n")
         app_ctx.notice(
             f"serving on {srv.url} ({srv.binary}); "
             f"try: streamctl -u {srv.url} publish orders order_id=1 — Ctrl-C stops it"
         )
         srv.wait()
-    except KeyboardInterrupt:
-        app_ctx.notice("stopping the server")
-    finally:
-        srv.stop()

