@@ -22,19 +22,18 @@ duplicating or hanging.
   handled, so no entry is read twice. At the end the waiting reads are cut (their connections
   closed): in group mode a reply that had already arrived is counted as left pending.
 
-Nothing here prints: entries go to `on_entry`, notices (retries) to `on_notice`.
+Nothing here prints: entries go to the sink (a block per stream and read, then one flush),
+notices (retries) to `on_notice`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import re
 import select
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -47,6 +46,7 @@ from streamctl.core.connection import (
     server_time_ms,
     slot_groups,
 )
+from streamctl.core.filters import EntryFilter
 from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.errors import BadInput, CheckFailed, ConnectionFailed, NotFound, ServerRefused
 from streamctl.ids import Position, StreamId, format_duration, resolve_start
@@ -60,46 +60,33 @@ BACKOFF_MAX_S = 2.0
 # what a lost connection looks like (BusyLoadingError, a server loading its AOF, is one too)
 CONNECTION_LOST = (RedisConnectionError, RedisTimeoutError)
 
-EntrySink = Callable[[str, RawEntry], None]
+
+class EntrySink(Protocol):
+    """Where entries go: `write` renders a block of one stream's entries (not yet visible),
+    `flush` makes what was written visible. The follower writes a read's entries, flushes once,
+    and only then acknowledges them."""
+
+    def write(self, stream: str, entries: list[RawEntry]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class _EachEntry:
+    """A sink from a function called per entry (which writes and flushes it itself)."""
+
+    def __init__(self, on_entry: Callable[[str, RawEntry], None]) -> None:
+        self.on_entry = on_entry
+
+    def write(self, stream: str, entries: list[RawEntry]) -> None:
+        for raw in entries:
+            self.on_entry(stream, raw)
+
+    def flush(self) -> None:
+        pass
+
+
 Notice = Callable[[str], None]
 StopReason = Literal["count", "timeout", "end"]
-
-
-# ---- --match FIELD=GLOB ----
-
-
-@dataclass(frozen=True)
-class FieldMatch:
-    """`--match FIELD=GLOB`: the field's value (decoded as UTF-8) matches the glob (fnmatch,
-    case-sensitive). An entry without the field does not match."""
-
-    text: str
-    field: bytes
-    glob: str
-    regex: re.Pattern[str]
-
-    def matches(self, flat: list[bytes]) -> bool:
-        for i in range(0, len(flat) - 1, 2):
-            if flat[i] == self.field:
-                return self.regex.match(flat[i + 1].decode("utf-8", "replace")) is not None
-        return False
-
-
-def parse_match(text: str) -> FieldMatch:
-    name, sep, glob = text.partition("=")
-    if not sep or not name:
-        raise BadInput(f"bad --match {text!r}: give FIELD=GLOB, e.g. status=shipped or id=42*")
-    return FieldMatch(
-        text, name.encode("utf-8", "surrogateescape"), glob, re.compile(fnmatch.translate(glob))
-    )
-
-
-def parse_matches(texts: Iterable[str]) -> tuple[FieldMatch, ...]:
-    return tuple(parse_match(t) for t in texts)
-
-
-def matches_all(matches: tuple[FieldMatch, ...], flat: list[bytes]) -> bool:
-    return all(m.matches(flat) for m in matches)
 
 
 # ---- options and result ----
@@ -114,7 +101,7 @@ class FollowOptions:
     count: int | None = None  # stop after this many matching entries
     idle_timeout_ms: int | None = None  # stop after this long without a matching entry
     follow: bool = True  # False: what is there now, then stop
-    matches: tuple[FieldMatch, ...] = ()
+    filter: EntryFilter | None = None  # match / where: only passing entries count and print
     ack: bool = True
     create_group: bool = False
     retry_for_ms: int = DEFAULT_RETRY_FOR_MS
@@ -140,7 +127,7 @@ class FollowOptions:
 @dataclass
 class FollowResult:
     seen: int = 0  # matching entries written
-    skipped: int = 0  # entries that did not match --match
+    skipped: int = 0  # entries that did not pass the filter
     acked: int = 0
     # group mode: entries delivered to this consumer and left pending by this run
     # (--no-ack, not matching, deleted while pending, or beyond --count)
@@ -154,11 +141,7 @@ class FollowResult:
         """The CI wait-for-event: --count N with --timeout, and fewer than N before the timeout."""
         if self.stopped != "timeout" or opts.count is None or self.seen >= opts.count:
             return None
-        what = (
-            "entries"
-            if not opts.matches
-            else "entries matching " + " ".join(m.text for m in opts.matches)
-        )
+        what = "entries" if opts.filter is None else "entries matching " + opts.filter.describe()
         waited = opts.idle_timeout_ms if opts.idle_timeout_ms is not None else self.idle_ms
         return CheckFailed(
             f"timed out after {duration_text(waited)} without a new entry: "
@@ -412,7 +395,7 @@ class _StreamState:
 class _Follower:
     client: Client
     opts: FollowOptions
-    on_entry: EntrySink
+    sink: EntrySink
     on_notice: Notice
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
@@ -489,12 +472,15 @@ class _Follower:
             delivered = self._group_last_delivered(name, group)
             if delivered is None:
                 if not self.opts.create_group:
+                    at = "$" if self.opts.start.kind == "last" else "--from"
                     raise NotFound(
                         f"group {group!r} does not exist on stream {name!r} "
-                        "(--create-group creates it at $)"
+                        f"(--create-group creates it at {at})"
                     )
-                self._create_group(name, group)
-                self.on_notice(f"created group {group!r} on stream {name!r} at $")
+                # at --from: `$` is the end; otherwise after the entry before the start
+                at = "$" if self.opts.start.kind == "last" else self._after(name)
+                self._create_group(name, group, at)
+                self.on_notice(f"created group {group!r} on stream {name!r} at {at}")
                 delivered = self._group_last_delivered(name, group) or "0-0"
             if self.opts.start.kind == "last":
                 # only new entries: `>`; the position bounds the pending re-read after a reconnect
@@ -519,7 +505,7 @@ class _Follower:
                 return value.decode() if isinstance(value, bytes) else str(value)
         return None
 
-    def _create_group(self, name: str, group: str) -> None:
+    def _create_group(self, name: str, group: str, at: str) -> None:
         try:
             _call(
                 self.client,
@@ -528,7 +514,7 @@ class _Follower:
                 "CREATE",
                 name,
                 group,
-                "$",
+                at,
                 "MKSTREAM",
             )
         except ResponseError as exc:
@@ -662,64 +648,106 @@ class _Follower:
         return batches
 
     def _handle(self, batches: list[EntryBatch]) -> None:
-        """Write every matching entry, then acknowledge what was written. Entries written before
-        an interruption (closed pipe, Ctrl-C) are still acked; the entry whose write failed is not.
-        """
+        """Write the read's passing entries as blocks, flush once, then acknowledge them (one
+        XACK per stream). When writing or flushing fails (closed pipe, Ctrl-C), nothing of this
+        read is acknowledged: whether the reader got it is unknown, so it stays pending."""
         written: dict[str, list[bytes]] = {}
         try:
             for batch in batches:
-                self._handle_batch(batch, written)
+                passing = self._select(batch)
+                if passing:
+                    self.sink.write(batch.stream, passing)
+                    if self.opts.group is not None and self.opts.ack:
+                        written.setdefault(batch.stream, []).extend(e[0] for e in passing)
+            if any(b.entries for b in batches):
+                self.sink.flush()
         except BaseException:
-            self._stash(written)
             # the interruption is what the user must see, not a failed ack
             with contextlib.suppress(Exception):
                 self._flush_acks(best_effort=True)
             raise
-        self._stash(written)
-        self._flush_acks(best_effort=True)
-
-    def _stash(self, written: dict[str, list[bytes]]) -> None:
         for name, ids in written.items():
             self.unacked.setdefault(name, []).extend(ids)
+        self._flush_acks(best_effort=True)
 
-    def _handle_batch(self, batch: EntryBatch, written: dict[str, list[bytes]]) -> None:
+    def _select(self, batch: EntryBatch) -> list[RawEntry]:
+        """The entries of a batch to write; moves the stream's position past those handled."""
         state = self.states[batch.stream]
-        group_mode = self.opts.group is not None
         history = state.history
         if history and not batch.entries:
             state.history = False  # this consumer's pending entries are done: now `>`
-            return
+            return []
+        entries = batch.entries
+        if not entries:
+            return []
+        group_mode = self.opts.group is not None
         delivered = group_mode and not history  # new to this consumer, from `>`
-        for eid, flat in batch.entries:
-            if self.opts.count is not None and self.result.seen >= self.opts.count:
+        if not self.opts.follow and not history:
+            entries = self._up_to_end(state, entries, keep_later=group_mode)
+        if self.opts.count is not None:
+            return self._select_counted(batch.stream, state, entries, delivered)
+        if history:
+            kept = [e for e in entries if e[1] is not None]
+            self.result.deleted_pending += len(entries) - len(kept)
+        else:
+            kept = entries
+        passing = kept if self.opts.filter is None else self.opts.filter.select(batch.stream, kept)
+        self.result.skipped += len(kept) - len(passing)
+        if entries:
+            state.position = entries[-1][0].decode()
+        self._count_written(len(passing))
+        if delivered:
+            acked = len(passing) if self.opts.ack else 0
+            self.result.left_pending += len(entries) - acked
+        return passing
+
+    def _up_to_end(
+        self, state: _StreamState, entries: list[RawEntry], *, keep_later: bool
+    ) -> list[RawEntry]:
+        """--no-follow: the stream is done once its last entry at the start is reached. Entries
+        added after the start are dropped in a plain read (XREAD delivers nothing to anyone),
+        kept in group mode (they were delivered to this consumer)."""
+        end = state.end
+        if end is not None and StreamId.parse(entries[-1][0]) < end:
+            return entries  # the usual batch: all before the end, one comparison
+        state.done = True
+        if end is None or keep_later:
+            return entries
+        return [e for e in entries if StreamId.parse(e[0]) <= end]
+
+    def _select_counted(
+        self, stream: str, state: _StreamState, entries: list[RawEntry], delivered: bool
+    ) -> list[RawEntry]:
+        """With --count: entry by entry, up to the count (the rest of a `>` reply stays
+        pending, delivered to this consumer)."""
+        assert self.opts.count is not None
+        passing: list[RawEntry] = []
+        flt = self.opts.filter
+        for eid, flat in entries:
+            if self.result.seen + len(passing) >= self.opts.count:
                 if delivered:
                     self.result.left_pending += 1  # delivered in the same reply, beyond --count
                 continue
-            if not self.opts.follow and not history:
-                if state.end is None or StreamId.parse(eid) >= state.end:
-                    state.done = True  # --no-follow: this is the end of what was there
-                if state.end is not None and StreamId.parse(eid) > state.end and not group_mode:
-                    break  # added after the start: not read (XREAD delivers nothing to anyone)
+            state.position = eid.decode()
             if flat is None:
                 # our pending entry was deleted (XDEL/trim): nothing to write or acknowledge
                 self.result.deleted_pending += 1
-                state.position = eid.decode()
                 continue
-            if self.opts.matches and not matches_all(self.opts.matches, flat):
+            if flt is not None and not flt.passes(stream, eid, flat):
                 self.result.skipped += 1
                 if delivered:
                     self.result.left_pending += 1
-                state.position = eid.decode()
                 continue
-            self.on_entry(batch.stream, (eid, flat))
-            state.position = eid.decode()
-            self.result.seen += 1
+            passing.append((eid, flat))
+            if delivered and not self.opts.ack:
+                self.result.left_pending += 1
+        self._count_written(len(passing))
+        return passing
+
+    def _count_written(self, n: int) -> None:
+        if n:
+            self.result.seen += n
             self.last_match_at = self.clock()
-            if group_mode:
-                if self.opts.ack:
-                    written.setdefault(batch.stream, []).append(eid)
-                elif delivered:
-                    self.result.left_pending += 1
 
     def _flush_acks(self, *, best_effort: bool = False) -> None:
         group = self.opts.group
@@ -777,15 +805,17 @@ def _one_line(exc: BaseException) -> str:
 def follow(
     client: Client,
     opts: FollowOptions,
-    on_entry: EntrySink,
+    sink: EntrySink | Callable[[str, RawEntry], None],
     *,
     on_notice: Notice = lambda message: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FollowResult:
     """Follow the streams until --count, the idle timeout, the end (--no-follow) or an error.
 
-    `on_entry(stream, raw)` must write and flush the entry; raising from it stops the loop after
-    acknowledging only the entries it wrote before. Errors: NotFound (stream or group),
+    `sink` gets each read's entries as blocks and one flush (or, a function, each entry, which
+    it writes and flushes); raising from it stops the loop, and what that read delivered stays
+    pending (entries of earlier reads are acknowledged). Errors: NotFound (stream or group),
     ServerRefused, ConnectionFailed (after `retry_for_ms` without the server), BadInput.
     """
-    return _Follower(client, opts, on_entry, on_notice, sleep).run()
+    resolved = cast(EntrySink, sink) if hasattr(sink, "flush") else _EachEntry(sink)
+    return _Follower(client, opts, resolved, on_notice, sleep).run()
