@@ -341,11 +341,16 @@ class Client:
         *,
         count: int | None = None,
         reverse: bool = False,
+        match: Sequence[str] = (),
+        where: str | None = None,
     ) -> Iterator[Entry]:
         """The entries from `start` to `end` (inclusive; `(ID` starts after ID), oldest first
-        (newest first with `reverse`), at most `count`. Read in batches: bounded memory.
-        NotFound when the stream does not exist."""
-        batches = self.range_batches(stream, start, end, count=count, reverse=reverse)
+        (newest first with `reverse`), at most `count` of those passing `match` (FIELD=GLOB,
+        all must match) and `where` (JMESPath on the envelope). Read in batches: bounded
+        memory. NotFound when the stream does not exist."""
+        batches = self.range_batches(
+            stream, start, end, count=count, reverse=reverse, match=match, where=where
+        )
         return (Entry.from_raw(b.stream, raw) for b in batches for raw in b.entries)
 
     def range_batches(
@@ -356,19 +361,30 @@ class Client:
         *,
         count: int | None = None,
         reverse: bool = False,
+        match: Sequence[str] = (),
+        where: str | None = None,
     ) -> Iterator[Any]:
         """`range` as the server's batches (`EntryBatch`: raw entries, no object per entry):
         the fast path the CLI writes NDJSON from. Bad arguments and a missing stream raise
         here, before the first batch is asked for."""
         from streamctl.core import streams
+        from streamctl.core.filters import compile_filter
 
         if count is not None and count < 1:
             raise BadInput(f"bad count {count}: give a count of 1 or more")
+        entry_filter = compile_filter(match, where)
         with self.errors():
             first, last = self._range_bounds(start, end)
             streams.require_stream(self.redis, stream)
         batches = streams.read_range(
-            self.redis, stream, first, last, count=count, reverse=reverse, check_exists=False
+            self.redis,
+            stream,
+            first,
+            last,
+            count=count,
+            reverse=reverse,
+            check_exists=False,
+            filter=entry_filter,
         )
         return self._mapped_iter(batches)
 
@@ -391,6 +407,7 @@ class Client:
         timeout: str | None = None,
         follow: bool = True,
         match: Sequence[str] = (),
+        where: str | None = None,
         ack: bool = True,
         create_group: bool = False,
         retry_for: str = "60s",
@@ -399,11 +416,15 @@ class Client:
 
         `start` (default `$`: only new entries), `count` (stop after that many), `timeout`
         (a duration: stop after that long without a new entry), `follow=False` (what is there,
-        then stop), `match` (FIELD=GLOB, all must match). In group mode (`group`, `consumer`,
-        default `<hostname>-<pid>`) an entry is acknowledged once the loop body has taken it
-        and asked for the next one (at-least-once: breaking out of the loop leaves the last
-        entry pending); `ack=False` leaves them all pending; `create_group` creates the group
-        at `start` if missing. A dropped connection is retried for `retry_for`.
+        then stop), `match` (FIELD=GLOB, all must match) and `where` (a JMESPath expression on
+        the envelope): only passing entries count and are yielded. In group mode (`group`,
+        `consumer`, default `<hostname>-<pid>`) nothing is acknowledged before the loop body
+        has finished with it: a read's entries are acknowledged together once the loop asks
+        for the entry after the last of them (at-least-once: breaking out of the loop leaves
+        that read's entries pending, for this consumer to read again with `start="0"` or for
+        a claim); `ack=False` leaves them all pending, and so do entries that do not pass the
+        filters; `create_group` creates the group at `start` if missing. A dropped connection
+        is retried for `retry_for`.
 
         With `count` and `timeout` together, seeing fewer than `count` entries before the
         timeout raises CheckFailed (the CI wait-for-event). Entries a read delivered to the
@@ -418,6 +439,7 @@ class Client:
             timeout=timeout,
             follow=follow,
             match=match,
+            where=where,
             ack=ack,
             create_group=create_group,
             retry_for=retry_for,
@@ -453,7 +475,8 @@ class Client:
             worker.join(timeout=max(1.0, self._settings.timeout))
 
     def _follow_options(self, streams: str | Sequence[str], **kw: Any) -> Any:
-        from streamctl.core.follow import FollowOptions, parse_matches
+        from streamctl.core.filters import compile_filter
+        from streamctl.core.follow import FollowOptions
 
         names = (streams,) if isinstance(streams, str) else tuple(streams)
         group = kw["group"]
@@ -474,7 +497,7 @@ class Client:
             if timeout is not None
             else None,
             follow=kw["follow"],
-            matches=parse_matches(kw["match"]),
+            filter=compile_filter(kw["match"], kw["where"]),
             ack=kw["ack"],
             create_group=kw["create_group"],
             retry_for_ms=ids.parse_duration(kw["retry_for"], what="retry_for"),

@@ -6,7 +6,7 @@ import typer
 
 from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
-from streamctl.cli.options import OutputOption
+from streamctl.cli.options import MatchOption, OutputOption, WhereOption, entry_filter
 from streamctl.errors import BadInput
 
 
@@ -31,11 +31,15 @@ def range_command(
     end: Annotated[str, typer.Argument(help="Last id or time (inclusive).")] = "+",
     count: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--count", "-n", help="At most N entries.", metavar="N"),
+        typer.Option(
+            "--count", "-n", help="At most N entries (with a filter: N passing).", metavar="N"
+        ),
     ] = None,
     reverse: Annotated[
         bool, typer.Option("--reverse", "-r", help="Newest first (XREVRANGE).")
     ] = False,
+    match: MatchOption = None,
+    where: WhereOption = None,
     output: OutputOption = None,
 ) -> None:
     """Read entries of STREAM from START to END, in batches (bounded memory).
@@ -45,10 +49,12 @@ def range_command(
       streamctl range orders
       streamctl range orders 2026-11-27T10:00:00Z 2026-11-27 -o ndjson
       streamctl range orders --reverse --count 10
+      streamctl range orders --match status=shipped --where 'to_number(fields.amount) > `100`'
     """
     app_ctx = state(ctx)
     if count is not None and count < 0:
         raise BadInput(f"bad --count {count}: give a count of 0 or more")
+    selected = entry_filter(match, where)
     fmt = app_ctx.output_format(output, entries=True)
 
     from streamctl import ids
@@ -64,7 +70,9 @@ def range_command(
 
     lo, hi = ids.resolve_start(start_pos, now), ids.resolve_end(end_pos, now)
     writer = entry_writer(app_ctx, fmt)
-    batches = streams.read_range(client, stream, lo, hi, count=count, reverse=reverse)
+    batches = streams.read_range(
+        client, stream, lo, hi, count=count, reverse=reverse, filter=selected
+    )
     from streamctl.cli._bulk import no_gc
 
     with no_gc():
@@ -73,4 +81,5 @@ def range_command(
             writer.batch(batch.stream, batch.entries)
         writer.end()
     if writer.count == 0 and fmt == "table":
-        app_ctx.notice(f"no entries in {stream!r} between {start} and {end}")
+        what = "" if selected is None else f" matching {selected.describe()}"
+        app_ctx.notice(f"no entries{what} in {stream!r} between {start} and {end}")

@@ -3,12 +3,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from streamctl.cli.context import AppContext, state
-from streamctl.cli.options import OutputOption
+from streamctl.cli.options import MatchOption, OutputOption, WhereOption
 from streamctl.errors import BadInput
 
 if TYPE_CHECKING:
@@ -51,15 +51,8 @@ def tail(
     no_follow: Annotated[
         bool, typer.Option("--no-follow", help="Print what is there now and exit.")
     ] = False,
-    match: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--match",
-            "-m",
-            help="Only entries whose FIELD matches GLOB (fnmatch; repeatable: all must match).",
-            metavar="FIELD=GLOB",
-        ),
-    ] = None,
+    match: MatchOption = None,
+    where: WhereOption = None,
     template: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -98,7 +91,10 @@ def tail(
     ] = False,
     create_group: Annotated[
         bool,
-        typer.Option("--create-group", help="Create the group at $ (and the stream) if missing."),
+        typer.Option(
+            "--create-group",
+            help="Create the group (and the stream) if missing, at --from ($: new entries only).",
+        ),
     ] = False,
     retry_for: Annotated[
         str,
@@ -112,9 +108,10 @@ def tail(
 ) -> None:
     """Follow STREAMs and print entries as they arrive (XREAD BLOCK), like tail -f.
 
-    Entries are flushed one by one. With --group, each entry is acknowledged after it was
-    written; entries that do not match --match stay pending (claim them later). A lost
-    connection is retried and the read resumes after the last entry written.
+    Each read's entries are written and flushed together (a live entry appears at once). With
+    --group, they are acknowledged after that flush; entries that do not pass --match/--where
+    stay pending (claim them later). A lost connection is retried and the read resumes after
+    the last entry written.
 
     \b
     Examples:
@@ -122,6 +119,7 @@ def tail(
       streamctl tail orders payments --from 15m --format '{stream} {id} {fields[status]}'
       streamctl tail orders --group billing --create-group
       streamctl tail orders --from 0 --match status=shipped --count 1 --timeout 30s
+      streamctl tail orders --where 'to_number(fields.amount) > `100`'
     """
     app_ctx = state(ctx)
     opts = _options(
@@ -132,13 +130,14 @@ def tail(
         timeout=timeout,
         no_follow=no_follow,
         match=match or [],
+        where=where,
         group=group,
         consumer=consumer,
         no_ack=no_ack,
         create_group=create_group,
         retry_for=retry_for,
     )
-    write_entry, finish = _sink(app_ctx, output, template, show_stream=len(opts.streams) > 1)
+    sink = _sink(app_ctx, output, template, show_stream=len(opts.streams) > 1)
 
     from streamctl.core.follow import follow
 
@@ -147,20 +146,20 @@ def tail(
 
     try:
         with _sigterm_raises():
-            result = follow(client, opts, write_entry, on_notice=app_ctx.notice)
+            result = follow(client, opts, sink, on_notice=app_ctx.notice)
     except OutputClosed:
         raise
     except _Terminated:
         with contextlib.suppress(OutputClosed):
-            finish(started_only=True)
+            sink.finish(started_only=True)
         raise Interrupted("terminated", exit_code=ExitCode.TERMINATED) from None
     except BaseException:
         # Ctrl-C, a lost server, a deleted group: a json array begun is closed, so what was
         # printed stays valid (and the error, not a closed pipe, is what is reported)
         with contextlib.suppress(OutputClosed):
-            finish(started_only=True)
+            sink.finish(started_only=True)
         raise
-    finish()
+    sink.finish()
     _report(app_ctx, opts, result, no_follow=no_follow, start=start)
 
 
@@ -196,6 +195,7 @@ def _options(
     timeout: str | None,
     no_follow: bool,
     match: list[str],
+    where: str | None,
     group: str | None,
     consumer: str | None,
     no_ack: bool,
@@ -204,7 +204,8 @@ def _options(
 ) -> FollowOptions:
     """Every option checked before anything is read: a mistake is exit 2, not a late failure."""
     from streamctl import ids
-    from streamctl.core.follow import FollowOptions, parse_matches
+    from streamctl.cli.options import entry_filter
+    from streamctl.core.follow import FollowOptions
 
     if count is not None and count < 1:
         raise BadInput(f"bad --count {count}: give a count of 1 or more")
@@ -222,7 +223,7 @@ def _options(
         if timeout is not None
         else None,
         follow=not no_follow,
-        matches=parse_matches(match),
+        filter=entry_filter(match, where),
         ack=not no_ack,
         create_group=create_group,
         retry_for_ms=ids.parse_duration(retry_for, what="--retry-for"),
@@ -237,14 +238,53 @@ def _default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _nothing_to_finish(started_only: bool = False) -> None:
-    pass
+class _Block:
+    """follow's sink for stdout: `write` renders a block into memory, `flush` writes what a read
+    produced with one write and one flush (a live entry appears at once; a backlog is not
+    flushed line by line)."""
+
+    def __init__(self, app_ctx: AppContext) -> None:
+        self.app_ctx = app_ctx
+        self.texts: list[str] = []
+        self.chunks: list[bytes] = []
+        self.lines: list[Any] = []  # rich Text lines (a terminal)
+        self.render: Callable[[str, list[RawEntry]], None] = lambda stream, entries: None
+
+    def write(self, stream: str, entries: list[RawEntry]) -> None:
+        self.render(stream, entries)
+
+    def flush(self) -> None:
+        if self.chunks:
+            data = b"".join(self.chunks)
+            self.chunks.clear()
+            self.app_ctx.write_bytes(data)
+        if self.texts:
+            text = "".join(self.texts)
+            self.texts.clear()
+            self.app_ctx.write(text)
+        if self.lines:
+            from rich.text import Text
+
+            from streamctl.errors import OutputClosed
+
+            block = Text("\n").join(self.lines)
+            self.lines.clear()
+            console = self.app_ctx.console
+            try:
+                console.print(block, soft_wrap=True)
+                console.file.flush()
+            except BrokenPipeError:
+                raise OutputClosed() from None
+
+    def finish(self, started_only: bool = False) -> None:
+        pass
 
 
 def _sink(
     app_ctx: AppContext, output: str | None, template: str | None, *, show_stream: bool
-) -> tuple[Callable[[str, RawEntry], None], Callable[..., None]]:
-    """(write one entry and flush it, finish the output) for the chosen format."""
+) -> _Block:
+    """The sink for the chosen format; its `finish()` ends the output (a json array)."""
+    sink = _Block(app_ctx)
     if template is not None:
         from streamctl.render.template import compile_template
 
@@ -252,46 +292,37 @@ def _sink(
             raise BadInput("--format TEMPLATE is a text format: leave out -o json/ndjson/yaml")
         compiled = compile_template(template)
 
-        def write_template(stream: str, raw: RawEntry) -> None:
-            app_ctx.write(compiled.render(stream, raw))
+        def render_template(stream: str, entries: list[RawEntry]) -> None:
+            sink.texts.append("".join([compiled.render(stream, raw) for raw in entries]))
 
-        return write_template, _nothing_to_finish
+        sink.render = render_template
+        return sink
 
     fmt = app_ctx.output_format(output, entries=True)
     if fmt == "table":
-        from streamctl.errors import OutputClosed
         from streamctl.render.template import entry_line
 
-        console = app_ctx.console
+        def render_lines(stream: str, entries: list[RawEntry]) -> None:
+            sink.lines += [entry_line(stream, raw, show_stream=show_stream) for raw in entries]
 
-        def write_line(stream: str, raw: RawEntry) -> None:
-            try:
-                console.print(entry_line(stream, raw, show_stream=show_stream), soft_wrap=True)
-                console.file.flush()
-            except BrokenPipeError:
-                raise OutputClosed() from None
-
-        return write_line, _nothing_to_finish
-
-    if fmt == "ndjson":
-        from streamctl.render.serialize import ndjson_lines
-
-        def write_ndjson(stream: str, raw: RawEntry) -> None:
-            app_ctx.write(ndjson_lines(stream, [raw]))
-
-        return write_ndjson, _nothing_to_finish
+        sink.render = render_lines
+        return sink
 
     from streamctl.render.entries import EntryWriter
 
-    writer = EntryWriter(fmt, app_ctx.write)
+    # ndjson: the column-wise bulk path of range (bytes); json and yaml: one document
+    writer = EntryWriter(fmt, sink.texts.append, write_bytes=sink.chunks.append)
+    if fmt == "ndjson":
+        sink.render = writer.batch
+        return sink
     begun = False
 
-    def write_entry(stream: str, raw: RawEntry) -> None:
+    def render_document(stream: str, entries: list[RawEntry]) -> None:
         nonlocal begun
         if not begun:
             writer.begin()
             begun = True
-        writer.batch(stream, [raw])
+        writer.batch(stream, entries)
 
     def finish(started_only: bool = False) -> None:
         if not begun:
@@ -299,8 +330,11 @@ def _sink(
                 return
             writer.begin()
         writer.end()
+        sink.flush()
 
-    return write_entry, finish
+    sink.render = render_document
+    sink.finish = finish  # type: ignore[method-assign]
+    return sink
 
 
 def _report(

@@ -22,19 +22,18 @@ duplicating or hanging.
   handled, so no entry is read twice. At the end the waiting reads are cut (their connections
   closed): in group mode a reply that had already arrived is counted as left pending.
 
-Nothing here prints: entries go to `on_entry`, notices (retries) to `on_notice`.
+Nothing here prints: entries go to the sink (a block per stream and read, then one flush),
+notices (retries) to `on_notice`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import re
 import select
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -47,6 +46,7 @@ from streamctl.core.connection import (
     server_time_ms,
     slot_groups,
 )
+from streamctl.core.filters import EntryFilter
 from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.errors import BadInput, CheckFailed, ConnectionFailed, NotFound, ServerRefused
 from streamctl.ids import Position, StreamId, format_duration, resolve_start
@@ -60,46 +60,33 @@ BACKOFF_MAX_S = 2.0
 # what a lost connection looks like (BusyLoadingError, a server loading its AOF, is one too)
 CONNECTION_LOST = (RedisConnectionError, RedisTimeoutError)
 
-EntrySink = Callable[[str, RawEntry], None]
+
+class EntrySink(Protocol):
+    """Where entries go: `write` renders a block of one stream's entries (not yet visible),
+    `flush` makes what was written visible. The follower writes a read's entries, flushes once,
+    and only then acknowledges them."""
+
+    def write(self, stream: str, entries: list[RawEntry]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class _EachEntry:
+    """A sink from a function called per entry (which writes and flushes it itself)."""
+
+    def __init__(self, on_entry: Callable[[str, RawEntry], None]) -> None:
+        self.on_entry = on_entry
+
+    def write(self, stream: str, entries: list[RawEntry]) -> None:
+        for raw in entries:
+            self.on_entry(stream, raw)
+
+    def flush(self) -> None:
+        pass
+
+
 Notice = Callable[[str], None]
 StopReason = Literal["count", "timeout", "end"]
-
-
-# ---- --match FIELD=GLOB ----
-
-
-@dataclass(frozen=True)
-class FieldMatch:
-    """`--match FIELD=GLOB`: the field's value (decoded as UTF-8) matches the glob (fnmatch,
-    case-sensitive). An entry without the field does not match."""
-
-    text: str
-    field: bytes
-    glob: str
-    regex: re.Pattern[str]
-
-    def matches(self, flat: list[bytes]) -> bool:
-        for i in range(0, len(flat) - 1, 2):
-            if flat[i] == self.field:
-                return self.regex.match(flat[i + 1].decode("utf-8", "replace")) is not None
-        return False
-
-
-def parse_match(text: str) -> FieldMatch:
-    name, sep, glob = text.partition("=")
-    if not sep or not name:
-        raise BadInput(f"bad --match {text!r}: give FIELD=GLOB, e.g. status=shipped or id=42*")
-    return FieldMatch(
-        text, name.encode("utf-8", "surrogateescape"), glob, re.compile(fnmatch.translate(glob))
-    )
-
-
-def parse_matches(texts: Iterable[str]) -> tuple[FieldMatch, ...]:
-    return tuple(parse_match(t) for t in texts)
-
-
-def matches_all(matches: tuple[FieldMatch, ...], flat: list[bytes]) -> bool:
-    return all(m.matches(flat) for m in matches)
 
 
 # ---- options and result ----
@@ -114,7 +101,7 @@ class FollowOptions:
     count: int | None = None  # stop after this many matching entries
     idle_timeout_ms: int | None = None  # stop after this long without a matching entry
     follow: bool = True  # False: what is there now, then stop
-    matches: tuple[FieldMatch, ...] = ()
+    filter: EntryFilter | None = None  # match / where: only passing entries count and print
     ack: bool = True
     create_group: bool = False
     retry_for_ms: int = DEFAULT_RETRY_FOR_MS
@@ -140,7 +127,7 @@ class FollowOptions:
 @dataclass
 class FollowResult:
     seen: int = 0  # matching entries written
-    skipped: int = 0  # entries that did not match --match
+    skipped: int = 0  # entries that did not pass the filter
     acked: int = 0
     # group mode: entries delivered to this consumer and left pending by this run
     # (--no-ack, not matching, deleted while pending, or beyond --count)
@@ -154,11 +141,7 @@ class FollowResult:
         """The CI wait-for-event: --count N with --timeout, and fewer than N before the timeout."""
         if self.stopped != "timeout" or opts.count is None or self.seen >= opts.count:
             return None
-        what = (
-            "entries"
-            if not opts.matches
-            else "entries matching " + " ".join(m.text for m in opts.matches)
-        )
+        what = "entries" if opts.filter is None else "entries matching " + opts.filter.describe()
         waited = opts.idle_timeout_ms if opts.idle_timeout_ms is not None else self.idle_ms
         return CheckFailed(
             f"timed out after {duration_text(waited)} without a new entry: "
@@ -397,7 +380,8 @@ class _FanOut:
         return delivered
 
 
-# ---- the follow loop ----
+# ---- the follow loop, in parts: where each stream starts, one round's read, what a batch
+# writes, the group's acknowledgements, the retry policy; `_Follower` runs them ----
 
 
 @dataclass
@@ -410,34 +394,22 @@ class _StreamState:
 
 
 @dataclass
-class _Follower:
+class _Starts:
+    """Where each stream starts: checks the keys, resolves --from (`$` once, at the start),
+    creates the group with `create_group`. Errors here are not retried."""
+
     client: Client
     opts: FollowOptions
-    on_entry: EntrySink
     on_notice: Notice
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    result: FollowResult = field(default_factory=FollowResult)
-    states: dict[str, _StreamState] = field(default_factory=dict)
-    unacked: dict[str, list[bytes]] = field(default_factory=dict)
-    last_match_at: float = 0.0
-    _read_count: int = READ_BATCH
-    _fanout: _FanOut | None = None  # streams in several slots of a cluster
 
-    # -- setup: resolve positions, check streams and groups (errors here are not retried) --
-
-    def setup(self) -> None:
-        groups = slot_groups(self.client, list(self.opts.streams))
-        if len(groups) > 1:
-            self._fanout = _FanOut(groups, self.clock)
+    def states(self) -> dict[str, _StreamState]:
         kinds = self._types()
         for name, kind in kinds.items():
             if kind not in ("none", "stream"):
                 raise ServerRefused(f"WRONGTYPE: key {name!r} holds a {kind}, not a stream")
         if self.opts.group is None:
-            self._setup_plain(kinds)
-        else:
-            self._setup_group(kinds)
+            return {name: self._plain(name, kinds[name]) for name in self.opts.streams}
+        return {name: self._group(name, kinds[name], self.opts.group) for name in self.opts.streams}
 
     def _types(self) -> dict[str, str]:
         out = {}
@@ -468,43 +440,41 @@ class _Follower:
             return "0-0"
         return str(StreamId.parse(resolve_start(pos, self._now_ms)).previous())
 
-    def _setup_plain(self, kinds: dict[str, str]) -> None:
-        for name in self.opts.streams:
-            state = _StreamState(name, self._after(name))
-            if not self.opts.follow:
-                if kinds[name] == "none":
-                    raise NotFound(f"stream {name!r} does not exist")
-                state.end = self._last_id(name)
-                state.done = state.end is None or StreamId.parse(state.position) >= state.end
-            self.states[name] = state
+    def _plain(self, name: str, kind: str) -> _StreamState:
+        state = _StreamState(name, self._after(name))
+        if not self.opts.follow:
+            if kind == "none":
+                raise NotFound(f"stream {name!r} does not exist")
+            state.end = self._last_id(name)
+            state.done = state.end is None or StreamId.parse(state.position) >= state.end
+        return state
 
-    def _setup_group(self, kinds: dict[str, str]) -> None:
-        group = self.opts.group
-        assert group is not None
-        for name in self.opts.streams:
-            if kinds[name] == "none" and not self.opts.create_group:
+    def _group(self, name: str, kind: str, group: str) -> _StreamState:
+        if kind == "none" and not self.opts.create_group:
+            raise NotFound(
+                f"stream {name!r} does not exist (--create-group creates it with group {group!r})"
+            )
+        delivered = self._group_last_delivered(name, group)
+        if delivered is None:
+            if not self.opts.create_group:
+                where = "$" if self.opts.start.kind == "last" else "--from"
                 raise NotFound(
-                    f"stream {name!r} does not exist "
-                    f"(--create-group creates it with group {group!r})"
+                    f"group {group!r} does not exist on stream {name!r} "
+                    f"(--create-group creates it at {where})"
                 )
-            delivered = self._group_last_delivered(name, group)
-            if delivered is None:
-                if not self.opts.create_group:
-                    raise NotFound(
-                        f"group {group!r} does not exist on stream {name!r} "
-                        "(--create-group creates it at $)"
-                    )
-                self._create_group(name, group)
-                self.on_notice(f"created group {group!r} on stream {name!r} at $")
-                delivered = self._group_last_delivered(name, group) or "0-0"
-            if self.opts.start.kind == "last":
-                # only new entries: `>`; the position bounds the pending re-read after a reconnect
-                state = _StreamState(name, delivered)
-            else:
-                state = _StreamState(name, self._after(name), history=True)
-            if not self.opts.follow:
-                state.end = self._last_id(name)
-            self.states[name] = state
+            # at --from: `$` is the end; otherwise after the entry before the start
+            at = "$" if self.opts.start.kind == "last" else self._after(name)
+            self._create_group(name, group, at)
+            self.on_notice(f"created group {group!r} on stream {name!r} at {at}")
+            delivered = self._group_last_delivered(name, group) or "0-0"
+        if self.opts.start.kind == "last":
+            # only new entries: `>`; the position bounds the pending re-read after a reconnect
+            state = _StreamState(name, delivered)
+        else:
+            state = _StreamState(name, self._after(name), history=True)
+        if not self.opts.follow:
+            state.end = self._last_id(name)
+        return state
 
     def _group_last_delivered(self, name: str, group: str) -> str | None:
         try:
@@ -520,7 +490,7 @@ class _Follower:
                 return value.decode() if isinstance(value, bytes) else str(value)
         return None
 
-    def _create_group(self, name: str, group: str) -> None:
+    def _create_group(self, name: str, group: str, at: str) -> None:
         try:
             _call(
                 self.client,
@@ -529,61 +499,298 @@ class _Follower:
                 "CREATE",
                 name,
                 group,
-                "$",
+                at,
                 "MKSTREAM",
             )
         except ResponseError as exc:
             if not str(exc).startswith("BUSYGROUP"):  # created meanwhile by another tail: fine
                 raise
 
-    # -- the loop --
+
+@dataclass
+class _Rounds:
+    """One round's read: the positions to ask for (`>` in group mode, an id for a history
+    read), how long to block and how many to ask for; one server or a cluster's fan-out."""
+
+    client: Client
+    opts: FollowOptions
+    fanout: _FanOut | None = None  # streams in several slots of a cluster
+    last_count: int = READ_BATCH  # COUNT of the last read: a full batch means a backlog
+
+    def read(
+        self, states: dict[str, _StreamState], *, remaining_ms: int | None, seen: int
+    ) -> list[EntryBatch]:
+        opts = self.opts
+        active = {n: s for n, s in states.items() if not s.done}
+        positions = {
+            n: (s.position if s.history or opts.group is None else ">") for n, s in active.items()
+        }
+        block: int | None = None
+        if opts.follow and not any(s.history for s in active.values()):
+            block = opts.block_chunk_ms
+            if remaining_ms is not None:
+                block = min(block, remaining_ms)
+        count = opts.batch_size
+        if opts.group is not None and opts.count is not None:
+            # `>` delivers: never ask for more than still wanted (COUNT applies per stream)
+            count = min(count, opts.count - seen)
+        self.last_count = count
+        group = GroupRead(opts.group, opts.consumer or "") if opts.group else None
+        if self.fanout is None:
+            batches = read_round(
+                self.client,
+                positions,
+                group=group,
+                count=count,
+                block_ms=block,
+                timeout_s=opts.command_timeout_s,
+            )
+        else:
+            batches = self.fanout.read(
+                positions,
+                group=group,
+                count=count,
+                block_ms=block,
+                timeout_s=opts.command_timeout_s,
+            )
+        if not opts.follow:
+            returned = {b.stream for b in batches if b.entries}
+            for name, state in active.items():
+                if name not in returned and not state.history:
+                    state.done = True  # nothing more to read now
+        return batches
+
+    def cut(self) -> int:
+        """Cut the reads still waiting (a fan-out); how many entries an arrived reply held."""
+        return self.fanout.close() if self.fanout is not None else 0
+
+
+@dataclass
+class _Selection:
+    """What a batch writes: --no-follow's end, deleted pending entries, the filter, --count;
+    moves each stream's position past what was handled and counts into the result."""
+
+    opts: FollowOptions
+    result: FollowResult
+    clock: Callable[[], float]
+    last_match_at: float = 0.0
+
+    def select(self, state: _StreamState, batch: EntryBatch) -> list[RawEntry]:
+        history = state.history
+        if history and not batch.entries:
+            state.history = False  # this consumer's pending entries are done: now `>`
+            return []
+        entries = batch.entries
+        if not entries:
+            return []
+        opts, result = self.opts, self.result
+        group_mode = opts.group is not None
+        delivered = group_mode and not history  # new to this consumer, from `>`
+        if not opts.follow and not history:
+            entries = self._up_to_end(state, entries, keep_later=group_mode)
+        if opts.count is not None:
+            return self._counted(batch.stream, state, entries, delivered)
+        if history:
+            kept = [e for e in entries if e[1] is not None]
+            result.deleted_pending += len(entries) - len(kept)
+        else:
+            kept = entries
+        passing = kept if opts.filter is None else opts.filter.select(batch.stream, kept)
+        result.skipped += len(kept) - len(passing)
+        if entries:
+            state.position = entries[-1][0].decode()
+        self._written(len(passing))
+        if delivered:
+            acked = len(passing) if opts.ack else 0
+            result.left_pending += len(entries) - acked
+        return passing
+
+    @staticmethod
+    def _up_to_end(
+        state: _StreamState, entries: list[RawEntry], *, keep_later: bool
+    ) -> list[RawEntry]:
+        """--no-follow: the stream is done once its last entry at the start is reached. Entries
+        added after the start are dropped in a plain read (XREAD delivers nothing to anyone),
+        kept in group mode (they were delivered to this consumer)."""
+        end = state.end
+        if end is not None and StreamId.parse(entries[-1][0]) < end:
+            return entries  # the usual batch: all before the end, one comparison
+        state.done = True
+        if end is None or keep_later:
+            return entries
+        return [e for e in entries if StreamId.parse(e[0]) <= end]
+
+    def _counted(
+        self, stream: str, state: _StreamState, entries: list[RawEntry], delivered: bool
+    ) -> list[RawEntry]:
+        """With --count: entry by entry, up to the count (the rest of a `>` reply stays
+        pending, delivered to this consumer)."""
+        assert self.opts.count is not None
+        result = self.result
+        passing: list[RawEntry] = []
+        flt = self.opts.filter
+        for eid, flat in entries:
+            if result.seen + len(passing) >= self.opts.count:
+                if delivered:
+                    result.left_pending += 1  # delivered in the same reply, beyond --count
+                continue
+            state.position = eid.decode()
+            if flat is None:
+                # our pending entry was deleted (XDEL/trim): nothing to write or acknowledge
+                result.deleted_pending += 1
+                continue
+            if flt is not None and not flt.passes(stream, eid, flat):
+                result.skipped += 1
+                if delivered:
+                    result.left_pending += 1
+                continue
+            passing.append((eid, flat))
+            if delivered and not self.opts.ack:
+                result.left_pending += 1
+        self._written(len(passing))
+        return passing
+
+    def _written(self, n: int) -> None:
+        if n:
+            self.result.seen += n
+            self.last_match_at = self.clock()
+
+
+@dataclass
+class _Acks:
+    """Group mode: the ids written and flushed, acknowledged with one XACK per stream. Ids whose
+    XACK was lost with the connection are kept, and sent again before the next read."""
+
+    client: Client
+    group: str
+    timeout_s: float
+    result: FollowResult
+    unacked: dict[str, list[bytes]] = field(default_factory=dict)
+
+    def add(self, written: dict[str, list[bytes]]) -> None:
+        for name, ids in written.items():
+            self.unacked.setdefault(name, []).extend(ids)
+
+    def send(self, *, best_effort: bool = False) -> None:
+        for name in list(self.unacked):
+            ids = self.unacked[name]
+            try:
+                _call(self.client, self.timeout_s, "XACK", name, self.group, *ids)
+            except CONNECTION_LOST:
+                if best_effort:
+                    return  # kept: acked after the reconnect, before the next read
+                raise
+            del self.unacked[name]
+            self.result.acked += len(ids)
+
+
+@dataclass
+class _Backoff:
+    """The retry policy for a lost connection: a notice when it is lost and when it is back,
+    a doubling delay (BACKOFF_FIRST_S up to BACKOFF_MAX_S), and giving up after
+    `retry_for_ms` without the server (ConnectionFailed, exit 3)."""
+
+    retry_for_ms: int
+    clock: Callable[[], float]
+    on_notice: Notice
+    failing_since: float | None = None
+    attempt: int = 0
+    losses: int = 0
+
+    def lost(self, exc: BaseException) -> float:
+        """The delay before the next attempt; raises ConnectionFailed when time is up."""
+        now = self.clock()
+        if self.failing_since is None:
+            self.failing_since = now
+            self.losses += 1
+            self.on_notice(
+                f"connection lost ({_one_line(exc)}); retrying for up to "
+                f"{duration_text(self.retry_for_ms)}"
+            )
+        waited_ms = (now - self.failing_since) * 1000
+        if waited_ms >= self.retry_for_ms:
+            raise ConnectionFailed(
+                f"gave up after {format_duration(waited_ms)} without the server "
+                f"(--retry-for {duration_text(self.retry_for_ms)}): {_one_line(exc)}"
+            ) from None
+        delay: float = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2.0**self.attempt)
+        delay = min(delay, max(0.0, self.retry_for_ms / 1000 - (now - self.failing_since)))
+        self.attempt += 1
+        return delay
+
+    def recovered(self) -> bool:
+        """After a successful read: True once per outage (the caller says where it resumes)."""
+        if self.failing_since is None:
+            return False
+        self.failing_since, self.attempt = None, 0
+        return True
+
+
+class _Follower:
+    """The loop: acknowledge what is owed, stop when done, read a round, write and flush what
+    passes, acknowledge it; a lost connection is retried by `_Backoff`."""
+
+    def __init__(
+        self,
+        client: Client,
+        opts: FollowOptions,
+        sink: EntrySink,
+        on_notice: Notice,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.opts = opts
+        self.sink = sink
+        self.on_notice = on_notice
+        self.sleep = sleep
+        self.clock = clock
+        self.result = FollowResult()
+        self.states: dict[str, _StreamState] = {}
+        self.rounds = _Rounds(client, opts)
+        self.selection = _Selection(opts, self.result, clock)
+        self.acks = (
+            _Acks(client, opts.group, opts.command_timeout_s, self.result)
+            if opts.group is not None
+            else None
+        )
+        self.backoff = _Backoff(opts.retry_for_ms, clock, on_notice)
 
     def run(self) -> FollowResult:
         try:
             return self._run()
         finally:
-            if self._fanout is not None:
-                left = self._fanout.close()
-                if self.opts.group is not None:
-                    self.result.left_pending += left
+            left = self.rounds.cut()
+            if self.opts.group is not None:
+                self.result.left_pending += left
+
+    def _setup(self) -> None:
+        groups = slot_groups(self.client, list(self.opts.streams))
+        if len(groups) > 1:
+            self.rounds.fanout = _FanOut(groups, self.clock)
+        self.states = _Starts(self.client, self.opts, self.on_notice).states()
 
     def _run(self) -> FollowResult:
-        self.setup()
-        self.last_match_at = self.clock()
-        failing_since: float | None = None
-        attempt = 0
+        self._setup()
+        self.selection.last_match_at = self.clock()
         while True:
             try:
-                if self.unacked:
-                    self._flush_acks()
+                if self.acks is not None and self.acks.unacked:
+                    self.acks.send()
                 if self._finished():
                     return self.result
-                batches = self._read()
-                if failing_since is not None:
+                batches = self.rounds.read(
+                    self.states, remaining_ms=self._remaining_ms(), seen=self.result.seen
+                )
+                if self.backoff.recovered():
                     self.on_notice(f"reconnected; resuming after {self._positions_text()}")
-                    failing_since, attempt = None, 0
                 self._handle(batches)
                 if self._idle_expired(batches):
                     return self.result
             except CONNECTION_LOST as exc:
-                now = self.clock()
-                if failing_since is None:
-                    failing_since = now
-                    self.result.reconnects += 1
-                    self.on_notice(
-                        f"connection lost ({_one_line(exc)}); retrying for up to "
-                        f"{duration_text(self.opts.retry_for_ms)}"
-                    )
-                waited_ms = (now - failing_since) * 1000
-                if waited_ms >= self.opts.retry_for_ms:
-                    raise ConnectionFailed(
-                        f"gave up after {format_duration(waited_ms)} without the server "
-                        f"(--retry-for {duration_text(self.opts.retry_for_ms)}): {_one_line(exc)}"
-                    ) from None
+                delay = self.backoff.lost(exc)
+                self.result.reconnects = self.backoff.losses
                 self._after_disconnect()
-                delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * (2**attempt))
-                delay = min(delay, max(0.0, self.opts.retry_for_ms / 1000 - (now - failing_since)))
-                attempt += 1
                 self.sleep(delay)
             except ResponseError as exc:
                 raise self._refusal(exc) from None
@@ -600,7 +807,7 @@ class _Follower:
     def _remaining_ms(self) -> int | None:
         if self.opts.idle_timeout_ms is None:
             return None
-        waited = (self.clock() - self.last_match_at) * 1000
+        waited = (self.clock() - self.selection.last_match_at) * 1000
         return max(0, int(self.opts.idle_timeout_ms - waited))
 
     def _idle_expired(self, batches: list[EntryBatch]) -> bool:
@@ -609,137 +816,44 @@ class _Follower:
         backlog is being read: it is read to the end before the clock may stop it."""
         if self.opts.idle_timeout_ms is None or not self.opts.follow:
             return False
-        if any(len(b.entries) >= self._read_count for b in batches):
+        if any(len(b.entries) >= self.rounds.last_count for b in batches):
             return False
         if self._finished():
             return False  # the loop's own check reports it
         remaining = self._remaining_ms()
         if remaining is not None and remaining <= 0:
             self.result.stopped = "timeout"
-            self.result.idle_ms = int((self.clock() - self.last_match_at) * 1000)
+            self.result.idle_ms = int((self.clock() - self.selection.last_match_at) * 1000)
             return True
         return False
 
-    def _read(self) -> list[EntryBatch]:
-        active = {n: s for n, s in self.states.items() if not s.done}
-        positions = {
-            n: (s.position if s.history or self.opts.group is None else ">")
-            for n, s in active.items()
-        }
-        block: int | None = None
-        if self.opts.follow and not any(s.history for s in active.values()):
-            block = self.opts.block_chunk_ms
-            remaining = self._remaining_ms()
-            if remaining is not None:
-                block = min(block, remaining)
-        count = self.opts.batch_size
-        if self.opts.group is not None and self.opts.count is not None:
-            # `>` delivers: never ask for more than still wanted (COUNT applies per stream)
-            count = min(count, self.opts.count - self.result.seen)
-        self._read_count = count
-        group = GroupRead(self.opts.group, self.opts.consumer or "") if self.opts.group else None
-        if self._fanout is None:
-            batches = read_round(
-                self.client,
-                positions,
-                group=group,
-                count=count,
-                block_ms=block,
-                timeout_s=self.opts.command_timeout_s,
-            )
-        else:
-            batches = self._fanout.read(
-                positions,
-                group=group,
-                count=count,
-                block_ms=block,
-                timeout_s=self.opts.command_timeout_s,
-            )
-        if not self.opts.follow:
-            returned = {b.stream for b in batches if b.entries}
-            for name, state in active.items():
-                if name not in returned and not state.history:
-                    state.done = True  # nothing more to read now
-        return batches
-
     def _handle(self, batches: list[EntryBatch]) -> None:
-        """Write every matching entry, then acknowledge what was written. Entries written before
-        an interruption (closed pipe, Ctrl-C) are still acked; the entry whose write failed is not.
-        """
+        """Write the read's passing entries as blocks, flush once, then acknowledge them (one
+        XACK per stream). When writing or flushing fails (closed pipe, Ctrl-C), nothing of this
+        read is acknowledged: whether the reader got it is unknown, so it stays pending."""
         written: dict[str, list[bytes]] = {}
+        acking = self.acks is not None and self.opts.ack
         try:
             for batch in batches:
-                self._handle_batch(batch, written)
+                passing = self.selection.select(self.states[batch.stream], batch)
+                if passing:
+                    self.sink.write(batch.stream, passing)
+                    if acking:
+                        written.setdefault(batch.stream, []).extend(e[0] for e in passing)
+            if any(b.entries for b in batches):
+                self.sink.flush()
         except BaseException:
-            self._stash(written)
             # the interruption is what the user must see, not a failed ack
-            with contextlib.suppress(Exception):
-                self._flush_acks(best_effort=True)
+            if self.acks is not None:
+                with contextlib.suppress(Exception):
+                    self.acks.send(best_effort=True)
             raise
-        self._stash(written)
-        self._flush_acks(best_effort=True)
-
-    def _stash(self, written: dict[str, list[bytes]]) -> None:
-        for name, ids in written.items():
-            self.unacked.setdefault(name, []).extend(ids)
-
-    def _handle_batch(self, batch: EntryBatch, written: dict[str, list[bytes]]) -> None:
-        state = self.states[batch.stream]
-        group_mode = self.opts.group is not None
-        history = state.history
-        if history and not batch.entries:
-            state.history = False  # this consumer's pending entries are done: now `>`
-            return
-        delivered = group_mode and not history  # new to this consumer, from `>`
-        for eid, flat in batch.entries:
-            if self.opts.count is not None and self.result.seen >= self.opts.count:
-                if delivered:
-                    self.result.left_pending += 1  # delivered in the same reply, beyond --count
-                continue
-            if not self.opts.follow and not history:
-                if state.end is None or StreamId.parse(eid) >= state.end:
-                    state.done = True  # --no-follow: this is the end of what was there
-                if state.end is not None and StreamId.parse(eid) > state.end and not group_mode:
-                    break  # added after the start: not read (XREAD delivers nothing to anyone)
-            if flat is None:
-                # our pending entry was deleted (XDEL/trim): nothing to write or acknowledge
-                self.result.deleted_pending += 1
-                state.position = eid.decode()
-                continue
-            if self.opts.matches and not matches_all(self.opts.matches, flat):
-                self.result.skipped += 1
-                if delivered:
-                    self.result.left_pending += 1
-                state.position = eid.decode()
-                continue
-            self.on_entry(batch.stream, (eid, flat))
-            state.position = eid.decode()
-            self.result.seen += 1
-            self.last_match_at = self.clock()
-            if group_mode:
-                if self.opts.ack:
-                    written.setdefault(batch.stream, []).append(eid)
-                elif delivered:
-                    self.result.left_pending += 1
-
-    def _flush_acks(self, *, best_effort: bool = False) -> None:
-        group = self.opts.group
-        if group is None or not self.unacked:
-            return
-        for name in list(self.unacked):
-            ids = self.unacked[name]
-            try:
-                _call(self.client, self.opts.command_timeout_s, "XACK", name, group, *ids)
-            except CONNECTION_LOST:
-                if best_effort:
-                    return  # kept: acked after the reconnect, before the next read
-                raise
-            del self.unacked[name]
-            self.result.acked += len(ids)
+        if self.acks is not None:
+            self.acks.add(written)
+            self.acks.send(best_effort=True)
 
     def _after_disconnect(self) -> None:
-        if self._fanout is not None:
-            self._fanout.close()  # reads on the lost connections: sent again after the retry
+        self.rounds.cut()  # reads on the lost connections: sent again after the retry
         if self.opts.group is None:
             return
         # replies lost with the connection may have delivered entries to us: re-read our own
@@ -778,15 +892,17 @@ def _one_line(exc: BaseException) -> str:
 def follow(
     client: Client,
     opts: FollowOptions,
-    on_entry: EntrySink,
+    sink: EntrySink | Callable[[str, RawEntry], None],
     *,
     on_notice: Notice = lambda message: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FollowResult:
     """Follow the streams until --count, the idle timeout, the end (--no-follow) or an error.
 
-    `on_entry(stream, raw)` must write and flush the entry; raising from it stops the loop after
-    acknowledging only the entries it wrote before. Errors: NotFound (stream or group),
+    `sink` gets each read's entries as blocks and one flush (or, a function, each entry, which
+    it writes and flushes); raising from it stops the loop, and what that read delivered stays
+    pending (entries of earlier reads are acknowledged). Errors: NotFound (stream or group),
     ServerRefused, ConnectionFailed (after `retry_for_ms` without the server), BadInput.
     """
-    return _Follower(client, opts, on_entry, on_notice, sleep).run()
+    resolved = cast(EntrySink, sink) if hasattr(sink, "flush") else _EachEntry(sink)
+    return _Follower(client, opts, resolved, on_notice, sleep).run()

@@ -24,6 +24,7 @@ from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused, 
 from streamctl.inputs import FieldPairs, json_text_values
 
 if TYPE_CHECKING:
+    from streamctl.core.filters import EntryFilter
     from streamctl.core.models import (
         Entry,
         EntryBatch,
@@ -528,11 +529,13 @@ def read_range(
     reverse: bool = False,
     batch_size: int = RANGE_BATCH,
     check_exists: bool = True,
+    filter: EntryFilter | None = None,
 ) -> Iterator[EntryBatch]:
     """Entries from start to end (inclusive ids as the server understands them), in batches.
 
     Memory is bounded by the batch size. The next batch is requested before the current one is
-    handed out, so the server works while the caller writes.
+    handed out, so the server works while the caller writes. With `filter` (match/where), only
+    the passing entries, and `count` is how many of those.
     """
     from streamctl.core.models import EntryBatch
     from streamctl.ids import MAX_ID, MIN_ID, StreamId
@@ -540,6 +543,20 @@ def read_range(
     if check_exists:
         require_stream(client, stream)
     if count is not None and count <= 0:
+        return
+    if filter is not None:
+        wanted = count
+        for batch in read_range(
+            client, stream, start, end, reverse=reverse, batch_size=batch_size, check_exists=False
+        ):
+            passing = filter.select(stream, batch.entries)
+            if wanted is not None:
+                passing = passing[:wanted]
+                wanted -= len(passing)
+            if passing:
+                yield EntryBatch(stream, passing)
+            if wanted == 0:
+                return  # the read ahead is cut with its connection (closing the generator)
         return
     remaining = count
     pool = node_client(client, stream).connection_pool
