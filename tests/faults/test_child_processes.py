@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
-from streamctl.core.demo import DEMO_STREAM
+from streamctl.demo import DEMO_STREAM
 
 from streamctl.core.embedded import port_in_use
 from tests.conftest import ISOLATED_ENV_DROP
