@@ -117,10 +117,7 @@ def _resolve_minid(app_ctx: AppContext, minid: str | None) -> str | None:
     from streamctl import ids
     from streamctl.core.connection import server_time_ms
 
-    pos = ids.parse_position(minid, allow_exclusive=False)
-    if pos.kind in ("max", "last"):
-        raise BadInput(f"bad --minid {minid!r}: give an id, a time or a duration ago")
-    return ids.resolve_exact(pos, lambda: server_time_ms(app_ctx.client()))
+    return ids.resolve_minid(minid, lambda: server_time_ms(app_ctx.client()))
 
 
 def _write_ids(app_ctx: AppContext, stream: str, new_ids: list[str], fmt: str) -> None:

@@ -27,7 +27,7 @@ from streamctl.core.models_demo import (
     PendingStep,
     PublishStep,
 )
-from streamctl.core.streams import _text, raw_command
+from streamctl.core.wire import raw_command, text
 from streamctl.errors import ConnectionFailed
 
 DEMO_STREAM = "streamctl-demo:orders"
@@ -95,13 +95,13 @@ def publish_orders(client: Client) -> PublishStep:
         args: list[object] = ["XADD", DEMO_STREAM, "*"]
         for name, value in fields:
             args += [name, value]
-        entry_id = _text(raw_command(client, *args))
+        entry_id = text(raw_command(client, *args))
         entries.append(Entry(DEMO_STREAM, entry_id, fields))
     return PublishStep(DEMO_STREAM, tuple(entries))
 
 
 def _summary(flat: list[bytes]) -> str:
-    fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    fields = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
     return (
         f"#{fields.get('order_id', '?')} {fields.get('customer', '?')} {fields.get('amount', '?')}"
     )
@@ -114,7 +114,7 @@ def _read(client: Client, consumer: str, count: int) -> list[tuple[str, str]]:
     )  # fmt: skip
     if not reply:
         return []
-    return [(_text(eid), _summary(flat)) for eid, flat in reply[0][1]]
+    return [(text(eid), _summary(flat)) for eid, flat in reply[0][1]]
 
 
 def share_work(client: Client) -> ConsumeStep:
@@ -140,7 +140,7 @@ def pending(client: Client) -> PendingStep:
     """The group's pending entries: delivered, never acknowledged."""
     reply = raw_command(client, "XPENDING", DEMO_STREAM, DEMO_GROUP, "-", "+", 100)
     items = tuple(
-        PendingItem(_text(eid), _text(consumer), int(idle), int(count))
+        PendingItem(text(eid), text(consumer), int(idle), int(count))
         for eid, consumer, idle, count in reply
     )
     return PendingStep(DEMO_GROUP, items)
@@ -167,9 +167,9 @@ def claim_and_ack(
             client,
             "XAUTOCLAIM", DEMO_STREAM, DEMO_GROUP, consumer, min_idle_ms, cursor, "COUNT", 100,
         )  # fmt: skip
-        cursor = _text(reply[0])
+        cursor = text(reply[0])
         for eid, _flat in reply[1]:
-            entry_id = _text(eid)
+            entry_id = text(eid)
             claimed.append(Claimed(entry_id, owners.get(entry_id, "?")))
         if cursor == "0-0":
             break

@@ -12,13 +12,19 @@ from redis.exceptions import ResponseError
 
 from streamctl.core.connection import (
     Client,
-    command_key,
-    is_cluster,
     node_client,
     primaries,
     redirect_error,
-    route,
     server_time_ms,
+)
+from streamctl.core.wire import (
+    opt_id,
+    opt_int,
+    pairs,
+    raw_command,
+    raw_pipeline,
+    require_stream,
+    text,
 )
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused, StreamctlError
 from streamctl.inputs import FieldPairs, json_text_values
@@ -37,113 +43,6 @@ if TYPE_CHECKING:
 
 RANGE_BATCH = 1000
 PUBLISH_BATCH = 1000
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def key_type(client: Client, stream: str) -> str:
-    return _text(node_client(client, stream).type(stream))
-
-
-def require_stream(client: Client, stream: str) -> None:
-    """Exit 4 when the key is missing, exit 1 when it holds something that is not a stream."""
-    kind = key_type(client, stream)
-    if kind == "none":
-        raise NotFound(f"stream {stream!r} does not exist")
-    if kind != "stream":
-        raise ServerRefused(f"WRONGTYPE: key {stream!r} holds a {kind}, not a stream")
-
-
-# ---- raw commands: replies without redis-py's per-entry callbacks ----
-#
-# On a Redis Cluster each command goes to the node owning its key (connection.route); a
-# pipeline is split per node. A MOVED/ASK/CLUSTERDOWN reply is raised as a one-line error,
-# never handed back as the command's verdict.
-
-
-def raw_command(client: Client, *args: Any) -> Any:
-    """Send one command and return the reply as hiredis parsed it (lists and bytes)."""
-    pool = route(client, args).connection_pool
-    conn: Any = pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    except ResponseError as exc:
-        # an error reply: the connection is in step and can be reused
-        redirect = redirect_error(exc)
-        if redirect is not None:
-            raise redirect from None
-        raise
-    except BaseException:
-        conn.disconnect()  # a half-read reply must never reach the next command
-        raise
-    finally:
-        pool.release(conn)
-
-
-def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Send commands in one write and read every reply; an error reply is returned, not raised.
-
-    On a cluster the commands are sent per node (one write each), the replies in their order;
-    a MULTI ... EXEC block goes whole to the node of its first key (its keys share a slot)."""
-    if not commands:
-        return []
-    if not is_cluster(client):
-        return _pipeline_on(client, commands)
-    by_node: dict[int, tuple[Client, list[int]]] = {}
-    units: list[list[int]] = []
-    block: list[int] | None = None
-    for i, cmd in enumerate(commands):
-        word = _text(cmd[0]).upper()
-        if block is not None:
-            block.append(i)
-            if word in ("EXEC", "DISCARD"):
-                units.append(block)
-                block = None
-        elif word == "MULTI":
-            block = [i]
-        else:
-            units.append([i])
-    if block is not None:
-        units.append(block)
-    for unit in units:
-        keyed = [commands[i] for i in unit if command_key(commands[i]) is not None] or [
-            commands[unit[0]]
-        ]
-        node = route(client, keyed[0])
-        by_node.setdefault(id(node), (node, []))[1].extend(unit)
-    replies: list[Any] = [None] * len(commands)
-    for node, indexes in by_node.values():
-        for i, reply in zip(
-            indexes, _pipeline_on(node, [commands[i] for i in indexes]), strict=True
-        ):
-            replies[i] = reply
-    return replies
-
-
-def _pipeline_on(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
-    pool = client.connection_pool
-    conn: Any = pool.get_connection()
-    replies: list[Any] = []
-    redirect: StreamctlError | None = None
-    try:
-        conn.send_packed_command([b"".join(_pack(list(cmd)) for cmd in commands)])
-        for _ in commands:
-            try:
-                replies.append(conn.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
-                redirect = redirect or redirect_error(exc)
-    except BaseException:
-        conn.disconnect()
-        raise
-    finally:
-        pool.release(conn)
-    if redirect is not None:
-        raise redirect
-    return replies
 
 
 # ---- publish ----
@@ -193,17 +92,17 @@ def _xadd_refusal(exc: ResponseError, stream: str, entry_id: str) -> StreamctlEr
     redirect = redirect_error(exc)
     if redirect is not None:
         return redirect
-    text = str(exc)
-    if "equal or smaller" in text:
+    message = str(exc)
+    if "equal or smaller" in message:
         return ServerRefused(
             f"id {entry_id} is not after the last id of {stream!r}: stream ids only grow "
             "(use * or a larger id)"
         )
-    if "Invalid stream ID" in text:
+    if "Invalid stream ID" in message:
         return BadInput(f"bad --id {entry_id!r}: accepted * , ms-* or ms-seq")
-    if text.startswith("WRONGTYPE"):
+    if message.startswith("WRONGTYPE"):
         return ServerRefused(f"WRONGTYPE: key {stream!r} is not a stream")
-    return ServerRefused(f"the server refused: {text}")
+    return ServerRefused(f"the server refused: {message}")
 
 
 def publish_one(
@@ -226,13 +125,7 @@ def publish_one(
         raise _xadd_refusal(exc, stream, entry_id) from None
     if reply is None:
         raise NotFound(f"stream {stream!r} does not exist (--no-mkstream)")
-    return _text(reply)
-
-
-def _pack(args: list[Any]) -> bytes:
-    import hiredis
-
-    return hiredis.pack_command(tuple(args))  # type: ignore[no-any-return]
+    return text(reply)
 
 
 class _BulkSender:
@@ -601,7 +494,7 @@ def scan_streams(client: Client, pattern: str = "*") -> list[str]:
     names: set[str] = set()
     for node in primaries(client):
         for key in node.scan_iter(match=pattern, count=1000, _type="stream"):
-            names.add(_text(key))
+            names.add(text(key))
     return sorted(names)
 
 
@@ -614,22 +507,7 @@ def _xinfo_stream(client: Client, stream: str) -> dict[str, Any]:
         if str(exc).startswith("WRONGTYPE"):
             raise ServerRefused(f"WRONGTYPE: key {stream!r} is not a stream") from None
         raise
-    return _pairs_to_dict(reply)
-
-
-def _pairs_to_dict(reply: list[Any]) -> dict[str, Any]:
-    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _opt_id(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = _text(value)
-    return None if text == "0-0" else text
+    return pairs(reply)
 
 
 def list_streams(
@@ -662,7 +540,7 @@ def list_streams(
                 if on_refused is not None and reason.startswith("NOPERM"):
                     on_refused(name, reason)
                 continue  # refused, or deleted (or replaced) between SCAN and now
-            info = _pairs_to_dict(reply)
+            info = pairs(reply)
             first, last = info.get("first-entry"), info.get("last-entry")
             mem = replies[j * step + 1] if memory else None
             out.append(
@@ -670,9 +548,9 @@ def list_streams(
                     name=name,
                     length=int(info["length"]),
                     groups=int(info["groups"]),
-                    first_id=_text(first[0]) if first else None,
-                    last_id=_text(last[0]) if last else None,
-                    last_generated_id=_text(info["last-generated-id"]),
+                    first_id=text(first[0]) if first else None,
+                    last_id=text(last[0]) if last else None,
+                    last_generated_id=text(info["last-generated-id"]),
                     now_ms=now,
                     memory=int(mem) if isinstance(mem, int) else None,
                 )
@@ -693,12 +571,12 @@ def stream_info(client: Client, stream: str) -> StreamInfo:
         length=int(info["length"]),
         first_entry=Entry.from_raw(stream, first) if first else None,
         last_entry=Entry.from_raw(stream, last) if last else None,
-        last_generated_id=_text(info["last-generated-id"]),
-        entries_added=_opt_int(info.get("entries-added")),
-        max_deleted_id=_opt_id(info.get("max-deleted-entry-id")),
-        recorded_first_id=_opt_id(info.get("recorded-first-entry-id")),
-        radix_tree_keys=_opt_int(info.get("radix-tree-keys")),
-        radix_tree_nodes=_opt_int(info.get("radix-tree-nodes")),
+        last_generated_id=text(info["last-generated-id"]),
+        entries_added=opt_int(info.get("entries-added")),
+        max_deleted_id=opt_id(info.get("max-deleted-entry-id")),
+        recorded_first_id=opt_id(info.get("recorded-first-entry-id")),
+        radix_tree_keys=opt_int(info.get("radix-tree-keys")),
+        radix_tree_nodes=opt_int(info.get("radix-tree-nodes")),
         now_ms=now,
         groups=list_groups(client, stream, check_exists=False),
     )

@@ -30,6 +30,7 @@ from streamctl.core.models_transfer import (
     RewindResult,
 )
 from streamctl.core.trim import count_from, snapshot
+from streamctl.core.wire import pairs, raw_command, require_stream, stream_exists, text
 from streamctl.errors import (
     BadInput,
     ConnectionFailed,
@@ -39,7 +40,7 @@ from streamctl.errors import (
     ServerRefused,
     StreamctlError,
 )
-from streamctl.ids import StreamId, parse_position, resolve_end, resolve_start
+from streamctl.ids import IdKey, StreamId, id_key, parse_position, resolve_end, resolve_start
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
@@ -53,24 +54,6 @@ ShouldStop = Callable[[], bool]
 
 def _never() -> bool:
     return False
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _pairs(reply: list[Any]) -> dict[str, Any]:
-    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
-
-
-def _sid(value: str | bytes) -> StreamId:
-    return StreamId.parse(value)
-
-
-def _raw(client: Client, *args: Any) -> Any:
-    from streamctl.core.streams import raw_command
-
-    return raw_command(client, *args)
 
 
 class PackedSender:
@@ -150,22 +133,6 @@ class PackedSender:
                 self.reader = hiredis.Reader()
 
 
-def _key_type(client: Client, key: str) -> str:
-    from streamctl.core.connection import node_client
-
-    return _text(node_client(client, key).type(key))
-
-
-def _require_stream_or_none(client: Client, key: str, where: str = "") -> bool:
-    """True when `key` is a stream, False when missing; exit 1 when it holds something else."""
-    kind = _key_type(client, key)
-    if kind == "none":
-        return False
-    if kind != "stream":
-        raise ServerRefused(f"WRONGTYPE: key {key!r}{where} holds a {kind}, not a stream")
-    return True
-
-
 # ---- --match FIELD=GLOB ----
 
 
@@ -229,13 +196,13 @@ def _pin_end(end: str, last_id: str | None) -> str | None:
         return None
     if end == "+":
         return last_id
-    return str(min(_sid(end), _sid(last_id)))
+    return str(min(StreamId.parse(end), StreamId.parse(last_id)))
 
 
 def _start_id(start: str) -> StreamId:
     if start in ("-", "0-0"):
         return StreamId(0, 0)
-    return _sid(start)
+    return StreamId.parse(start)
 
 
 # ---- replay --into ----
@@ -295,7 +262,7 @@ def replay_into(
     `should_stop` after the chunk in flight (result.stopped); a server failure raises
     PartialFailure naming how far it got and the `--from "(ID"` to continue with.
     """
-    from streamctl.core.streams import read_range, require_stream
+    from streamctl.core.streams import read_range
 
     if count is not None and count < 1:
         raise BadInput(f"bad --count {count}: give a count of 1 or more")
@@ -304,7 +271,7 @@ def replay_into(
     require_stream(source, stream)
     where = f" on {target_server}" if target_server else ""
     try:
-        _require_stream_or_none(target_client, target, where)
+        stream_exists(target_client, target, where)
     except StreamctlError:
         raise
     except Exception as exc:
@@ -335,7 +302,7 @@ def replay_into(
             stopped=stopped,
         )
 
-    if pinned is None or (lo not in ("-", "+") and _sid(lo) > _sid(pinned)):
+    if pinned is None or (lo not in ("-", "+") and StreamId.parse(lo) > StreamId.parse(pinned)):
         return result()
     try:
         stopped = _copy_range(
@@ -417,7 +384,7 @@ def _copy_range(
                 _send_chunk(sender, chunk, chunk_ids, state, dry_run, target_server)
                 chunk, chunk_ids = [], []
             if batch.entries:
-                state.resume_after = _text(batch.entries[-1][0])
+                state.resume_after = text(batch.entries[-1][0])
             on_progress(state.copied, state.scanned)
             if should_stop():
                 return True
@@ -477,7 +444,7 @@ def _send_chunk(
             later = sum(1 for r in replies[i + 1 :] if not isinstance(r, Exception))
             if i:
                 _copied(state, chunk_ids[:i], replies[:i])
-            what = f"the target refused entry {_text(chunk_ids[i])}"
+            what = f"the target refused entry {text(chunk_ids[i])}"
             raise PartialFailure(
                 f"{_refusal_text(reply, what, sender)}; "
                 f"{state.copied:,} entries were copied before it"
@@ -504,12 +471,12 @@ def _copied(state: _ReplayState, source_ids: list[bytes], replies: list[Any]) ->
         return
     state.copied += len(source_ids)
     if state.first_id is None:
-        state.first_id = _text(source_ids[0])
-    state.last_id = state.resume_after = _text(source_ids[-1])
+        state.first_id = text(source_ids[0])
+    state.last_id = state.resume_after = text(source_ids[-1])
     if replies[-1] is not None:
         if state.first_new_id is None:
-            state.first_new_id = _text(replies[0])
-        state.last_new_id = _text(replies[-1])
+            state.first_new_id = text(replies[0])
+        state.last_new_id = text(replies[-1])
 
 
 def _continue_hint(state: _ReplayState) -> str:
@@ -522,23 +489,23 @@ def _continue_hint(state: _ReplayState) -> str:
 
 
 def _group_position(client: Client, stream: str, group: str) -> str:
-    for raw in _raw(client, "XINFO", "GROUPS", stream):
-        g = _pairs(raw)
-        if _text(g["name"]) == group:
-            return _text(g["last-delivered-id"])
+    for raw in raw_command(client, "XINFO", "GROUPS", stream):
+        g = pairs(raw)
+        if text(g["name"]) == group:
+            return text(g["last-delivered-id"])
     raise NotFound(f"group {group!r} does not exist on stream {stream!r}")
 
 
 def _stream_counts(client: Client, stream: str) -> tuple[int, int | None, str | None, str | None]:
     """(length, entries-added, first id, last id) from one XINFO STREAM (atomic)."""
-    info = _pairs(_raw(client, "XINFO", "STREAM", stream))
+    info = pairs(raw_command(client, "XINFO", "STREAM", stream))
     first, last = info.get("first-entry"), info.get("last-entry")
     added = info.get("entries-added")
     return (
         int(info["length"]),
         int(added) if added is not None else None,
-        _text(first[0]) if first else None,
-        _text(last[0]) if last else None,
+        text(first[0]) if first else None,
+        text(last[0]) if last else None,
     )
 
 
@@ -548,7 +515,9 @@ def _count_after(
     length, _added, first, last = counts
     if first is None or last is None:
         return 0
-    return count_from(client, stream, _sid(first), _sid(last), length, position.next())
+    return count_from(
+        client, stream, StreamId.parse(first), StreamId.parse(last), length, position.next()
+    )
 
 
 def entries_read_at(
@@ -607,25 +576,25 @@ class ExportResult:
 def group_states(client: Client, stream: str) -> list[GroupState]:
     """Every group's position, consumers and pending entries (PEL read in pages)."""
     out = []
-    for raw in _raw(client, "XINFO", "GROUPS", stream):
-        g = _pairs(raw)
+    for raw in raw_command(client, "XINFO", "GROUPS", stream):
+        g = pairs(raw)
         name: bytes = g["name"]
         consumers = tuple(
-            _pairs(c)["name"] for c in _raw(client, "XINFO", "CONSUMERS", stream, name)
+            pairs(c)["name"] for c in raw_command(client, "XINFO", "CONSUMERS", stream, name)
         )
         pending: list[PendingState] = []
         start = "-"
         while True:
-            page = _raw(client, "XPENDING", stream, name, start, "+", PENDING_PAGE)
-            pending.extend(PendingState(_text(p[0]), p[1], int(p[3]), int(p[2])) for p in page)
+            page = raw_command(client, "XPENDING", stream, name, start, "+", PENDING_PAGE)
+            pending.extend(PendingState(text(p[0]), p[1], int(p[3]), int(p[2])) for p in page)
             if len(page) < PENDING_PAGE:
                 break
-            start = str(_sid(page[-1][0]).next())
+            start = str(StreamId.parse(page[-1][0]).next())
         entries_read = g.get("entries-read")
         out.append(
             GroupState(
                 name=name,
-                last_delivered_id=_text(g["last-delivered-id"]),
+                last_delivered_id=text(g["last-delivered-id"]),
                 entries_read=int(entries_read) if entries_read is not None else None,
                 consumers=consumers,
                 pending=tuple(pending),
@@ -652,7 +621,7 @@ def export_stream(
     range then ends at the stream's last id at that moment, so every id the groups refer to is
     at or before the last entry exported.
     """
-    from streamctl.core.streams import read_range, require_stream
+    from streamctl.core.streams import read_range
 
     if count is not None and count < 1:
         raise BadInput(f"bad --count {count}: give a count of 1 or more")
@@ -682,8 +651,8 @@ def export_stream(
             write_entries(stream, batch.entries)
             exported += len(batch.entries)
             if first is None:
-                first = _text(batch.entries[0][0])
-            last = _text(batch.entries[-1][0])
+                first = text(batch.entries[0][0])
+            last = text(batch.entries[-1][0])
             if should_stop():
                 stopped = True
                 break
@@ -727,20 +696,6 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
     return obj if len(obj) == len(pairs) else [[k, v] for k, v in pairs]
 
 
-IdKey = tuple[int, int]
-MAX_PART = 2**64 - 1
-
-
-def id_key(text: str) -> IdKey | None:
-    """(ms, seq) of a full or millisecond id, or None when it is not one (fast path of
-    StreamId.parse for bulk input)."""
-    ms, sep, seq = text.partition("-")
-    if not ms.isdigit() or not ms.isascii() or (sep and not (seq.isdigit() and seq.isascii())):
-        return None
-    key = (int(ms), int(seq) if sep else 0)
-    return key if key[0] <= MAX_PART and key[1] <= MAX_PART else None
-
-
 class EntryLine(NamedTuple):
     """An entry envelope of the import input: its line, id and fields ([name, value, ...],
     str when the JSON had a string, bytes when it had {"base64": ...})."""
@@ -774,14 +729,14 @@ def _group_state(raw: Any, where: str) -> GroupState:
         raise BadInput(f"{where}: 'group' must be an object; {GROUP_FORMS}")
     try:
         name = decode_value(raw["name"], where)
-        position = str(_sid(raw["last_delivered_id"]))
+        position = str(StreamId.parse(raw["last_delivered_id"]))
         entries_read = raw.get("entries_read")
         if entries_read is not None and not isinstance(entries_read, int):
             raise BadInput(f"{where}: 'entries_read' must be a number or null")
         consumers = tuple(decode_value(c, where) for c in raw.get("consumers") or [])
         pending = tuple(
             PendingState(
-                str(_sid(p["id"])),
+                str(StreamId.parse(p["id"])),
                 decode_value(p["consumer"], where),
                 int(p.get("deliveries", 1)),
                 int(p.get("idle_ms", 0)),
@@ -910,11 +865,11 @@ def _import_entries(
 
     pack = hiredis.pack_command
     started = time.perf_counter()
-    exists = _require_stream_or_none(client, stream)
+    exists = stream_exists(client, stream)
     last_generated: IdKey = (0, 0)
     if exists:
-        info = _pairs(_raw(client, "XINFO", "STREAM", stream))
-        last_generated = id_key(_text(info["last-generated-id"])) or (0, 0)
+        info = pairs(raw_command(client, "XINFO", "STREAM", stream))
+        last_generated = id_key(text(info["last-generated-id"])) or (0, 0)
     state = _ImportState()
     groups: list[GroupState] = []
     wanted: set[str] = set()  # pending ids to map (new ids)
@@ -1169,9 +1124,9 @@ def _recreate_group(
     else:
         position = state.positions.get(group.name, f"{last_generated[0]}-{last_generated[1]}")
     pending = [(p, p.id if keep_ids else state.id_map.get(p.id)) for p in group.pending]
-    stream_exists = _require_stream_or_none(client, stream)
-    exists = stream_exists and any(
-        _pairs(g)["name"] == group.name for g in _raw(client, "XINFO", "GROUPS", stream)
+    stream_there = stream_exists(client, stream)
+    exists = stream_there and any(
+        pairs(g)["name"] == group.name for g in raw_command(client, "XINFO", "GROUPS", stream)
     )
     if exists or dry_run:
         return GroupImport(
@@ -1184,9 +1139,9 @@ def _recreate_group(
             0,
         )
     entries_read = None
-    if stream_exists:
+    if stream_there:
         counts = _stream_counts(client, stream)
-        entries_read = entries_read_at(client, stream, _sid(position), counts)
+        entries_read = entries_read_at(client, stream, StreamId.parse(position), counts)
     runs, claimed, unmapped = _claim_runs(pending)
     args: list[Any] = [
         group.name,
@@ -1197,7 +1152,7 @@ def _recreate_group(
         *runs,
     ]
     try:
-        restored = int(_raw(client, "EVAL", _RESTORE_GROUP_SCRIPT, 1, stream, *args))
+        restored = int(raw_command(client, "EVAL", _RESTORE_GROUP_SCRIPT, 1, stream, *args))
     except ResponseError as exc:
         if str(exc).startswith("BUSYGROUP"):
             return GroupImport(group.name, "exists", position, None, len(group.consumers), 0, 0)

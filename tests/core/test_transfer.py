@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from streamctl.core import transfer
-from streamctl.core.streams import raw_command
+from streamctl.core.wire import raw_command
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
 from streamctl.render.serialize import ndjson_lines
 from streamctl.render.transfer import group_state_lines
