@@ -62,6 +62,7 @@ def import_command(
 
     from streamctl.cli._signals import graceful_stop
     from streamctl.core import transfer
+    from streamctl.inputs import read_envelopes
     from streamctl.render.transfer import import_view
 
     client = app_ctx.client()
@@ -78,7 +79,7 @@ def import_command(
             result = transfer.import_entries(
                 client,
                 stream,
-                transfer.read_import(file),
+                read_envelopes(file),
                 keep_ids=keep_ids,
                 dry_run=dry_run,
                 should_stop=stop,

@@ -12,13 +12,12 @@ The result models are in core.models_transfer; redis is imported where it is use
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fnmatch import translate
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.core.models_transfer import (
@@ -29,7 +28,7 @@ from streamctl.core.models_transfer import (
     ReplayResult,
     RewindResult,
 )
-from streamctl.core.trim import count_from, snapshot
+from streamctl.core.trim import snapshot
 from streamctl.core.wire import pairs, raw_command, require_stream, stream_exists, text
 from streamctl.errors import (
     BadInput,
@@ -41,6 +40,7 @@ from streamctl.errors import (
     StreamctlError,
 )
 from streamctl.ids import IdKey, StreamId, id_key, parse_position, resolve_end, resolve_start
+from streamctl.inputs import EntryLine, GroupLine
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
@@ -496,44 +496,6 @@ def _group_position(client: Client, stream: str, group: str) -> str:
     raise NotFound(f"group {group!r} does not exist on stream {stream!r}")
 
 
-def _stream_counts(client: Client, stream: str) -> tuple[int, int | None, str | None, str | None]:
-    """(length, entries-added, first id, last id) from one XINFO STREAM (atomic)."""
-    info = pairs(raw_command(client, "XINFO", "STREAM", stream))
-    first, last = info.get("first-entry"), info.get("last-entry")
-    added = info.get("entries-added")
-    return (
-        int(info["length"]),
-        int(added) if added is not None else None,
-        text(first[0]) if first else None,
-        text(last[0]) if last else None,
-    )
-
-
-def _count_after(
-    client: Client, stream: str, position: StreamId, counts: tuple[int, Any, str | None, str | None]
-) -> int:
-    length, _added, first, last = counts
-    if first is None or last is None:
-        return 0
-    return count_from(
-        client, stream, StreamId.parse(first), StreamId.parse(last), length, position.next()
-    )
-
-
-def entries_read_at(
-    client: Client,
-    stream: str,
-    position: StreamId,
-    counts: tuple[int, int | None, str | None, str | None],
-) -> int | None:
-    """The ENTRIESREAD that keeps lag right for a group at `position`: entries added minus the
-    entries after it (None when the server does not report entries-added)."""
-    added = counts[1]
-    if added is None:
-        return None
-    return max(0, added - _count_after(client, stream, position, counts))
-
-
 def rewind_group(
     client: Client, stream: str, group: str, start: str, *, dry_run: bool = False
 ) -> RewindResult:
@@ -676,127 +638,6 @@ def export_stream(
 
 
 # ---- import ----
-
-
-@dataclass(frozen=True)
-class GroupLine:
-    lineno: int
-    state: GroupState
-
-
-GROUP_FORMS = (
-    'a group line is {"group": {"name": "billing", "last_delivered_id": "1795773600000-0", '
-    '"consumers": [...], "pending": [...]}} (as written by export --with-groups)'
-)
-
-
-def _pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
-    # repeated names (legal in a stream entry) stay a list of pairs instead of collapsing
-    obj = dict(pairs)
-    return obj if len(obj) == len(pairs) else [[k, v] for k, v in pairs]
-
-
-class EntryLine(NamedTuple):
-    """An entry envelope of the import input: its line, id and fields ([name, value, ...],
-    str when the JSON had a string, bytes when it had {"base64": ...})."""
-
-    lineno: int
-    id: str
-    key: IdKey
-    flat: list[Any]
-
-
-def _flat_fields(raw: Any, where: str) -> list[Any]:
-    if type(raw) is dict and raw:
-        flat: list[Any] = []
-        append = flat.append
-        for k, v in raw.items():
-            if type(v) is not str:
-                break
-            append(k)
-            append(v)
-        else:
-            return flat
-    from streamctl.inputs import envelope_fields
-
-    return [x for pair in envelope_fields(raw, where) for x in pair]
-
-
-def _group_state(raw: Any, where: str) -> GroupState:
-    from streamctl.inputs import decode_value
-
-    if not isinstance(raw, dict):
-        raise BadInput(f"{where}: 'group' must be an object; {GROUP_FORMS}")
-    try:
-        name = decode_value(raw["name"], where)
-        position = str(StreamId.parse(raw["last_delivered_id"]))
-        entries_read = raw.get("entries_read")
-        if entries_read is not None and not isinstance(entries_read, int):
-            raise BadInput(f"{where}: 'entries_read' must be a number or null")
-        consumers = tuple(decode_value(c, where) for c in raw.get("consumers") or [])
-        pending = tuple(
-            PendingState(
-                str(StreamId.parse(p["id"])),
-                decode_value(p["consumer"], where),
-                int(p.get("deliveries", 1)),
-                int(p.get("idle_ms", 0)),
-            )
-            for p in raw.get("pending") or []
-        )
-    except BadInput as exc:
-        raise BadInput(f"{where}: {exc.message.removeprefix(where + ': ')}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BadInput(f"{where}: malformed group state ({exc}); {GROUP_FORMS}") from None
-    return GroupState(name, position, entries_read, consumers, pending)
-
-
-def read_import(path: str) -> Iterator[EntryLine | GroupLine]:
-    """Entry envelopes (and group lines) from an NDJSON file or '-' (stdin); blank lines are
-    skipped. A malformed line raises BadInput naming it: bad JSON, not an object, no 'fields',
-    no 'id', a bad id, a field that is neither a string nor {"base64": ...}.
-    """
-    import sys
-
-    from streamctl.inputs import ENVELOPE_FORMS, open_input
-
-    fh = open_input(path)
-    decode = json.JSONDecoder(object_pairs_hook=_pairs_hook).decode
-    try:
-        for lineno, raw_line in enumerate(fh, 1):
-            try:
-                obj = decode(raw_line.decode())
-            except UnicodeDecodeError:
-                raise BadInput(f"line {lineno}: not UTF-8 text; {ENVELOPE_FORMS}") from None
-            except ValueError as exc:
-                if not raw_line.strip():
-                    continue
-                raise BadInput(f"line {lineno}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
-            except RecursionError:
-                raise BadInput(f"line {lineno}: JSON nested too deeply; {ENVELOPE_FORMS}") from None
-            if type(obj) is not dict:
-                raise BadInput(f"line {lineno}: expected a JSON object; {ENVELOPE_FORMS}")
-            fields = obj.get("fields")
-            if fields is None:
-                if "group" in obj:
-                    yield GroupLine(lineno, _group_state(obj["group"], f"line {lineno}"))
-                    continue
-                raise BadInput(f"line {lineno}: no 'fields'; {ENVELOPE_FORMS}")
-            eid = obj.get("id")
-            if type(eid) is not str:
-                raise BadInput(
-                    f"line {lineno}: no 'id' (a string like \"1795773600000-0\"); {ENVELOPE_FORMS}"
-                )
-            key = id_key(eid)
-            if key is None:
-                raise BadInput(
-                    f"line {lineno}: bad id {eid!r}: expected ms-seq, e.g. 1795773600000-0"
-                )
-            yield EntryLine(
-                lineno, f"{key[0]}-{key[1]}", key, _flat_fields(fields, f"line {lineno}")
-            )
-    finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()
 
 
 @dataclass
@@ -1140,8 +981,9 @@ def _recreate_group(
         )
     entries_read = None
     if stream_there:
-        counts = _stream_counts(client, stream)
-        entries_read = entries_read_at(client, stream, StreamId.parse(position), counts)
+        from streamctl.core.groups import entries_read_at
+
+        entries_read, _why_unknown = entries_read_at(client, stream, position)
     runs, claimed, unmapped = _claim_runs(pending)
     args: list[Any] = [
         group.name,

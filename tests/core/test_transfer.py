@@ -13,6 +13,7 @@ import redis
 from streamctl.core import transfer
 from streamctl.core.wire import raw_command
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
+from streamctl.inputs import read_envelopes
 from streamctl.render.serialize import ndjson_lines
 from streamctl.render.transfer import group_state_lines
 
@@ -235,7 +236,7 @@ def export_text(r: redis.Redis, stream: str, *, with_groups: bool = False, **kw:
 
 
 def import_file(r: redis.Redis, stream: str, path: Path, **kw: Any) -> transfer.ImportResult:
-    return transfer.import_entries(r, stream, transfer.read_import(str(path)), **kw)
+    return transfer.import_entries(r, stream, read_envelopes(str(path)), **kw)
 
 
 def test_export_import_round_trip_byte_for_byte(r, tmp_path):
@@ -619,3 +620,24 @@ def test_import_keep_ids_failure_says_rerun_the_same_command(own_server, tmp_pat
         "rerun the same command to continue"
     ), message
     assert "--keep-ids" not in message
+
+
+def test_group_restored_after_a_deleted_entry_gets_no_guessed_entries_read(r, tmp_path):
+    """An entry after the group's position was deleted: the read counter cannot be known, so
+    import gives none (the rule of `group create`) instead of counting the deleted entry."""
+    fill(r, "dst", 10)
+    r.xdel("dst", "8-0")
+    group = (
+        '{"stream":"dst","group":{"name":"g","last_delivered_id":"5-0","entries_read":5,'
+        '"consumers":[],"pending":[]}}\n'
+    )
+    path = tmp_path / "in.ndjson"
+    path.write_text(group + '{"id":"1-0","fields":{"i":"0"}}\n')
+    result = import_file(r, "dst", path, keep_ids=True)
+    assert [(g.action, g.last_delivered_id, g.entries_read) for g in result.groups] == [
+        ("created", "5-0", None)
+    ]
+    from streamctl.core.groups import get_group
+
+    info = get_group(r, "dst", "g")
+    assert (info.entries_read, info.lag) == (None, 4)  # 6-0, 7-0, 9-0, 10-0 to deliver
