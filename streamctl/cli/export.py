@@ -86,7 +86,7 @@ def export(
         raise BadInput(f"bad --count {count}: give a count of 1 or more")
 
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core import transfer
+    from streamctl.core import export as core_export
     from streamctl.render.serialize import ndjson_lines
     from streamctl.render.transfer import group_state_lines
 
@@ -106,7 +106,7 @@ def export(
 
     try:
         with graceful_stop() as stop:
-            result = transfer.export_stream(
+            result = core_export.export_stream(
                 client,
                 stream,
                 lambda name, entries: write(ndjson_lines(name, entries)),

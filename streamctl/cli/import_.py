@@ -61,7 +61,7 @@ def import_command(
         )
 
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core import transfer
+    from streamctl.core import import_ as core_import
     from streamctl.inputs import read_envelopes
     from streamctl.render.transfer import import_view
 
@@ -76,7 +76,7 @@ def import_command(
         progress.start()
     try:
         with graceful_stop() as stop:
-            result = transfer.import_entries(
+            result = core_import.import_entries(
                 client,
                 stream,
                 read_envelopes(file),

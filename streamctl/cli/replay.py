@@ -122,16 +122,16 @@ def replay(
             raise BadInput(f"{', '.join(extra)} apply to --into, not to --group")
     fmt = app_ctx.output_format(output)
 
-    from streamctl.core import transfer
+    from streamctl.core import replay as core_replay
     from streamctl.render import transfer as views
 
     if group is not None:
         client = app_ctx.client()
-        rewound = transfer.rewind_group(client, stream, group, start, dry_run=dry_run)
+        rewound = core_replay.rewind_group(client, stream, group, start, dry_run=dry_run)
         app_ctx.emit(rewound, fmt, views.rewind_view)
         return
     assert into is not None
-    matches = transfer.parse_matches(match or [])
+    matches = core_replay.parse_matches(match or [])
     # The target's client is built first: core maps each client's errors with its own settings,
     # and an error mapped without them falls back to the client built last, the source's.
     target_client, target_label = _target(app_ctx, target_url)
@@ -171,7 +171,7 @@ def _run_replay(
     """The replay with a progress bar and signal handling; a stop comes back as the error to
     raise after the report is written."""
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core import transfer
+    from streamctl.core import replay as core_replay
 
     progress = app_ctx.progress_bar("replaying", kw["count"])
 
@@ -183,7 +183,7 @@ def _run_replay(
         progress.start()
     try:
         with graceful_stop() as stop:
-            result = transfer.replay_into(
+            result = core_replay.replay_into(
                 client,
                 stream,
                 target_client,

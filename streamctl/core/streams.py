@@ -408,6 +408,37 @@ def publish_events(
 # ---- ranges ----
 
 
+def resolve_range(client: Client, start: str, end: str) -> tuple[str, str]:
+    """START and END (the id/time grammar) as the server's inclusive ids; the server's clock is
+    read once, and only for a duration."""
+    from streamctl.ids import parse_position, resolve_end, resolve_start
+
+    start_pos = parse_position(start)
+    end_pos = parse_position(end)
+    if end_pos.exclusive:
+        raise BadInput(f"bad --to {end!r}: '(' marks an exclusive start, not an end")
+    now: list[int] = []
+
+    def now_ms() -> int:
+        if not now:
+            now.append(server_time_ms(client))
+        return now[0]
+
+    return resolve_start(start_pos, now_ms), resolve_end(end_pos, now_ms)
+
+
+def pin_end(end: str, last_id: str | None) -> str | None:
+    """The range end, fixed at the stream's last id now: entries added later (possibly by this
+    very replay) are not part of it. None when the range holds nothing."""
+    if last_id is None or end == "-":
+        return None
+    if end == "+":
+        return last_id
+    from streamctl.ids import StreamId
+
+    return str(min(StreamId.parse(end), StreamId.parse(last_id)))
+
+
 def read_range(
     client: Client,
     stream: str,

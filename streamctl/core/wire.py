@@ -191,3 +191,91 @@ def require_group(client: Client, stream: str, group: str) -> dict[str, Any]:
         if text(g["name"]) == group:
             return g
     raise NotFound(f"group {group!r} does not exist on stream {stream!r}")
+
+
+# ---- the pipelined sender ----
+
+
+class PackedSender:
+    """Packed commands in one write on one connection (kept for the whole run), every reply
+    read with hiredis in C; error replies are returned (as hiredis.ReplyError), not raised.
+
+    A failure while sending or reading drops the connection: unread replies never reach the
+    next user of the pool. Every command acts on `key`: on a cluster the connection is to the
+    node owning its slot.
+    """
+
+    def __init__(self, client: Client, key: str) -> None:
+        import hiredis
+
+        self.client = client
+        self.key = key
+        self.pool: Any = None
+        self.conn: Any = None
+        self.reader = hiredis.Reader()
+
+    def send(self, packed: list[bytes]) -> list[Any]:
+        from streamctl.core.connection import connection_answered, mark_lost, note_answered
+
+        if self.conn is None:
+            from streamctl.core.connection import node_client
+
+            self.pool = node_client(self.client, self.key).connection_pool
+            self.conn = self.pool.get_connection()
+        conn = self.conn
+        established = connection_answered(conn)
+        try:
+            conn.send_packed_command([b"".join(packed)])
+            sock = conn._sock
+            gets, feed = self.reader.gets, self.reader.feed
+            replies: list[Any] = []
+            append = replies.append
+            n = len(packed)
+            while len(replies) < n:
+                reply = gets()
+                if reply is False:
+                    data = sock.recv(1 << 16)
+                    if not data:
+                        from redis.exceptions import ConnectionError as RedisConnectionError
+
+                        raise RedisConnectionError("the server closed the connection")
+                    feed(data)
+                    continue
+                append(reply)
+            note_answered(conn)
+            return replies
+        except OSError as exc:
+            self.close(broken=True)
+            from redis.exceptions import ConnectionError as RedisConnectionError
+            from redis.exceptions import TimeoutError as RedisTimeoutError
+
+            failure: Exception
+            if isinstance(exc, TimeoutError):
+                failure = RedisTimeoutError("timed out reading replies")
+            else:
+                failure = RedisConnectionError(f"error reading replies: {exc}")
+            raise (mark_lost(failure) if established else failure) from None
+        except BaseException as exc:
+            self.close(broken=True)
+            if established:
+                mark_lost(exc)
+            raise
+
+    def close(self, *, broken: bool = False) -> None:
+        if self.conn is not None:
+            if broken:
+                self.conn.disconnect()
+            self.pool.release(self.conn)
+            self.conn = None
+            if broken:
+                import hiredis
+
+                self.reader = hiredis.Reader()
+
+    def refusal_text(self, reply: Exception, what: str) -> str:
+        """`what: reply`, or the one-line message of a cluster redirect (MOVED: a slot moved),
+        naming the server this sender writes to."""
+        from streamctl.core.connection import settings_of
+
+        redirect = redirect_error(reply, settings_of(self.client))
+        return redirect.message if redirect is not None else f"{what}: {reply}"
