@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -81,7 +81,6 @@ class Settings:
     cluster: bool | None = None  # None: detect
     timeout: float = DEFAULT_TIMEOUT
     profile: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display_url(self) -> str:

@@ -22,8 +22,6 @@ from streamctl.core.streams import pin_end, resolve_range
 from streamctl.core.trim import snapshot
 from streamctl.core.wire import (
     PackedSender,
-    pairs,
-    raw_command,
     require_stream,
     stream_exists,
     text,
@@ -32,7 +30,6 @@ from streamctl.errors import (
     BadInput,
     ConnectionFailed,
     ExitCode,
-    NotFound,
     PartialFailure,
     StreamctlError,
 )
@@ -86,12 +83,6 @@ def parse_matches(texts: Iterable[str]) -> tuple[FieldMatch, ...]:
 def entry_matches(flat: list[bytes], matches: tuple[FieldMatch, ...]) -> bool:
     """Every --match holds (they are repeatable and all must match)."""
     return all(m.matches(flat) for m in matches)
-
-
-def _start_id(start: str) -> StreamId:
-    if start in ("-", "0-0"):
-        return StreamId(0, 0)
-    return StreamId.parse(start)
 
 
 # ---- replay --into ----
@@ -366,14 +357,6 @@ def _continue_hint(state: _ReplayState) -> str:
 
 
 # ---- replay --group: rewind a group ----
-
-
-def _group_position(client: Client, stream: str, group: str) -> str:
-    for raw in raw_command(client, "XINFO", "GROUPS", stream):
-        g = pairs(raw)
-        if text(g["name"]) == group:
-            return text(g["last-delivered-id"])
-    raise NotFound(f"group {group!r} does not exist on stream {stream!r}")
 
 
 def rewind_group(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, repeat
 from operator import itemgetter
@@ -31,9 +30,7 @@ from streamctl.inputs import FieldPairs, json_text_values
 
 if TYPE_CHECKING:
     from streamctl.core.models import (
-        Entry,
         EntryBatch,
-        PublishResult,
         RawEntry,
         StreamInfo,
         StreamSummary,
@@ -388,23 +385,6 @@ def publish_many(
     return sender.published
 
 
-def publish_events(
-    client: Client,
-    stream: str,
-    events: Iterable[FieldPairs],
-    **kwargs: Any,
-) -> PublishResult:
-    """publish_many, collecting the ids and timing it."""
-    from streamctl.core.models import PublishResult
-
-    ids: list[str] = []
-    start = time.perf_counter()
-    publish_many(
-        client, stream, events, on_ids=lambda new: ids.extend(i.decode() for i in new), **kwargs
-    )
-    return PublishResult(stream, ids, time.perf_counter() - start)
-
-
 # ---- ranges ----
 
 
@@ -502,19 +482,6 @@ def read_range(
         raise
     finally:
         pool.release(conn)
-
-
-def read_entries(
-    client: Client, stream: str, start: str = "-", end: str = "+", **kw: Any
-) -> list[Entry]:
-    """A small range as Entry objects (for callers that need few entries, not bulk paths)."""
-    from streamctl.core.models import Entry
-
-    return [
-        Entry.from_raw(stream, raw)
-        for batch in read_range(client, stream, start, end, **kw)
-        for raw in batch.entries
-    ]
 
 
 # ---- ls / info ----
