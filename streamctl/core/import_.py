@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from streamctl.core.models_transfer import GroupImport, GroupState, ImportResult, PendingState
-from streamctl.core.wire import PackedSender, pairs, raw_command, stream_exists, text
+from streamctl.core.wire import PipelinedSender, pairs, raw_command, stream_exists, text
 from streamctl.errors import BadInput, ExitCode, PartialFailure, ServerRefused, StreamctlError
 from streamctl.ids import IdKey, id_key
 from streamctl.inputs import EntryLine, GroupLine
@@ -66,7 +66,7 @@ def import_entries(
     interruption neither loses nor duplicates. Without it, entries get new ids (`*`) and the
     groups' positions and pending ids are mapped onto them.
     """
-    sender = PackedSender(client, stream)
+    sender = PipelinedSender(client, stream)
     try:
         return _import_entries(
             client,
@@ -87,7 +87,7 @@ def _import_entries(
     client: Client,
     stream: str,
     items: Iterable[EntryLine | GroupLine],
-    sender: PackedSender,
+    sender: PipelinedSender,
     *,
     keep_ids: bool = False,
     dry_run: bool = False,
@@ -215,7 +215,7 @@ def _import_entries(
 
 
 def _import_batch(
-    sender: PackedSender,
+    sender: PipelinedSender,
     batch: list[bytes],
     meta: list[EntryLine],
     state: _ImportState,
@@ -228,7 +228,7 @@ def _import_batch(
         replies: list[Any] = [m.id.encode() if keep_ids else None for m in meta]
     else:
         try:
-            replies = sender.send(batch)
+            replies = sender.exchange(batch)
         except Exception as exc:
             from streamctl.core.connection import settings_of, translate_error
 

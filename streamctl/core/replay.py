@@ -21,7 +21,7 @@ from streamctl.core.models_transfer import ReplayResult, RewindResult
 from streamctl.core.streams import pin_end, resolve_range
 from streamctl.core.trim import snapshot
 from streamctl.core.wire import (
-    PackedSender,
+    PipelinedSender,
     require_stream,
     stream_exists,
     text,
@@ -236,7 +236,7 @@ def _copy_range(
 
     pack = hiredis.pack_command
     prefix: tuple[Any, ...] = ("XADD", target, "*")
-    sender = PackedSender(target_client, target)
+    sender = PipelinedSender(target_client, target)
     chunk: list[bytes] = []
     chunk_ids: list[bytes] = []
     try:
@@ -299,7 +299,7 @@ def _target_error(
 
 
 def _send_chunk(
-    sender: PackedSender,
+    sender: PipelinedSender,
     chunk: list[bytes],
     chunk_ids: list[bytes],
     state: _ReplayState,
@@ -310,7 +310,7 @@ def _send_chunk(
         replies: list[Any] = [None] * len(chunk)
     else:
         try:
-            replies = sender.send(chunk)
+            replies = sender.exchange(chunk)
         except Exception as exc:
             mapped = _target_error(exc, sender.client, target_server)
             raise PartialFailure(

@@ -17,6 +17,7 @@ from streamctl.core.connection import (
     server_time_ms,
 )
 from streamctl.core.wire import (
+    PipelinedSender,
     opt_id,
     opt_int,
     pairs,
@@ -125,114 +126,46 @@ def publish_one(
     return text(reply)
 
 
-class _BulkSender:
-    """Pipelined XADD on one connection: pack a batch, one send, read the replies in C.
-
-    Two batches are in flight: the next batch is sent before the replies of the previous one are
-    read, so the server works while we parse and pack. `published` counts only the replies read,
-    i.e. the events the server acknowledged.
+class _Publication:
+    """XADD batches on one PipelinedSender with two batches in flight: the next batch is sent
+    before the replies of the previous one are read, so the server works while we parse and
+    pack. `published` counts only the replies read, i.e. the events the server acknowledged.
     """
 
     def __init__(self, client: Client, stream: str, on_ids: Callable[[list[bytes]], None]) -> None:
-        import hiredis
-
-        self.client = client
+        self.sender = PipelinedSender(client, stream)
         self.stream = stream
         self.on_ids = on_ids
         self.published = 0
-        self.pool: Any = None
-        self.conn: Any = None
-        self.reader = hiredis.Reader()
-        self.inflight: list[int] = []
-
-    def _connection(self) -> Any:
-        if self.conn is None:
-            # one stream is one key: its node's connection (resolved with the first batch, so a
-            # failure to reach the server is reported with the published count like any other)
-            self.pool = node_client(self.client, self.stream).connection_pool
-            self.conn = self.pool.get_connection()
-        return self.conn
 
     def send(self, commands: list[bytes], count: int | None = None) -> None:
         """Send packed commands: one per event, or `count` events packed together."""
-        if not commands:
-            return
-        try:
-            self._connection().send_packed_command([b"".join(commands)])
-        except BaseException as exc:
-            raise self._worded(exc)  # noqa: B904 - the same exception, reworded
-        self.inflight.append(len(commands) if count is None else count)
-        if len(self.inflight) > 1:
-            self._read(self.inflight.pop(0))
+        self.sender.send(commands, count)
+        if len(self.sender.inflight) > 1:
+            self._read()
 
     def flush(self) -> None:
-        while self.inflight:
-            self._read(self.inflight.pop(0))
+        while self.sender.inflight:
+            self._read()
 
-    def _worded(self, exc: BaseException, replies_now: int = 0) -> BaseException:
-        """A failure after the server acknowledged events reads "lost the connection to URL"
-        (not "cannot connect", nor the TLS hint of a first exchange)."""
-        from streamctl.core.connection import mark_lost
-
-        return mark_lost(exc) if self.published or replies_now else exc
-
-    def close(self, *, broken: bool) -> None:
-        if self.conn is not None:
-            if broken or self.inflight:
-                self.conn.disconnect()  # unread replies must never reach the next user
-            self.pool.release(self.conn)
-            self.conn = None
-
-    def _read(self, n: int) -> None:
-        import hiredis
-
-        sock = self.conn._sock
-        reader = self.reader
-        gets = reader.gets
-        ids: list[bytes] = []
-        append = ids.append
-        got = 0
-        failure: StreamctlError | None = None
-        missing = False
+    def _read(self) -> None:
+        replies: list[Any] = []
         try:
-            while got < n:
-                reply = gets()
-                if reply.__class__ is bytes:
-                    append(reply)
-                    got += 1
-                    continue
-                if reply is False:
-                    data = sock.recv(1 << 16)
-                    if not data:
-                        from redis.exceptions import ConnectionError as RedisConnectionError
-
-                        closed = RedisConnectionError("the server closed the connection")
-                        raise self._worded(closed, got)
-                    reader.feed(data)
-                    continue
-                n -= 1  # an error or a nil reply: no id for that event
-                if reply is None:
-                    missing = True
-                elif isinstance(reply, hiredis.ReplyError) and failure is None:
-                    failure = _xadd_refusal(ResponseError(str(reply)), self.stream, "*")
-        except OSError as exc:
-            from redis.exceptions import ConnectionError as RedisConnectionError
-            from redis.exceptions import TimeoutError as RedisTimeoutError
-
-            lost: Exception = (
-                RedisTimeoutError("timed out reading replies")
-                if isinstance(exc, TimeoutError)
-                else RedisConnectionError(f"error reading replies: {exc}")
-            )
-            raise self._worded(lost, got) from None
+            self.sender.receive(replies)
         finally:
+            ids = [r for r in replies if r.__class__ is bytes]
             self.published += len(ids)
             if ids:
                 self.on_ids(ids)
-        if missing:
+        if len(ids) == len(replies):
+            return
+        if any(r is None for r in replies):  # no id for that event
             raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
-        if failure:
-            raise failure
+        failure = next(r for r in replies if r.__class__ is not bytes)
+        raise _xadd_refusal(ResponseError(str(failure)), self.stream, "*")
+
+    def close(self, *, broken: bool) -> None:
+        self.sender.close(broken=broken)
 
 
 def _event_args(fields: Any) -> tuple[Any, ...]:
@@ -337,7 +270,7 @@ def publish_many(
     batches (a signal): the batches in flight are completed, then StoppedEarly is raised.
     `skipped`: events of the input skipped before these (the rerun hint counts from the start).
     """
-    sender = _BulkSender(client, stream, on_ids)
+    sender = _Publication(client, stream, on_ids)
     prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
     batch: list[bytes] = []
     in_batch = 0

@@ -1,4 +1,5 @@
-"""The one place RESP is handled: raw commands and pipelines, reply helpers, key checks.
+"""The one place RESP is handled: raw commands and pipelines, reply helpers, key checks, and
+the pipelined sender of the bulk paths (publish, replay, import).
 
 Raw commands return replies as hiredis parsed them (lists and bytes), without redis-py's
 per-entry callbacks. On a Redis Cluster each command goes to the node owning its key
@@ -15,8 +16,11 @@ from redis.exceptions import ResponseError
 from streamctl.core.connection import (
     Client,
     command_key,
+    connection_answered,
     is_cluster,
+    mark_lost,
     node_client,
+    note_answered,
     redirect_error,
     route,
 )
@@ -196,13 +200,17 @@ def require_group(client: Client, stream: str, group: str) -> dict[str, Any]:
 # ---- the pipelined sender ----
 
 
-class PackedSender:
-    """Packed commands in one write on one connection (kept for the whole run), every reply
-    read with hiredis in C; error replies are returned (as hiredis.ReplyError), not raised.
+class PipelinedSender:
+    """Packed commands on one connection (kept for the whole run): each batch in one write, the
+    replies read with hiredis in C. Error replies are returned (as hiredis.ReplyError), not raised.
 
-    A failure while sending or reading drops the connection: unread replies never reach the
-    next user of the pool. Every command acts on `key`: on a cluster the connection is to the
-    node owning its slot.
+    `send` leaves a batch in flight and `receive` reads the replies of the oldest one, so a
+    caller can keep the server busy with one batch while it packs the next; `exchange` does both.
+    Every command acts on `key`: on a cluster the connection is to the node owning its slot,
+    resolved with the first batch (a failure to reach the server is a failure of that batch).
+    A failure while sending or reading drops the connection (unread replies never reach the next
+    user of the pool); once the server has answered on it, the failure reads "lost the
+    connection to URL", not "cannot connect" (connection.mark_lost).
     """
 
     def __init__(self, client: Client, key: str) -> None:
@@ -213,25 +221,33 @@ class PackedSender:
         self.pool: Any = None
         self.conn: Any = None
         self.reader = hiredis.Reader()
+        self.inflight: list[int] = []  # replies expected, per batch sent and not yet read
 
-    def send(self, packed: list[bytes]) -> list[Any]:
-        from streamctl.core.connection import connection_answered, mark_lost, note_answered
-
-        if self.conn is None:
-            from streamctl.core.connection import node_client
-
-            self.pool = node_client(self.client, self.key).connection_pool
-            self.conn = self.pool.get_connection()
-        conn = self.conn
-        established = connection_answered(conn)
+    def send(self, packed: list[bytes], count: int | None = None) -> None:
+        """Write packed commands in one call without reading: one reply is expected per item of
+        `packed`, or `count` (several commands packed in one item)."""
+        if not packed:
+            return
         try:
-            conn.send_packed_command([b"".join(packed)])
+            if self.conn is None:
+                self.pool = node_client(self.client, self.key).connection_pool
+                self.conn = self.pool.get_connection()
+            self.conn.send_packed_command([b"".join(packed)])
+        except BaseException as exc:
+            raise self._failed(exc, 0)  # noqa: B904 - the same exception, reworded
+        self.inflight.append(len(packed) if count is None else count)
+
+    def receive(self, into: list[Any]) -> None:
+        """Append the replies of the oldest batch in flight to `into`, in order (on a failure,
+        `into` holds the replies read before it)."""
+        n = len(into) + self.inflight.pop(0)
+        conn = self.conn
+        gets, feed = self.reader.gets, self.reader.feed
+        append = into.append
+        got = len(into)
+        try:
             sock = conn._sock
-            gets, feed = self.reader.gets, self.reader.feed
-            replies: list[Any] = []
-            append = replies.append
-            n = len(packed)
-            while len(replies) < n:
+            while len(into) < n:
                 reply = gets()
                 if reply is False:
                     data = sock.recv(1 << 16)
@@ -242,35 +258,32 @@ class PackedSender:
                     feed(data)
                     continue
                 append(reply)
-            note_answered(conn)
-            return replies
         except OSError as exc:
-            self.close(broken=True)
             from redis.exceptions import ConnectionError as RedisConnectionError
             from redis.exceptions import TimeoutError as RedisTimeoutError
 
-            failure: Exception
-            if isinstance(exc, TimeoutError):
-                failure = RedisTimeoutError("timed out reading replies")
-            else:
-                failure = RedisConnectionError(f"error reading replies: {exc}")
-            raise (mark_lost(failure) if established else failure) from None
+            lost: Exception = (
+                RedisTimeoutError("timed out reading replies")
+                if isinstance(exc, TimeoutError)
+                else RedisConnectionError(f"error reading replies: {exc}")
+            )
+            raise self._failed(lost, len(into) - got) from None
         except BaseException as exc:
-            self.close(broken=True)
-            if established:
-                mark_lost(exc)
-            raise
+            raise self._failed(exc, len(into) - got)  # noqa: B904 - the same exception
+        note_answered(conn)
 
-    def close(self, *, broken: bool = False) -> None:
-        if self.conn is not None:
-            if broken:
-                self.conn.disconnect()
-            self.pool.release(self.conn)
-            self.conn = None
-            if broken:
-                import hiredis
+    def exchange(self, packed: list[bytes]) -> list[Any]:
+        """Send packed commands and read their replies (no other batch may be in flight)."""
+        replies: list[Any] = []
+        self.send(packed)
+        if self.inflight:
+            self.receive(replies)
+        return replies
 
-                self.reader = hiredis.Reader()
+    def _failed(self, exc: BaseException, replies_now: int) -> BaseException:
+        answered = self.conn is not None and connection_answered(self.conn)
+        self.close(broken=True)
+        return mark_lost(exc) if answered or replies_now else exc
 
     def refusal_text(self, reply: Exception, what: str) -> str:
         """`what: reply`, or the one-line message of a cluster redirect (MOVED: a slot moved),
@@ -279,3 +292,16 @@ class PackedSender:
 
         redirect = redirect_error(reply, settings_of(self.client))
         return redirect.message if redirect is not None else f"{what}: {reply}"
+
+    def close(self, *, broken: bool = False) -> None:
+        """Give the connection back to the pool; dropped when `broken` or replies are unread."""
+        if self.conn is not None:
+            if broken or self.inflight:
+                self.conn.disconnect()
+            self.pool.release(self.conn)
+            self.conn = None
+        if broken or self.inflight:
+            import hiredis
+
+            self.reader = hiredis.Reader()
+            self.inflight = []
