@@ -36,7 +36,7 @@ from tests.servers import ServerProcess, server_binary, start_server
 
 TOTAL = 150_000
 KILL_AT = 20_000
-BATCH = 1000  # core.transfer.BATCH: the import batch and the replay chunk, one in flight
+BATCH = 1000  # core.import_.BATCH, core.replay.BATCH: the import batch, the replay chunk
 BASE_MS = 1795773600000
 
 IMPORT_FAILED = re.compile(
