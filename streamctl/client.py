@@ -314,22 +314,26 @@ class Client:
 
         `on_ids` gets each batch's new ids (bytes) as the server acknowledges it. A failure
         raises PartialFailure with `done` = events acknowledged before it (the rerun skips
-        that many); `should_stop` is asked between batches (StoppedEarly after completing the
-        batches in flight). `skipped` counts events of the input skipped before these, for the
-        rerun hint.
+        that many); `should_stop` is asked between batches: when it says stop, the batches in
+        flight are completed and the count so far is returned. `skipped` counts events of the
+        input skipped before these, for the rerun hint.
         """
         from streamctl.core import streams
 
-        return streams.publish_many(
-            self.redis,
-            stream,
-            events,
-            trim=self._trim_args(maxlen, minid, approx),
-            mkstream=mkstream,
-            on_ids=on_ids or (lambda new_ids: None),
-            should_stop=should_stop or (lambda: False),
-            skipped=skipped,
-        )
+        trim = self._trim_args(maxlen, minid, approx)
+        try:
+            return streams.publish_many(
+                self.redis,
+                stream,
+                events,
+                trim=trim,
+                mkstream=mkstream,
+                on_ids=on_ids or (lambda new_ids: None),
+                should_stop=should_stop or (lambda: False),
+                skipped=skipped,
+            )
+        except streams.StoppedEarly as early:
+            return early.done
 
     # ---- reading ----
 

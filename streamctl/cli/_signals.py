@@ -1,5 +1,5 @@
-"""Graceful stop for bulk work: SIGINT/SIGTERM set a flag that the work checks between batches,
-so what was done can be counted exactly and reported before exiting 130/143."""
+"""Graceful stop for bulk work: SIGINT/SIGTERM/SIGHUP set a flag that the work checks between
+batches, so what was done can be counted exactly and reported before exiting 130/143/129."""
 
 from __future__ import annotations
 
@@ -21,11 +21,19 @@ class StopRequest:
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.TERMINATED if self.signum == signal.SIGTERM else ExitCode.INTERRUPTED
+        if self.signum == signal.SIGTERM:
+            return ExitCode.TERMINATED
+        if self.signum == signal.SIGHUP:
+            return ExitCode.HANGUP
+        return ExitCode.INTERRUPTED
 
     @property
     def name(self) -> str:
-        return "terminated" if self.signum == signal.SIGTERM else "interrupted"
+        if self.signum == signal.SIGTERM:
+            return "terminated"
+        if self.signum == signal.SIGHUP:
+            return "hung up"
+        return "interrupted"
 
 
 @contextmanager
@@ -40,7 +48,11 @@ def graceful_stop() -> Iterator[StopRequest]:
             raise KeyboardInterrupt
         stop.signum = signum
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(s) is signal.SIG_IGN:
+            continue  # ignored when we started (nohup, a background job): it stays ignored
+        previous[s] = signal.signal(s, handler)
     try:
         yield stop
     finally:

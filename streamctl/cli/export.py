@@ -7,7 +7,7 @@ import typer
 from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import MatchOption, WhereOption, entry_filter
-from streamctl.errors import BadInput, PartialFailure
+from streamctl.errors import BadInput
 
 
 def register(app: typer.Typer) -> None:
@@ -90,7 +90,7 @@ def export(
 
     entry_filter(match, where)  # a bad filter is exit 2 naming the flag, before any output
 
-    from streamctl.cli._signals import graceful_stop
+    from streamctl.cli._bulk import bulk_run
 
     out: IO[str] | None = None
     if file is not None:
@@ -100,7 +100,7 @@ def export(
             raise BadInput(f"cannot write {file}: {exc.strerror}") from None
 
     try:
-        with graceful_stop() as stop:
+        with bulk_run(app_ctx, "exporting", count, show_bar=file is not None) as run:
             result = app_ctx.sc.export(
                 stream,
                 out if out is not None else app_ctx.write,
@@ -110,7 +110,7 @@ def export(
                 match=match or [],
                 where=where,
                 with_groups=with_groups,
-                should_stop=stop,
+                should_stop=run.should_stop,
             )
     finally:
         if out is not None:
@@ -120,10 +120,8 @@ def export(
     groups = f" and {result.groups} group(s)" if with_groups else ""
     if result.stopped:
         hint = f"continue with --from '({result.last_id}'" if result.last_id else "rerun it"
-        raise PartialFailure(
-            f"{stop.name}: exported {result.count:,} entries{span}{written_to}; {hint}",
-            done=result.count,
-            exit_code=stop.exit_code,
+        raise run.stopped(
+            f"exported {result.count:,} entries{span}{written_to}; {hint}", done=result.count
         )
     app_ctx.notice(
         f"exported {result.count:,} entries{span}{groups} from {stream!r}{written_to} "

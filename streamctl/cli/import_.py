@@ -7,7 +7,7 @@ import typer
 from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
-from streamctl.errors import BadInput, PartialFailure
+from streamctl.errors import BadInput
 
 
 def register(app: typer.Typer) -> None:
@@ -60,30 +60,18 @@ def import_command(
             "give FILE, or pipe the envelopes in: streamctl export S | streamctl import T"
         )
 
-    from streamctl.cli._signals import graceful_stop
+    from streamctl.cli._bulk import bulk_run
     from streamctl.render.transfer import import_view
 
-    progress = app_ctx.progress_bar("importing")
-
-    def on_progress(imported: int, skipped: int) -> None:
-        if progress is not None:
-            progress.update(progress.task_ids[0], completed=imported + skipped)
-
-    if progress is not None:
-        progress.start()
-    try:
-        with graceful_stop() as stop:
-            result = app_ctx.sc.import_(
-                stream,
-                file,
-                keep_ids=keep_ids,
-                dry_run=dry_run,
-                should_stop=stop,
-                on_progress=on_progress,
-            )
-    finally:
-        if progress is not None:
-            progress.stop()
+    with bulk_run(app_ctx, "importing") as run:
+        result = app_ctx.sc.import_(
+            stream,
+            file,
+            keep_ids=keep_ids,
+            dry_run=dry_run,
+            should_stop=run.should_stop,
+            on_progress=lambda imported, skipped: run.progress(imported + skipped),
+        )
     app_ctx.emit(result, fmt, import_view)
     if result.stopped:
         last = f" (last id {result.last_source_id})" if result.last_source_id else ""
@@ -92,10 +80,8 @@ def import_command(
             if keep_ids
             else "rerun with --keep-ids to continue without duplicates only if the ids were kept"
         )
-        raise PartialFailure(
-            f"{stop.name}: imported {result.imported:,} entries{last}; {hint}",
-            done=result.imported,
-            exit_code=stop.exit_code,
+        raise run.stopped(
+            f"imported {result.imported:,} entries{last}; {hint}", done=result.imported
         )
 
 

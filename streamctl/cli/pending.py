@@ -9,7 +9,7 @@ import typer
 from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
-from streamctl.errors import BadInput, PartialFailure
+from streamctl.errors import BadInput
 
 if TYPE_CHECKING:
     from streamctl.core.pending import PendingFilter
@@ -218,13 +218,13 @@ def _claim(
     count: int | None,
     dry_run: bool,
 ) -> None:
-    from streamctl.cli._signals import graceful_stop
+    from streamctl.cli._bulk import bulk_run
     from streamctl.render.groups import claim_view
 
     wanted = [x for v in ids for x in v.replace(",", " ").split()]
     if wanted:
         selection = {"min_idle": selection["min_idle"]}
-    with graceful_stop() as stop:
+    with bulk_run(app_ctx, "claiming", show_bar=False) as run:
         result = app_ctx.sc.claim(
             stream,
             group,
@@ -234,10 +234,12 @@ def _claim(
             min_deliveries=min_deliveries,
             count=count,
             dry_run=dry_run,
-            should_stop=stop,
+            should_stop=run.should_stop,
         )
     app_ctx.emit(result, fmt, claim_view)
-    _stopped(stop, f"{len(result.claimed)} entries were claimed")
+    if run.should_stop():
+        claimed = len(result.claimed)
+        raise run.stopped(f"{claimed} entries were claimed before it", done=claimed)
 
 
 def _dead_letter(
@@ -252,10 +254,10 @@ def _dead_letter(
     count: int | None,
     dry_run: bool,
 ) -> None:
-    from streamctl.cli._signals import graceful_stop
+    from streamctl.cli._bulk import bulk_run
     from streamctl.render.groups import dead_letter_view
 
-    with graceful_stop() as stop:
+    with bulk_run(app_ctx, "dead-lettering", show_bar=False) as run:
         result = app_ctx.sc.dead_letter(
             stream,
             group,
@@ -265,12 +267,9 @@ def _dead_letter(
             min_deliveries=min_deliveries,
             count=count,
             dry_run=dry_run,
-            should_stop=stop,
+            should_stop=run.should_stop,
         )
     app_ctx.emit(result, fmt, dead_letter_view)
-    _stopped(stop, f"{len(result.moved)} entries were moved")
-
-
-def _stopped(stop: Any, done: str) -> None:
-    if stop():
-        raise PartialFailure(f"{stop.name}: {done} before it", done=0, exit_code=stop.exit_code)
+    if run.should_stop():
+        moved = len(result.moved)
+        raise run.stopped(f"{moved} entries were moved before it", done=moved)

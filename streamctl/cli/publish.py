@@ -8,7 +8,7 @@ import typer
 from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
-from streamctl.errors import BadInput, OutputClosed, PartialFailure
+from streamctl.errors import BadInput, OutputClosed
 
 
 def register(app: typer.Typer) -> None:
@@ -145,58 +145,44 @@ def _publish_file(
     fmt: str,
 ) -> None:
     from streamctl import inputs
-    from streamctl.cli._bulk import no_gc
-    from streamctl.cli._signals import graceful_stop
-    from streamctl.core import streams
+    from streamctl.cli._bulk import bulk_run, no_gc
 
     streaming = fmt in ("auto", "table", "ndjson")
     collected: list[str] = []
-    progress = app_ctx.progress_bar("publishing")
-
     closed = False  # stdout closed (`| head`): keep publishing, stop printing ids
-
-    def on_ids(new_ids: list[bytes]) -> None:
-        nonlocal closed
-        if streaming:
-            if not closed:
-                try:
-                    if fmt == "ndjson":
-                        _write_ids(app_ctx, stream, [i.decode() for i in new_ids], fmt)
-                    else:  # the ids one per line, as the server sent them
-                        app_ctx.write_bytes(b"\n".join(new_ids) + b"\n")
-                except OutputClosed:
-                    closed = True
-        else:
-            collected.extend(i.decode() for i in new_ids)
-        if progress is not None:
-            progress.advance(progress.task_ids[0], len(new_ids))
-
     started = time.perf_counter()
-    published = 0
-    try:
-        if progress is not None:
-            progress.start()
-        with graceful_stop() as stop, no_gc():
-            try:
-                published = app_ctx.sc.publish_many(
-                    stream,
-                    inputs.read_events(path, skip=skip),
-                    **cap,
-                    mkstream=mkstream,
-                    on_ids=on_ids,
-                    should_stop=stop,
-                    skipped=skip,
-                )
-            except streams.StoppedEarly as early:
-                raise PartialFailure(
-                    f"{stop.name}: {early.done} events were published "
-                    f"(rerun with --skip {skip + early.done} to publish the rest)",
-                    done=early.done,
-                    exit_code=stop.exit_code,
-                ) from None
-    finally:
-        if progress is not None:
-            progress.stop()
+    with bulk_run(app_ctx, "publishing") as run, no_gc():
+
+        def on_ids(new_ids: list[bytes]) -> None:
+            nonlocal closed
+            if streaming:
+                if not closed:
+                    try:
+                        if fmt == "ndjson":
+                            _write_ids(app_ctx, stream, [i.decode() for i in new_ids], fmt)
+                        else:  # the ids one per line, as the server sent them
+                            app_ctx.write_bytes(b"\n".join(new_ids) + b"\n")
+                    except OutputClosed:
+                        closed = True
+            else:
+                collected.extend(i.decode() for i in new_ids)
+            run.advance(len(new_ids))
+
+        published = app_ctx.sc.publish_many(
+            stream,
+            inputs.read_events(path, skip=skip),
+            **cap,
+            mkstream=mkstream,
+            on_ids=on_ids,
+            should_stop=run.should_stop,
+            skipped=skip,
+        )
+        if run.should_stop():
+            raise run.stopped(
+                f"{published} events were published "
+                f"(rerun with --skip {skip + published} to publish the rest)",
+                done=published,
+            )
     if not streaming:
         _write_ids(app_ctx, stream, collected, fmt)
     seconds = time.perf_counter() - started

@@ -163,26 +163,15 @@ def _run_replay(
 ) -> tuple[Any, PartialFailure | None]:
     """The replay with a progress bar and signal handling; a stop comes back as the error to
     raise after the report is written."""
-    from streamctl.cli._signals import graceful_stop
+    from streamctl.cli._bulk import bulk_run
     from streamctl.core.models_transfer import RewindResult
 
-    progress = app_ctx.progress_bar("replaying", kw["count"])
-
-    def on_progress(copied: int, scanned: int) -> None:
-        if progress is not None:
-            progress.update(progress.task_ids[0], completed=copied)
-
-    if progress is not None:
-        progress.start()
-    try:
-        with graceful_stop() as stop:
-            result = app_ctx.sc.replay(
-                stream, kw.pop("start"), kw.pop("end"), into=into, **kw,
-                should_stop=stop, on_progress=on_progress,
-            )  # fmt: skip
-    finally:
-        if progress is not None:
-            progress.stop()
+    with bulk_run(app_ctx, "replaying", kw["count"]) as run:
+        result = app_ctx.sc.replay(
+            stream, kw.pop("start"), kw.pop("end"), into=into, **kw,
+            should_stop=run.should_stop,
+            on_progress=lambda copied, scanned: run.progress(copied),
+        )  # fmt: skip
     assert not isinstance(result, RewindResult)
     if result.stopped:
         hint = (
@@ -191,8 +180,8 @@ def _run_replay(
             else "nothing was copied: rerun with the same --from"
         )
         last = f" (last id copied {result.last_id})" if result.last_id else ""
-        message = f"{stop.name}: copied {result.copied:,} entries{last}; {hint}"
-        return result, PartialFailure(message, done=result.copied, exit_code=stop.exit_code)
+        return result, run.stopped(f"copied {result.copied:,} entries{last}; {hint}",
+                                   done=result.copied)  # fmt: skip
     if not result.dry_run:
         rate = result.copied / result.seconds if result.seconds > 0 else 0.0
         app_ctx.notice(
