@@ -1,4 +1,5 @@
-"""`group ls|create|destroy|setid|consumers|delconsumer|prune`: consumer groups and their consumers."""
+"""`group ls|create|destroy|setid|consumers|delconsumer|prune`: consumer groups and their
+consumers."""
 
 from __future__ import annotations
 

@@ -75,6 +75,8 @@ def redrive(
     """
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
+    if into is not None and into == dlq:
+        raise BadInput("--into names the dead-letter stream itself: give the stream to publish to")
     entry_filter(match, where)  # a bad filter is exit 2 naming the flag, before anything runs
     for flag, value in (("--count", count), ("--rate", rate)):
         if value is not None and value <= 0:

@@ -49,7 +49,9 @@ def test_where_and_match_select_the_same_entries_in_every_command(cli, r, args, 
     redriven = cli("redrive", "dlq", *args, "-o", "json")
     assert redriven.exit_code == 0, redriven.stderr
     back = xrange_raw(r, "back")
-    assert [dict(zip(f[::2], f[1::2]))[b"redriven_from"].decode() for _, f in back] == expected
+    assert [
+        dict(zip(f[::2], f[1::2], strict=True))[b"redriven_from"].decode() for _, f in back
+    ] == expected
     assert [tuple(f[:-2]) for _, f in back] == [source[i.encode()] for i in expected]
     left = [e.decode() for e, _ in xrange_raw(r, "dlq")]
     assert left == [i for i in IDS if i not in expected]
@@ -87,21 +89,54 @@ def test_trace_every_group_state_and_dead_letter_copies(cli, r):
         "id": "2000-0",
         "time": "1970-01-01T00:00:02.000Z",
         "stream_exists": True,
-        "entry": {"stream": "orders", "id": "2000-0", "time": "1970-01-01T00:00:02.000Z",
-                  "fields": {"n": "2"}},  # fmt: skip
+        "entry": {
+            "stream": "orders",
+            "id": "2000-0",
+            "time": "1970-01-01T00:00:02.000Z",
+            "fields": {"n": "2"},
+        },  # fmt: skip
         "groups": [
-            {"group": "acked", "state": "acked", "last_delivered_id": "3000-0",
-             "consumer": None, "deliveries": None, "idle_ms": None},
-            {"group": "deleted", "state": "not-delivered", "last_delivered_id": "0-0",
-             "consumer": None, "deliveries": None, "idle_ms": None},
-            {"group": "new", "state": "not-delivered", "last_delivered_id": "1000-0",
-             "consumer": None, "deliveries": None, "idle_ms": None},
-            {"group": "pending", "state": "pending", "last_delivered_id": "3000-0",
-             "consumer": "w2", "deliveries": 2},
+            {
+                "group": "acked",
+                "state": "acked",
+                "last_delivered_id": "3000-0",
+                "consumer": None,
+                "deliveries": None,
+                "idle_ms": None,
+            },
+            {
+                "group": "deleted",
+                "state": "not-delivered",
+                "last_delivered_id": "0-0",
+                "consumer": None,
+                "deliveries": None,
+                "idle_ms": None,
+            },
+            {
+                "group": "new",
+                "state": "not-delivered",
+                "last_delivered_id": "1000-0",
+                "consumer": None,
+                "deliveries": None,
+                "idle_ms": None,
+            },
+            {
+                "group": "pending",
+                "state": "pending",
+                "last_delivered_id": "3000-0",
+                "consumer": "w2",
+                "deliveries": 2,
+            },
         ],  # fmt: skip
         "dead_letters": [
-            {"dlq": "dlq", "id": copy, "time": data["dead_letters"][0]["time"],
-             "group": "billing", "consumer": "w1", "deliveries": 4}
+            {
+                "dlq": "dlq",
+                "id": copy,
+                "time": data["dead_letters"][0]["time"],
+                "group": "billing",
+                "consumer": "w1",
+                "deliveries": 4,
+            }
         ],  # fmt: skip
     }
     table = cli("trace", "orders", "2000-0", "--dlq", "dlq", "-o", "table")
@@ -208,8 +243,8 @@ def test_prune_plans_then_executes(cli, r, server):
                 "--execute", "-o", "json")  # fmt: skip
     assert moved.exit_code == 0, moved.stderr
     [row] = moved.json()["consumers"]
-    assert (row["consumer"], row["deleted"], row["reassigned"]) == ("busy", True,
-                                                                    ["1000-0", "2000-0"])  # fmt: skip
+    reassigned = ["1000-0", "2000-0"]
+    assert (row["consumer"], row["deleted"], row["reassigned"]) == ("busy", True, reassigned)
     assert consumers(r) == {"w9": 2}
 
 
@@ -282,7 +317,8 @@ def test_redrive_options(cli, r):
                  "--where", "fields.kind == 'b'", "-o", "json")  # fmt: skip
     assert ranged.exit_code == 0, ranged.stderr
     assert [f[b"redriven_from"].decode() for _, f in r.xrange("orders")] == [ids[3], ids[5]]
-    assert [i.decode() for i, _ in r.xrange("dlq")] == [x for x in ids if x not in (ids[3], ids[5])]
+    left = [i.decode() for i, _ in r.xrange("dlq")]
+    assert left == [x for x in ids if x not in (ids[3], ids[5])]
 
     started = time.monotonic()
     slow = cli("redrive", "dlq", "--rate", "20", "--count", "4", "-o", "json")
@@ -293,8 +329,11 @@ def test_redrive_options(cli, r):
 def test_redrive_refusals(cli, r):
     one_line_error(cli("redrive", "nope"), 4, "stream 'nope' does not exist")
     dead_letter(r, "dlq", "orders", "1-0")
-    one_line_error(cli("redrive", "dlq", "--into", "dlq"), 2,
-                   "into names the dead-letter stream itself: give the stream to publish to")  # fmt: skip
+    one_line_error(
+        cli("redrive", "dlq", "--into", "dlq"),
+        2,
+        "--into names the dead-letter stream itself: give the stream to publish to",
+    )
     one_line_error(cli("redrive", "dlq", "--count", "0"), 2,
                    "bad --count 0: give a number above 0")  # fmt: skip
     r.set("kv", "x")
