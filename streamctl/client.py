@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, ParamSpec, TypeVar
 from streamctl import ids
 from streamctl.config import Settings, resolve_settings
 from streamctl.core.models import Entry, FieldPairs
-from streamctl.errors import BadInput, ServerRefused, StreamctlError
+from streamctl.errors import BadInput, NotFound, ServerRefused, StreamctlError
 
 if TYPE_CHECKING:
     from redis import Redis as RedisClient
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         PendingEntry,
         PendingSummary,
     )
+    from streamctl.core.models_repairs import PrunePlan, RedriveResult, TraceReport
     from streamctl.core.models_transfer import (
         ExportResult,
         ImportResult,
@@ -1094,6 +1095,99 @@ class Client:
         from streamctl.core.doctor import diagnose
 
         return diagnose(self.redis, self._settings)
+
+    # ==== repairs: trace, group prune, redrive (issue 16) ====
+
+    @_mapped
+    def trace(self, stream: str, id: str, *, dlqs: Sequence[str] = ()) -> TraceReport:  # noqa: A002
+        """Where is entry `id` of `stream`? Its envelope (or None when gone), its state in
+        every group (not-delivered, pending with consumer/deliveries/idle, acked,
+        deleted-while-pending, or gone) and its copies in the dead-letter streams `dlqs`
+        (by dlq_stream and dlq_id). NotFound when neither the stream, a group nor a dead-letter
+        stream knows the id (`report.found` is then false)."""
+        from streamctl.core.trace import trace_entry
+
+        if isinstance(dlqs, str):
+            raise BadInput("bad dlqs: give a list of stream names, not one string")
+        try:
+            entry_id = str(ids.StreamId.parse(id.strip()))
+        except BadInput:
+            raise BadInput(
+                f"bad id {id!r}: give a full id (1795773600000-3) or a millisecond id"
+            ) from None
+        report = trace_entry(self.redis, stream, entry_id, list(dlqs))
+        if not report.found:
+            where = "" if report.stream_exists else f" (stream {stream!r} does not exist)"
+            searched = f" nor in {', '.join(map(repr, report.dlqs))}" if report.dlqs else ""
+            raise NotFound(f"entry {entry_id} is not in stream {stream!r}{where}{searched}")
+        return report
+
+    @_mapped
+    def prune_consumers(
+        self,
+        stream: str,
+        group: str,
+        *,
+        idle: str,
+        reassign_to: str | None = None,
+        execute: bool = False,
+    ) -> PrunePlan:
+        """Consumers of `group` idle for `idle` (a duration) or longer that own no pending
+        entries: the plan (who goes, who stays and why; `measure` says whether the server's
+        `inactive` (7.2+) or `idle` was compared); `execute=True` deletes them. A consumer
+        owning pending entries stays, unless `reassign_to` names the consumer that claims them
+        first (`group prune`)."""
+        from streamctl.core.prune import prune_consumers
+
+        idle_ms = ids.parse_duration(idle, what="idle")
+        return prune_consumers(
+            self.redis, stream, group, idle_ms, reassign_to=reassign_to, execute=execute
+        )
+
+    @_mapped
+    def redrive(
+        self,
+        dlq: str,
+        *,
+        into: str | None = None,
+        start: str = "-",
+        end: str = "+",
+        match: Sequence[str] = (),
+        where: str | None = None,
+        count: int | None = None,
+        rate: float | None = None,
+        keep: bool = False,
+        dry_run: bool = False,
+        should_stop: ShouldStop | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> RedriveResult:
+        """Move the entries of dead-letter stream `dlq` back into the stream each came from (its
+        dlq_stream field, or `into`), without the dlq_* fields and with
+        redriven_from=<DLQ id>, deleting each from `dlq` in the same atomic step (across
+        cluster slots: with idempotency marks), so a rerun after an interruption never
+        publishes an entry twice. `start`/`end` (ids or times), `match`/`where` select entries,
+        `count` and `rate` (entries per second) bound the run, `keep` copies and leaves the DLQ
+        as it is, `dry_run` changes nothing. Entries without a usable dlq_stream are reported
+        (`unusable`) and left in place. A stop (`should_stop`) finishes the batch in flight
+        (`result.stopped`; `result.last_id` is the last DLQ id handled)."""
+        from streamctl.core.filters import compile_filter
+        from streamctl.core.redrive import redrive
+
+        entry_filter = compile_filter(match, where)
+        return redrive(
+            self.redis,
+            dlq,
+            into=into,
+            start=start,
+            end=end,
+            entry_filter=entry_filter,
+            count=count,
+            rate=rate,
+            keep=keep,
+            dry_run=dry_run,
+            should_stop=should_stop or (lambda: False),
+            on_progress=on_progress or (lambda redriven, scanned: None),
+        )
 
 
 class _Stop(BaseException):

@@ -42,10 +42,12 @@ COMMANDS: dict[str, str] = {
     "profile": "profile",
     "publish": "publish",
     "range": "range",
+    "redrive": "redrive",
     "replay": "replay",
     "server": "server",
     "tail": "tail",
     "top": "top",
+    "trace": "trace",
     "trim": "trim",
 }
 

@@ -1,4 +1,5 @@
-"""`group ls|create|destroy|setid|consumers|delconsumer`: consumer groups and their consumers."""
+"""`group ls|create|destroy|setid|consumers|delconsumer|prune`: consumer groups and their
+consumers."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ group_app = typer.Typer(
     rich_markup_mode=None,
     no_args_is_help=True,
     help=(
-        "Consumer groups of a stream: list, create, destroy, move (setid), consumers.\n\n"
+        "Consumer groups of a stream: list, create, destroy, move (setid), consumers, prune.\n\n"
         "\b\nExample:\n  streamctl group ls orders"
     ),
 )
@@ -224,3 +225,60 @@ def group_delconsumer(
         stream, group, consumer, reassign_to=reassign_to, force=force
     )
     app_ctx.emit(result, fmt, delconsumer_view)
+
+
+@group_app.command("prune")
+def group_prune(
+    ctx: typer.Context,
+    stream: StreamArg,
+    group: GroupArg,
+    idle: Annotated[
+        str,
+        typer.Option(
+            "--idle",
+            help="Prune consumers idle this long or longer (e.g. 1h, 7d).",
+            metavar="DUR",
+        ),
+    ],
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Delete them (default: only show the plan).")
+    ] = False,
+    reassign_to: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--reassign-to",
+            help="Also prune consumers owning pending entries: claim them for C first.",
+            metavar="C",
+        ),
+    ] = None,
+    output: OutputOption = None,
+) -> None:
+    """Remove the consumers of GROUP idle for --idle or longer that own no pending entries.
+    Idleness is the server's `inactive` (time since the last successful read or claim; Redis
+    7.2+, Valkey) where it reports it, else `idle`; the report says which. A plan by default
+    (who goes, who stays and why); --execute deletes. Consumers owning pending entries stay,
+    unless --reassign-to C, which claims their entries for C first.
+
+    \b
+    Examples:
+      streamctl group prune orders billing --idle 7d
+      streamctl group prune orders billing --idle 1h --reassign-to worker-1 --execute
+    """
+    app_ctx = state(ctx)
+    fmt = app_ctx.output_format(output)
+    from streamctl import ids
+
+    ids.parse_duration(idle, what="--idle")
+
+    from streamctl.render.repairs import prune_view
+
+    plan = app_ctx.sc.prune_consumers(
+        stream, group, idle=idle, reassign_to=reassign_to, execute=execute
+    )
+    app_ctx.emit(plan, fmt, prune_view)
+    kept = [d for d in plan.consumers if not d.prune and d.pending and d.reason.startswith("owns")]
+    if kept and reassign_to is None:
+        app_ctx.notice(
+            f"{len(kept)} idle consumers own pending entries and stay: "
+            "--reassign-to C claims their entries for C first"
+        )

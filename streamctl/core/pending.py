@@ -392,7 +392,7 @@ _DEAD_LETTER_SCRIPT = _eligible_entries_script(
 # (`streamctl-dlq-marks:{tag}`, see connection.same_slot_key; field: [dlq, stream, group, id]):
 #   1. select (source's slot, _DLQ_SELECT_SCRIPT): re-check each entry is pending and eligible;
 #      one deleted while pending is acknowledged here (nothing to copy); the others are read.
-#   2. copy (DLQ's slot, _DLQ_COPY_SCRIPT): for each entry, when its mark names an entry still
+#   2. copy (DLQ's slot, copy_with_marks): for each entry, when its mark names an entry still
 #      in the DLQ, an earlier run copied it and nothing is written; otherwise XADD the copy and
 #      set the mark to its new id, both in one step.
 #   3. ack (source's slot): XACK the copied ids; then their marks are removed (HDEL).
@@ -410,30 +410,27 @@ _DLQ_SELECT_SCRIPT = _eligible_entries_script(
     "      out[#out + 1] = {id, 'copy', owner, deliveries, e[1][2]}",
 )
 
-# ARGV: stream, group, then per entry: id, mark field, owner, deliveries, n, n field/value items
-_DLQ_COPY_SCRIPT = """
-local dlq, marks = KEYS[1], KEYS[2]
-local src, group = ARGV[1], ARGV[2]
+# The copy step of a cross-slot move (dead-letter, redrive): KEYS target stream, marks hash;
+# ARGV per entry: mark field, n, then n field/value items. An entry whose mark names an entry
+# still in the target was copied by an earlier run: nothing is written. Otherwise XADD and set
+# the mark, in one step. Replies per entry {target id, 1 when copied now / 0 when earlier}.
+MARKED_COPY_SCRIPT = """
+local target, marks = KEYS[1], KEYS[2]
 local out = {}
-local i = 3
+local i = 1
 while i <= #ARGV do
-  local id, mark, owner, deliveries, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    tonumber(ARGV[i + 4])
+  local mark, n = ARGV[i], tonumber(ARGV[i + 1])
   local done = redis.call('HGET', marks, mark)
-  if done and #redis.call('XRANGE', dlq, done, done) > 0 then
-    out[#out + 1] = {id, done}
+  if done and #redis.call('XRANGE', target, done, done) > 0 then
+    out[#out + 1] = {done, 0}
   else
-    local args = {dlq, '*'}
-    for k = i + 5, i + 4 + n do args[#args + 1] = ARGV[k] end
-    for _, v in ipairs({'dlq_stream', src, 'dlq_group', group, 'dlq_id', id,
-                        'dlq_consumer', owner, 'dlq_deliveries', deliveries}) do
-      args[#args + 1] = v
-    end
+    local args = {target, '*'}
+    for k = i + 2, i + 1 + n do args[#args + 1] = ARGV[k] end
     local new_id = redis.call('XADD', unpack(args))
     redis.call('HSET', marks, mark, new_id)
-    out[#out + 1] = {id, new_id}
+    out[#out + 1] = {new_id, 1}
   end
-  i = i + 5 + n
+  i = i + 2 + n
 end
 return out
 """
@@ -444,6 +441,27 @@ DLQ_MARKS = "streamctl-dlq-marks"
 def dlq_marks_key(dlq: str) -> str:
     """The hash of idempotency marks of a cross-slot dead-letter move (in the DLQ's slot)."""
     return same_slot_key(dlq, DLQ_MARKS)
+
+
+def copy_with_marks(
+    client: Client, target: str, items: list[tuple[str, list[Any]]]
+) -> list[tuple[str, bool]]:
+    """The copy step of a cross-slot move (MARKED_COPY_SCRIPT, on the target's node): `items`
+    are (mark field, flat fields) in order; returns per item (its id in `target`, True when
+    copied now, False when an earlier run's copy is still there). The marks live in
+    `dlq_marks_key(target)`; remove them with `clear_marks` once the source side is done."""
+    argv: list[Any] = []
+    for mark, flat in items:
+        argv += [mark, len(flat), *flat]
+    script = node_client(client, target).register_script(MARKED_COPY_SCRIPT)
+    reply = script(keys=[target, dlq_marks_key(target)], args=argv)
+    return [(text(new_id), bool(int(fresh))) for new_id, fresh in reply]
+
+
+def clear_marks(client: Client, target: str, marks: list[str]) -> None:
+    """Remove marks of `copy_with_marks` (HDEL) once their entries' source step is done."""
+    if marks:
+        raw_command(client, "HDEL", dlq_marks_key(target), *marks)
 
 
 def _mark_field(dlq: str, stream: str, group: str, entry_id: str) -> str:
@@ -537,10 +555,7 @@ def _dead_letter_cross_slot(
 ) -> None:
     """The three-step move (select, copy with a mark, ack) described above."""
     source = node_client(client, stream)
-    target = node_client(client, dlq)
     select = source.register_script(_DLQ_SELECT_SCRIPT)
-    copy = target.register_script(_DLQ_COPY_SCRIPT)
-    marks = dlq_marks_key(dlq)
     argv: list[Any] = [group, selecting.min_deliveries, selecting.min_idle_ms, consumer or ""]
 
     def refused(step: str, exc: ResponseError) -> PartialFailure:
@@ -559,7 +574,7 @@ def _dead_letter_cross_slot(
         except ResponseError as exc:
             raise refused("step (select)", exc) from None
         to_copy: list[tuple[str, str, int]] = []
-        copy_args: list[Any] = [stream, group]
+        items: list[tuple[str, list[Any]]] = []
         for eid, status, owner, deliveries, flat in selected:
             sid, state = text(eid), text(status)
             if state == "deleted":
@@ -568,20 +583,25 @@ def _dead_letter_cross_slot(
                 result.skipped.append(sid)
             else:
                 to_copy.append((sid, text(owner), int(deliveries)))
-                mark = _mark_field(dlq, stream, group, sid)
-                copy_args += [sid, mark, owner, deliveries, len(flat), *flat]
+                dlq_fields = [
+                    *("dlq_stream", stream, "dlq_group", group, "dlq_id", sid),
+                    *("dlq_consumer", owner, "dlq_deliveries", str(int(deliveries))),
+                ]
+                items.append((_mark_field(dlq, stream, group, sid), [*flat, *dlq_fields]))
         if to_copy:
             try:
-                copied = copy(keys=[dlq, marks], args=copy_args)
+                copied = copy_with_marks(client, dlq, items)
             except ResponseError as exc:
                 raise refused("copy", exc) from None
-            new_ids = {text(eid): text(new_id) for eid, new_id in copied}
+            new_ids = {
+                sid: new_id for (sid, _, _), (new_id, _) in zip(to_copy, copied, strict=True)
+            }
             ids = [sid for sid, _, _ in to_copy]
             try:
                 raw_command(client, "XACK", stream, group, *ids)
             except ResponseError as exc:
                 raise refused("acknowledgement", exc) from None
-            raw_command(client, "HDEL", marks, *[_mark_field(dlq, stream, group, i) for i in ids])
+            clear_marks(client, dlq, [_mark_field(dlq, stream, group, i) for i in ids])
             for sid, owner, deliveries in to_copy:
                 result.moved.append(DeadLetter(sid, owner, deliveries, new_ids[sid]))
         if should_stop():

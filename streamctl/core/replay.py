@@ -46,7 +46,7 @@ ShouldStop = Callable[[], bool]
 # ---- replay --into ----
 
 
-class _Throttle:
+class Throttle:
     """--rate N: entries per second, checked before each chunk; sleeps in short slices so a
     signal is noticed."""
 
@@ -70,7 +70,7 @@ class _Throttle:
             time.sleep(min(left, 0.05))
 
 
-def _chunk_size(batch_size: int, rate: float | None) -> int:
+def chunk_size_for(batch_size: int, rate: float | None) -> int:
     if rate is None:
         return batch_size
     return max(1, min(batch_size, int(rate / 10)))
@@ -118,8 +118,8 @@ def replay_into(
     pinned = pin_end(hi, snapshot(source, stream).last_id)
     started = time.perf_counter()
     state = _ReplayState()
-    throttle = _Throttle(None if dry_run else rate, should_stop)
-    chunk_size = _chunk_size(batch_size, None if dry_run else rate)
+    throttle = Throttle(None if dry_run else rate, should_stop)
+    chunk_size = chunk_size_for(batch_size, None if dry_run else rate)
 
     def result(stopped: bool = False) -> ReplayResult:
         return ReplayResult(
@@ -184,7 +184,7 @@ def _copy_range(
     count: int | None,
     dry_run: bool,
     target_server: str | None,
-    throttle: _Throttle,
+    throttle: Throttle,
     chunk_size: int,
     should_stop: ShouldStop,
     on_progress: Callable[[int, int], None],
