@@ -105,29 +105,22 @@ def redrive(
 def _run(app_ctx: AppContext, dlq: str, **kw: Any) -> tuple[Any, PartialFailure | None]:
     """The run with a progress bar and signal handling; a stop comes back as the error to raise
     after the report is written."""
-    from streamctl.cli._signals import graceful_stop
+    from streamctl.cli._bulk import bulk_run
 
-    progress = app_ctx.progress_bar("redriving", kw["count"])
-
-    def on_progress(redriven: int, scanned: int) -> None:
-        if progress is not None:
-            progress.update(progress.task_ids[0], completed=redriven)
-
-    if progress is not None:
-        progress.start()
-    try:
-        with graceful_stop() as stop:
-            result = app_ctx.sc.redrive(dlq, should_stop=stop, on_progress=on_progress, **kw)
-    finally:
-        if progress is not None:
-            progress.stop()
+    with bulk_run(app_ctx, "redriving", kw["count"]) as run:
+        result = app_ctx.sc.redrive(
+            dlq,
+            should_stop=run.should_stop,
+            on_progress=lambda redriven, scanned: run.progress(redriven),
+            **kw,
+        )
     if result.stopped:
         last = f"; last DLQ id handled {result.last_id}" if result.last_id else ""
         message = (
-            f"{stop.name}: redrove {result.redriven:,} entries{last}; the rest are still in "
+            f"redrove {result.redriven:,} entries{last}; the rest are still in "
             f"{dlq!r}: rerun the same command to continue"
         )
-        return result, PartialFailure(message, done=result.redriven, exit_code=stop.exit_code)
+        return result, run.stopped(message, done=result.redriven)
     if not result.dry_run:
         where = ", ".join(f"{n:,} into {s!r}" for s, n in sorted(result.per_stream.items()))
         app_ctx.notice(

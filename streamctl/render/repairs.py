@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from streamctl.core.models_repairs import PrunePlan, RedriveResult, TraceReport
 from streamctl.ids import format_duration
-from streamctl.render import serialize
 from streamctl.render.serialize import entry_data, time_of
 
 if TYPE_CHECKING:
@@ -92,11 +91,6 @@ def redrive_data(r: RedriveResult) -> dict[str, Any]:
         "stopped": r.stopped,
         "seconds": round(r.seconds, 3),
     }
-
-
-serialize.register(TraceReport, trace_data)
-serialize.register(PrunePlan, prune_data)
-serialize.register(RedriveResult, redrive_data)
 
 
 # ---- Rich views ----

@@ -278,6 +278,9 @@ _CONVERTERS: dict[type, Any] = {
 # One explicit table, looked up by name and imported on use: a model gets the same shape
 # whichever render modules happen to be loaded (no registration by the side effect of an import).
 CONVERTERS: dict[str, tuple[str, str]] = {
+    "models_repairs.TraceReport": ("repairs", "trace_data"),
+    "models_repairs.PrunePlan": ("repairs", "prune_data"),
+    "models_repairs.RedriveResult": ("repairs", "redrive_data"),
     "models_monitoring.DoctorReport": ("doctor", "doctor_data"),
     "models_groups.Consumer": ("groups", "consumer_data"),
     "models_groups.GroupCreateResult": ("groups", "create_data"),
