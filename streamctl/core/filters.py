@@ -19,10 +19,12 @@ The rules, the same in both filters:
   function or a wrong number of arguments is bad input, found before anything is read.
 
 The `jmespath` package is imported only when an expression is given. The expression is parsed
-once; the usual node kinds (fields, comparisons, and/or/not, literals, functions) are turned into
-Python closures, so a filter costs a few closure calls per entry instead of a walk of the
-syntax tree; any other node is evaluated by jmespath's own interpreter (same semantics). Only the
-envelope keys the expression can reach are built.
+once. The usual one (`fields.NAME`, `stream`, `id`, `time`, literals, comparisons, `&&`, `||`,
+`!`, `to_number`) becomes one generated Python function per filter: no envelope is built, only
+the fields named are decoded. Any other expression is turned into Python closures (the usual node
+kinds) and jmespath's own interpreter (the rest) over an envelope holding only the keys the
+expression can reach. The semantics are jmespath's either way (a property test holds both to
+`jmespath.search`).
 """
 
 from __future__ import annotations
@@ -141,6 +143,11 @@ def _to_number(value: Any) -> Any:
     # jmespath's to_number, called directly: the usual step before comparing a field's text
     kind = type(value)
     if kind is str:
+        if "." in value or "e" in value or "E" in value:
+            try:  # int() refuses these: straight to float (a raised error costs a microsecond)
+                return float(value)
+            except ValueError:
+                return None
         try:
             return int(value)
         except ValueError:
@@ -354,6 +361,7 @@ class WhereExpression:
     evaluate: Evaluate = field(compare=False)
     keys: frozenset[str] = field(compare=False)  # the envelope keys to build
     field_names: frozenset[str] | None = field(compare=False)  # None: all of them
+    ast: dict[str, Any] = field(compare=False, default_factory=dict)
 
     @classmethod
     def compile(cls, text: str) -> WhereExpression:
@@ -370,13 +378,14 @@ class WhereExpression:
         nodes = _nodes(ast)
         _check_functions(text, nodes)
         if any(n["type"] in _WHOLE_VALUE_NODES for n in nodes):
-            return cls(text, _Compiler().compile(ast), frozenset(_ENVELOPE_KEYS), None)
+            return cls(text, _Compiler().compile(ast), frozenset(_ENVELOPE_KEYS), None, ast)
         keys = frozenset(n["value"] for n in nodes if n["type"] == "field")
         return cls(
             text,
             _Compiler().compile(ast),
             keys & frozenset(_ENVELOPE_KEYS),
             _field_names(nodes),
+            ast,
         )
 
 
@@ -398,6 +407,149 @@ def _syntax_error(exc: Exception, text: str) -> str:
     return f"{what} at position {position} (from 0)"
 
 
+# ---- the usual expressions as one generated function ----
+
+
+class _Unsupported(Exception):
+    """A node the generator does not handle: the closures evaluate the expression instead."""
+
+
+def _ordered(op: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    comparable = (int, float, str)
+    if type(a) not in comparable or type(b) not in comparable:
+        return None
+    return op(a, b)  # text against a number: TypeError, as in jmespath (the entry fails)
+
+
+_GENERATED_HELPERS: dict[str, Any] = {
+    "_false": _is_false,
+    "_eq": _equals,
+    "_ordered": _ordered,
+    "_to_number": _to_number,
+    "_lt": operator.lt,
+    "_gt": operator.gt,
+    "_lte": operator.le,
+    "_gte": operator.ge,
+}
+
+
+class _Generator:
+    """Python source for expressions made of `fields.NAME`, `stream`, `id`, `time`, literals,
+    comparisons, `&&`, `||`, `!` and `to_number()`: one function per entry, with no envelope
+    and no closure calls. The semantics are jmespath's (see the helpers); anything else raises
+    _Unsupported."""
+
+    def __init__(self) -> None:
+        self.constants: dict[str, Any] = {}
+        self.names: dict[str, str] = {}  # field name -> local variable
+        self.uses: set[str] = set()  # stream, id, time
+        self.temps = 0
+
+    def source(self, node: dict[str, Any]) -> str:
+        body = self.expr(node)
+        lines = ["def _passes(stream, eid, flat):", "    try:"]
+        if self.names:
+            # the names from the last one back: index k is the last occurrence, its value is
+            # flat[-1 - 2k] (2.5x cheaper than building a dict of the fields)
+            lines.append("        _names = flat[-2::-2]")
+            for name, var in self.names.items():
+                raw = _raw(name)
+                if raw is None:
+                    lines.append(f"        {var} = None")
+                    continue
+                key = self.constant(raw)
+                lines.append(
+                    f"        {var} = flat[-1 - 2 * _names.index({key})].decode("
+                    f"'utf-8', 'surrogateescape') if {key} in _names else None"
+                )
+        if "id" in self.uses:
+            lines.append("        _id = eid.decode()")
+        if "time" in self.uses:
+            lines.append("        _time = _time_of(eid)")
+        lines.append(f"        _r = {body}")
+        lines.append("    except (ValueError, TypeError):")
+        lines.append("        return False")
+        lines.append(
+            "    return not (_r is None or _r is False or _r == '' or _r == [] or _r == {})"
+        )
+        return "\n".join(lines) + "\n"
+
+    def constant(self, value: Any) -> str:
+        name = f"_c{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"_t{self.temps}"
+
+    def expr(self, node: dict[str, Any]) -> str:
+        kind = node["type"]
+        children = node.get("children", [])
+        if kind == "field":
+            key = node["value"]
+            if key in ("stream", "id", "time"):
+                self.uses.add(key)
+                return {"stream": "stream", "id": "_id", "time": "_time"}[key]
+            if key == "fields":
+                raise _Unsupported()  # the whole object
+            return "None"
+        if kind == "subexpression":
+            if (
+                len(children) == 2
+                and children[0] == {"type": "field", "children": [], "value": "fields"}
+                and children[1]["type"] == "field"
+            ):
+                name = children[1]["value"]
+                if name not in self.names:
+                    self.names[name] = f"_f{len(self.names)}"
+                return self.names[name]
+            raise _Unsupported()
+        if kind == "literal":
+            value = node["value"]
+            if isinstance(value, bool) or value is None:
+                return repr(value)
+            return self.constant(value)
+        if kind == "comparator":
+            op = node["value"]
+            left, right = (self.expr(c) for c in children)
+            if op in ("eq", "ne"):
+                if any(c["type"] == "literal" and isinstance(c["value"], str) for c in children):
+                    return f"({left} {'==' if op == 'eq' else '!='} {right})"
+                test = f"_eq({left}, {right})"
+                return test if op == "eq" else f"(not {test})"
+            return f"_ordered(_{op}, {left}, {right})"
+        if kind in ("and_expression", "or_expression"):
+            left, right = (self.expr(c) for c in children)
+            t = self.temp()
+            if kind == "and_expression":
+                return f"({t} if _false({t} := {left}) else {right})"
+            return f"({right} if _false({t} := {left}) else {t})"
+        if kind == "not_expression":
+            inner = self.expr(children[0])
+            t = self.temp()
+            return (
+                f"(False if (type({t} := {inner}) is int or type({t}) is float) and {t} == 0 "
+                f"else not {t})"
+            )
+        if kind == "function_expression" and node["value"] == "to_number" and len(children) == 1:
+            return f"_to_number({self.expr(children[0])})"
+        raise _Unsupported()
+
+
+def _generated(ast: dict[str, Any], time_of: Callable[[bytes], str]) -> Callable[..., bool] | None:
+    """The generated test for `ast`, or None when it uses a node the generator lacks."""
+    generator = _Generator()
+    try:
+        source = generator.source(ast)
+    except _Unsupported:
+        return None
+    namespace: dict[str, Any] = {**_GENERATED_HELPERS, **generator.constants, "_time_of": time_of}
+    exec(compile(source, "<where>", "exec"), namespace)  # noqa: S102 - our own source, no input text
+    test: Callable[..., bool] = namespace["_passes"]
+    return test
+
+
 # ---- the filter ----
 
 
@@ -415,6 +567,7 @@ class EntryFilter:
         self._want_time = "time" in keys
         self._want_fields = "fields" in keys
         names = where.field_names if where is not None else None
+        self._generated = _generated(where.ast, self._time) if where is not None else None
         self._field_names: list[tuple[str, bytes]] | None = (
             None if names is None else [(n, raw) for n in sorted(names) if (raw := _raw(n))]
         )
@@ -432,6 +585,8 @@ class EntryFilter:
                 return False
         if self.where is None:
             return True
+        if self._generated is not None:
+            return self._generated(stream, entry_id, flat)
         try:
             result = self.where.evaluate(self.envelope(stream, entry_id, flat))
         except (ValueError, TypeError):
@@ -441,6 +596,9 @@ class EntryFilter:
         return not _is_false(result)
 
     def select(self, stream: str, entries: list[RawEntry]) -> list[RawEntry]:
+        test = self._generated if not self.matches else None
+        if test is not None:  # --where alone: no method call per entry
+            return [e for e in entries if test(stream, e[0], e[1])]
         passes = self.passes
         return [e for e in entries if passes(stream, e[0], e[1])]
 

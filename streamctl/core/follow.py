@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
+import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -152,15 +153,18 @@ class FollowResult:
 # ---- one read round (the unit a cluster splits per node) ----
 
 
-def _call(client: Client, timeout_s: float | None, *args: Any) -> Any:
+def _call(client: Client, timeout_s: float | None, *args: Any, packed: bytes | None = None) -> Any:
     """One command on a pooled connection (on a cluster: of the node owning its key), the reply
     raw (no redis-py callbacks), with its own read timeout. A connection that failed mid-reply is
-    closed, never reused."""
+    closed, never reused. `packed`: the command already in RESP (`args` then only route it)."""
     node = route(client, args)
     pool = node.connection_pool
     conn = pool.get_connection()
     try:
-        conn.send_command(*args)  # type: ignore[no-untyped-call]
+        if packed is None:
+            conn.send_command(*args)  # type: ignore[no-untyped-call]
+        else:
+            conn.send_packed_command([packed])  # type: ignore[no-untyped-call]
         return conn.read_response(timeout=timeout_s)
     except ResponseError as exc:
         _raise_redirect(exc, node)
@@ -170,6 +174,10 @@ def _call(client: Client, timeout_s: float | None, *args: Any) -> Any:
         raise
     finally:
         pool.release(conn)
+
+
+def _name_bytes(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
 
 
 def _raise_redirect(exc: ResponseError, client: object) -> None:
@@ -667,6 +675,9 @@ class _Acks:
     result: FollowResult
     unacked: dict[str, list[bytes]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._group = _name_bytes(self.group)
+
     def add(self, written: dict[str, list[bytes]]) -> None:
         for name, ids in written.items():
             self.unacked.setdefault(name, []).extend(ids)
@@ -674,8 +685,11 @@ class _Acks:
     def send(self, *, best_effort: bool = False) -> None:
         for name in list(self.unacked):
             ids = self.unacked[name]
+            # hiredis packs the ids in one C call; redis-py's packer looks at each argument in
+            # Python (a microsecond per id: a third of what writing an entry costs)
+            packed = hiredis.pack_command(("XACK", _name_bytes(name), self._group, *ids))  # type: ignore[arg-type]
             try:
-                _call(self.client, self.timeout_s, "XACK", name, self.group, *ids)
+                _call(self.client, self.timeout_s, "XACK", name, packed=packed)
             except CONNECTION_LOST:
                 if best_effort:
                     return  # kept: acked after the reconnect, before the next read
