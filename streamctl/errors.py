@@ -69,9 +69,6 @@ class Refused(StreamctlError):
     exit_code = ExitCode.UNSAFE
 
 
-NeedsForce = Refused  # the name core used first
-
-
 class Interrupted(StreamctlError):
     """Raised by bulk work after it has reported its progress, so the exit code is 130/143."""
 

@@ -26,7 +26,7 @@ from streamctl.core.wire import (
     text,
     xinfo_groups,
 )
-from streamctl.errors import BadInput, NeedsForce, NotFound, ServerRefused
+from streamctl.errors import BadInput, NotFound, Refused, ServerRefused
 from streamctl.ids import MAX_ID, MIN_ID, Position, StreamId, id_ms, resolve_start
 
 COUNT_BATCH = 10_000
@@ -322,14 +322,14 @@ return {d, s[1]}
 def destroy_group(
     client: Client, stream: str, group: str, *, force: bool = False
 ) -> GroupDestroyResult:
-    """XGROUP DESTROY; refuses (NeedsForce) while the group has pending entries unless forced."""
+    """XGROUP DESTROY; refuses (Refused) while the group has pending entries unless forced."""
     require_stream(client, stream)
     require_group(client, stream, group)
     node = node_client(client, stream)  # a script runs on the node owning its key
     reply = node.eval(_DESTROY_SCRIPT, 1, stream, group, "force" if force else "")
     destroyed, pending = int(reply[0]), int(reply[1])
     if not destroyed and pending:
-        raise NeedsForce(
+        raise Refused(
             f"group {group!r} on stream {stream!r} has {pending} pending entries "
             "(unacknowledged); rerun with --force to destroy it anyway"
         )
@@ -420,7 +420,7 @@ def delete_consumer(
     reassign_to: str | None = None,
     force: bool = False,
 ) -> DelConsumerResult:
-    """XGROUP DELCONSUMER. A consumer that owns pending entries is refused (NeedsForce) unless
+    """XGROUP DELCONSUMER. A consumer that owns pending entries is refused (Refused) unless
     its entries are first claimed by `reassign_to`, or `force` drops them from the group."""
     if reassign_to is not None and reassign_to == consumer:
         raise BadInput(f"--reassign-to names the consumer being deleted ({consumer!r})")
@@ -447,7 +447,7 @@ def delete_consumer(
             )
         if reassign_to is None:
             pending = names[consumer].pending or _consumer_pending(client, stream, group, consumer)
-            raise NeedsForce(
+            raise Refused(
                 f"consumer {consumer!r} owns {pending} pending entries in group {group!r}; "
                 "rerun with --reassign-to OTHER to hand them over, or --force to drop them"
             )

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from streamctl.config import PROFILE_KEYS, load_config, mask_url, save_config, validate_url
 from streamctl.core.models_health import ProfileView, RemovedProfile
-from streamctl.errors import BadInput, NeedsForce, NotFound
+from streamctl.errors import BadInput, NotFound, Refused
 
 MASK = "***"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -130,7 +130,7 @@ def add_profile(
     data = load_config(path)
     profiles = _profiles(data)
     if name in profiles and not replace:
-        raise NeedsForce(
+        raise Refused(
             f"profile {name!r} already exists in {path}: rerun with --force to replace it"
         )
     profile: dict[str, Any] = {"url": url}

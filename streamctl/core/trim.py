@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamctl.core.models_transfer import GroupHold, Strategy, TrimPlan, TrimResult
 from streamctl.core.wire import pairs, raw_command, raw_pipeline, require_stream, text
-from streamctl.errors import BadInput, NeedsForce, ServerRefused
+from streamctl.errors import BadInput, Refused, ServerRefused
 from streamctl.ids import MAX_ID, StreamId, resolve_minid
 
 if TYPE_CHECKING:
@@ -363,7 +363,7 @@ def execute_trim(client: Client, plan: TrimPlan, *, force: bool = False) -> Trim
     """Remove the planned range. Refuses (exit 6) when a group still needs part of it, unless
     `force`; with --acked-only the server keeps those entries itself, so nothing is refused."""
     if plan.blocking and not force and not plan.acked_only:
-        raise NeedsForce(refusal_message(plan))
+        raise Refused(refusal_message(plan))
     if plan.trim_minid is None:
         return TrimResult(plan, dry_run=False, forced=force, removed=0, length_after=plan.length)
     from redis.exceptions import ResponseError

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from streamctl.core import groups
-from streamctl.errors import BadInput, NeedsForce, NotFound, ServerRefused
+from streamctl.errors import BadInput, NotFound, Refused, ServerRefused
 from streamctl.ids import parse_position
 
 
@@ -147,7 +147,7 @@ def test_destroy_refuses_with_pending_unless_forced(r):
     add(r, "s", 3)
     r.xgroup_create("s", "g", id="0")
     r.xreadgroup("g", "A", {"s": ">"}, count=2)
-    with pytest.raises(NeedsForce, match="group 'g' on stream 's' has 2 pending entries"):
+    with pytest.raises(Refused, match="group 'g' on stream 's' has 2 pending entries"):
         groups.destroy_group(r, "s", "g")
     assert len(r.xinfo_groups("s")) == 1
     assert groups.destroy_group(r, "s", "g", force=True).pending_dropped == 2
@@ -259,7 +259,7 @@ def test_delconsumer_refuses_then_reassigns(r):
     r.xgroup_create("s", "g", id="0")
     r.xreadgroup("g", "A", {"s": ">"}, count=3)
     r.xdel("s", "2000-0")
-    with pytest.raises(NeedsForce, match="consumer 'A' owns 3 pending entries in group 'g'"):
+    with pytest.raises(Refused, match="consumer 'A' owns 3 pending entries in group 'g'"):
         groups.delete_consumer(r, "s", "g", "A")
     res = groups.delete_consumer(r, "s", "g", "A", reassign_to="B")
     assert res == groups.DelConsumerResult("s", "g", "A", "B", ["1000-0", "3000-0"], ["2000-0"], 0)

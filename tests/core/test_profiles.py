@@ -15,7 +15,7 @@ from streamctl.core.profiles import (
     show_profile,
     use_profile,
 )
-from streamctl.errors import BadInput, NeedsForce, NotFound
+from streamctl.errors import BadInput, NotFound, Refused
 
 
 def test_add_writes_the_spec_shape(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +83,7 @@ def test_refusals(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(BadInput, match="bad URL"):
         add_profile(path, "x", url="http://dev")
     add_profile(path, "dev", url="redis://:pw@dev", store_password=True)
-    with pytest.raises(NeedsForce, match="rerun with --force"):
+    with pytest.raises(Refused, match="rerun with --force"):
         add_profile(path, "dev", url="redis://other")
     add_profile(path, "dev", url="redis://other", replace=True)
     assert show_profile(path, "dev").url == "redis://other"

@@ -10,7 +10,7 @@ import redis
 
 from streamctl.core import trim
 from streamctl.core.trim import GroupHold, count_from
-from streamctl.errors import BadInput, NeedsForce, NotFound, ServerRefused
+from streamctl.errors import BadInput, NotFound, Refused, ServerRefused
 from streamctl.ids import StreamId
 
 
@@ -69,7 +69,7 @@ def test_nothing_to_trim(orders):
 
 
 def test_refusal_changes_nothing_and_names_groups(orders):
-    with pytest.raises(NeedsForce) as exc:
+    with pytest.raises(Refused) as exc:
         trim.trim(orders, "orders", maxlen=0)
     assert str(exc.value) == (
         "refusing to trim 'orders': of the 10 entries that would go, group 'g' has 5 not yet "
