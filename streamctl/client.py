@@ -16,6 +16,7 @@ Nothing heavy is imported here: redis and the core modules load at the first cal
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -146,6 +147,26 @@ def _value_bytes(value: Any, from_object: Callable[[Any, str], FieldPairs]) -> b
     return from_object({"v": value}, "fields")[0][1]
 
 
+# Core words its errors for the command line (it was written for it first); a Client names its
+# own arguments instead, in this one place: `--max-deliveries` reads `max_deliveries`.
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")
+_ARGUMENT_OF_FLAG = {
+    "from": "start",
+    "no-mkstream": "mkstream=False",
+    "no-ack": "ack=False",
+    "no-follow": "follow=False",
+    "json": "fields",
+    "file": "publish_many",
+}
+
+
+def argument_wording(message: str) -> str:
+    """`message` with each --flag named as the Client's argument."""
+    return _FLAG.sub(
+        lambda m: _ARGUMENT_OF_FLAG.get(m.group(1), m.group(1).replace("-", "_")), message
+    )
+
+
 class Client:
     """A connection to one Redis or Valkey deployment and every streamctl operation on it.
 
@@ -153,8 +174,14 @@ class Client:
     renders (frozen dataclasses); entry readers return `streamctl.Entry` objects.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, wording: str = "arguments") -> None:
+        """A Client for resolved settings (`connect` resolves them). `wording="flags"` keeps the
+        command-line flags in error messages (the CLI's choice); by default they name this
+        class's arguments (`force`, `max_deliveries`, `mkstream=False`)."""
+        if wording not in ("arguments", "flags"):
+            raise BadInput(f"bad wording {wording!r}: accepted 'arguments' or 'flags'")
         self._settings = settings
+        self._wording = wording
         self._redis: RedisClient | None = None
         self._blocking: RedisClient | None = None
         self._lock = threading.Lock()
@@ -226,12 +253,18 @@ class Client:
         """Map what escapes the block to StreamctlError kinds (see `translate`)."""
         try:
             yield
-        except StreamctlError:
+        except StreamctlError as exc:
+            if self._wording == "arguments":
+                exc.message = argument_wording(exc.message)
+                exc.args = (exc.message,)
             raise
         except Exception as exc:
             mapped = self.translate(exc)
             if mapped is None:
                 raise
+            if self._wording == "arguments":
+                mapped.message = argument_wording(mapped.message)
+                mapped.args = (mapped.message,)
             raise mapped from exc
 
     @_mapped
@@ -435,20 +468,21 @@ class Client:
         timeout raises CheckFailed (the CI wait-for-event). Entries a read delivered to the
         consumer but the loop never took (it stopped early) stay pending for that consumer.
         """
-        opts = self._follow_options(
-            streams,
-            start=start,
-            group=group,
-            consumer=consumer,
-            count=count,
-            timeout=timeout,
-            follow=follow,
-            match=match,
-            where=where,
-            ack=ack,
-            create_group=create_group,
-            retry_for=retry_for,
-        )
+        with self.errors():
+            opts = self._follow_options(
+                streams,
+                start=start,
+                group=group,
+                consumer=consumer,
+                count=count,
+                timeout=timeout,
+                follow=follow,
+                match=match,
+                where=where,
+                ack=ack,
+                create_group=create_group,
+                retry_for=retry_for,
+            )
         return self._follow(opts)
 
     def _follow(self, opts: Any) -> Iterator[Entry]:

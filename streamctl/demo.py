@@ -52,7 +52,9 @@ class CleanupStep:
     deleted: bool
 
 
-def probe(settings: Settings, timeout: float = PROBE_TIMEOUT) -> Client | None:
+def probe(
+    settings: Settings, timeout: float = PROBE_TIMEOUT, *, wording: str = "arguments"
+) -> Client | None:
     """A Client for the server at `settings` if it answers PING within `timeout`; None when
     nothing answers there. A server that answers but refuses us (auth) is an error."""
     quick = Client(dataclasses.replace(settings, timeout=min(settings.timeout, timeout)))
@@ -64,7 +66,7 @@ def probe(settings: Settings, timeout: float = PROBE_TIMEOUT) -> Client | None:
         return None
     finally:
         quick.close()
-    return Client(settings)
+    return Client(settings, wording=wording)
 
 
 def reset(sc: Client) -> bool:

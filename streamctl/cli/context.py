@@ -62,7 +62,7 @@ class AppContext:
         if self._library is None:
             from streamctl.client import Client
 
-            self._library = Client(self.settings)
+            self._library = Client(self.settings, wording="flags")
         return self._library
 
     def client(self, *, blocking: bool = False) -> Redis:

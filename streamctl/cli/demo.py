@@ -63,7 +63,7 @@ def _demo(
     from streamctl.core.embedded import EmbeddedServer
 
     settings = app_ctx.settings
-    client = story.probe(settings)
+    client = story.probe(settings, wording="flags")
     embedded: EmbeddedServer | None = None
     if client is None:
         app_ctx.notice(
@@ -73,7 +73,7 @@ def _demo(
         from streamctl.client import Client
         from streamctl.config import Settings
 
-        client = Client(Settings(url=embedded.url, timeout=settings.timeout))
+        client = Client(Settings(url=embedded.url, timeout=settings.timeout), wording="flags")
     where = embedded.url if embedded else settings.display_url
     narrator = Narrator(app_ctx, fmt, delay)
     try:

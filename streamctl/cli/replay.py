@@ -155,7 +155,8 @@ def _target(app_ctx: AppContext, target_url: str | None) -> Client | None:
     from streamctl.client import Client
     from streamctl.config import resolve_settings
 
-    return Client(resolve_settings(url=target_url, tls_ca=app_ctx.tls_ca, timeout=app_ctx.timeout))
+    settings = resolve_settings(url=target_url, tls_ca=app_ctx.tls_ca, timeout=app_ctx.timeout)
+    return Client(settings, wording="flags")
 
 
 def _run_replay(

@@ -355,3 +355,36 @@ def test_on_a_cluster(cluster: Any, rc: Any) -> None:
             assert rc.xpending(name, "g")["pending"] == 0
         assert sorted(s.name for s in sc.streams()) == sorted(names)
         assert not sc.check(max_lag=0).breached
+
+
+def test_errors_name_arguments_not_flags(sc: streamctl.Client, server: ServerProcess) -> None:
+    sc.publish("s", {"a": "1"})
+    sc.create_group("s", "g", start="0")
+    list(sc.tail("s", group="g", consumer="c", ack=False, follow=False))
+    with pytest.raises(streamctl.Refused) as refused:
+        sc.destroy_group("s", "g")
+    assert "rerun with force" in str(refused.value)
+    with pytest.raises(streamctl.NotFound) as missing:
+        sc.publish("absent", {"a": "b"}, mkstream=False)
+    assert "(mkstream=False)" in str(missing.value)
+    with pytest.raises(streamctl.BadInput) as bad:
+        sc.trim("s")
+    assert "--" not in str(bad.value)
+    assert "maxlen" in str(bad.value)
+    for exc in (refused.value, missing.value, bad.value):
+        assert "--" not in str(exc)
+    # the CLI's Client keeps the flags
+    cli_client = streamctl.Client(sc.settings, wording="flags")
+    with cli_client, pytest.raises(streamctl.Refused, match="--force"):
+        cli_client.destroy_group("s", "g")
+    with pytest.raises(streamctl.BadInput, match="wording"):
+        streamctl.Client(sc.settings, wording="shouting")
+
+
+def test_argument_wording() -> None:
+    from streamctl.client import argument_wording
+
+    assert (
+        argument_wording("bad --max-deliveries 0; see --from") == "bad max_deliveries 0; see start"
+    )
+    assert argument_wording("a--b and x--y stay") == "a--b and x--y stay"
