@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from streamctl import ids
@@ -290,10 +291,13 @@ class Client:
             raise BadInput(f"bad {what} {text!r}: give an id, a time or a duration ago")
         return ids.resolve_exact(pos, self.now_ms)
 
-    def _range_bounds(self, start: str, end: str) -> tuple[str, str]:
+    def _range_bounds(
+        self, start: str, end: str, *, exclusive_end: bool = False
+    ) -> tuple[str, str]:
+        """Server ids for a range (XRANGE takes an exclusive end too; XPENDING does not)."""
         first = ids.resolve_start(ids.parse_position(start), self.now_ms)
-        last = ids.resolve_end(ids.parse_position(end, allow_exclusive=False), self.now_ms)
-        return first, last
+        end_pos = ids.parse_position(end, allow_exclusive=exclusive_end)
+        return first, ids.resolve_end(end_pos, self.now_ms)
 
     # ---- publish ----
 
@@ -408,11 +412,11 @@ class Client:
         from streamctl.core import streams, wire
         from streamctl.core.filters import compile_filter
 
-        if count is not None and count < 1:
-            raise BadInput(f"bad count {count}: give a count of 1 or more")
+        if count is not None and count < 0:
+            raise BadInput(f"bad count {count}: give a count of 0 or more")
         entry_filter = compile_filter(match, where)
         with self.errors():
-            first, last = self._range_bounds(start, end)
+            first, last = self._range_bounds(start, end, exclusive_end=True)
             wire.require_stream(self.redis, stream)
         batches = streams.read_range(
             self.redis,
@@ -484,6 +488,52 @@ class Client:
                 retry_for=retry_for,
             )
         return self._follow(opts)
+
+    def tail_into(
+        self,
+        sink: Any,
+        streams: str | Sequence[str],
+        *,
+        start: str = "$",
+        group: str | None = None,
+        consumer: str | None = None,
+        count: int | None = None,
+        timeout: str | None = None,
+        follow: bool = True,
+        match: Sequence[str] = (),
+        where: str | None = None,
+        ack: bool = True,
+        create_group: bool = False,
+        retry_for: str = "60s",
+        on_notice: Callable[[str], None] | None = None,
+    ) -> TailRun:
+        """`tail` at full speed, pushing instead of yielding: each read's entries go to
+        `sink.write(stream, raw_entries)` (raw: `(id, [name, value, ...])` as bytes), then one
+        `sink.flush()`; in group mode they are acknowledged after that flush (one XACK per read).
+        Raising from the sink stops the run; that read's entries stay pending. `on_notice` gets
+        retries and group creation. Returns the options it ran with and what it did (`.failure`:
+        the CheckFailed of a count + timeout wait that saw too few)."""
+        from streamctl.core.follow import follow as run_follow
+
+        with self.errors():
+            opts = self._follow_options(
+                streams,
+                start=start,
+                group=group,
+                consumer=consumer,
+                count=count,
+                timeout=timeout,
+                follow=follow,
+                match=match,
+                where=where,
+                ack=ack,
+                create_group=create_group,
+                retry_for=retry_for,
+            )
+            result = run_follow(
+                self.blocking_redis, opts, sink, on_notice=on_notice or (lambda text: None)
+            )
+        return TailRun(opts, result)
 
     def _follow(self, opts: Any) -> Iterator[Entry]:
         from streamctl.core.follow import follow as run_follow
@@ -1222,6 +1272,21 @@ class Client:
             should_stop=should_stop or (lambda: False),
             on_progress=on_progress or (lambda redriven, scanned: None),
         )
+
+
+@dataclass(frozen=True)
+class TailRun:
+    """What `tail_into` ran with (`options`: the streams, group, consumer chosen, ...) and did
+    (`result`: entries seen, acknowledged, left pending, why it stopped)."""
+
+    options: Any
+    result: Any
+
+    @property
+    def failure(self) -> StreamctlError | None:
+        """CheckFailed when `count` and `timeout` were given and fewer entries came in time."""
+        failure: StreamctlError | None = self.result.check_failure(self.options)
+        return failure
 
 
 class _Stop(BaseException):

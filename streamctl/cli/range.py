@@ -57,23 +57,12 @@ def range_command(
     selected = entry_filter(match, where)
     fmt = app_ctx.output_format(output, entries=True)
 
-    from streamctl import ids
-    from streamctl.core import streams
-    from streamctl.core.connection import server_time_ms
-
-    start_pos = ids.parse_position(start)
-    end_pos = ids.parse_position(end)
-    client = app_ctx.client()
-
-    def now() -> int:
-        return server_time_ms(client)
-
-    lo, hi = ids.resolve_start(start_pos, now), ids.resolve_end(end_pos, now)
-    writer = entry_writer(app_ctx, fmt)
-    batches = streams.read_range(
-        client, stream, lo, hi, count=count, reverse=reverse, filter=selected
-    )
     from streamctl.cli._bulk import no_gc
+
+    batches = app_ctx.sc.range_batches(
+        stream, start, end, count=count, reverse=reverse, match=match or [], where=where
+    )
+    writer = entry_writer(app_ctx, fmt)
 
     with no_gc():
         writer.begin()

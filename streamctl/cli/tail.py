@@ -12,7 +12,7 @@ from streamctl.cli.options import MatchOption, OutputOption, WhereOption
 from streamctl.errors import BadInput
 
 if TYPE_CHECKING:
-    from streamctl.core.follow import FollowOptions, FollowResult
+    from streamctl.client import TailRun
     from streamctl.core.models import RawEntry
 
 
@@ -122,31 +122,30 @@ def tail(
       streamctl tail orders --where 'to_number(fields.amount) > `100`'
     """
     app_ctx = state(ctx)
-    opts = _options(
-        app_ctx,
-        streams,
-        start=start,
-        count=count,
-        timeout=timeout,
-        no_follow=no_follow,
-        match=match or [],
-        where=where,
-        group=group,
-        consumer=consumer,
-        no_ack=no_ack,
-        create_group=create_group,
-        retry_for=retry_for,
-    )
-    sink = _sink(app_ctx, output, template, show_stream=len(opts.streams) > 1)
+    _check_options(count, timeout, match or [], where, group, consumer, no_ack, create_group,
+                   retry_for)  # fmt: skip
+    sink = _sink(app_ctx, output, template, show_stream=len(streams) > 1)
 
-    from streamctl.core.follow import follow
-
-    client = app_ctx.client(blocking=True)
     from streamctl.errors import ExitCode, Interrupted, OutputClosed
 
     try:
         with _sigterm_raises():
-            result = follow(client, opts, sink, on_notice=app_ctx.notice)
+            run = app_ctx.sc.tail_into(
+                sink,
+                streams,
+                start=start,
+                group=group,
+                consumer=consumer,
+                count=count,
+                timeout=timeout,
+                follow=not no_follow,
+                match=match or [],
+                where=where,
+                ack=not no_ack,
+                create_group=create_group,
+                retry_for=retry_for,
+                on_notice=app_ctx.notice,
+            )
     except OutputClosed:
         raise
     except _Terminated:
@@ -160,7 +159,7 @@ def tail(
             sink.finish(started_only=True)
         raise
     sink.finish()
-    _report(app_ctx, opts, result, no_follow=no_follow, start=start)
+    _report(app_ctx, run, no_follow=no_follow, start=start)
 
 
 class _Terminated(BaseException):
@@ -186,14 +185,9 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _options(
-    app_ctx: AppContext,
-    streams: list[str],
-    *,
-    start: str,
+def _check_options(
     count: int | None,
     timeout: str | None,
-    no_follow: bool,
     match: list[str],
     where: str | None,
     group: str | None,
@@ -201,11 +195,11 @@ def _options(
     no_ack: bool,
     create_group: bool,
     retry_for: str,
-) -> FollowOptions:
-    """Every option checked before anything is read: a mistake is exit 2, not a late failure."""
+) -> None:
+    """Every option checked, worded with its flag, before anything is read: a mistake is exit 2,
+    not a late failure. The Client parses the same values again."""
     from streamctl import ids
     from streamctl.cli.options import entry_filter
-    from streamctl.core.follow import FollowOptions
 
     if count is not None and count < 1:
         raise BadInput(f"bad --count {count}: give a count of 1 or more")
@@ -213,29 +207,10 @@ def _options(
         raise BadInput("--consumer, --no-ack and --create-group need --group G")
     if consumer == "" or group == "":
         raise BadInput("--group and --consumer need a name")
-    return FollowOptions(
-        streams=tuple(streams),
-        start=ids.parse_position(start, allow_last=True),
-        group=group,
-        consumer=(consumer or _default_consumer()) if group is not None else None,
-        count=count,
-        idle_timeout_ms=ids.parse_duration(timeout, what="--timeout")
-        if timeout is not None
-        else None,
-        follow=not no_follow,
-        filter=entry_filter(match, where),
-        ack=not no_ack,
-        create_group=create_group,
-        retry_for_ms=ids.parse_duration(retry_for, what="--retry-for"),
-        command_timeout_s=app_ctx.settings.timeout,
-    )
-
-
-def _default_consumer() -> str:
-    import os
-    import socket
-
-    return f"{socket.gethostname()}-{os.getpid()}"
+    if timeout is not None:
+        ids.parse_duration(timeout, what="--timeout")
+    ids.parse_duration(retry_for, what="--retry-for")
+    entry_filter(match, where)
 
 
 class _Block:
@@ -337,10 +312,8 @@ def _sink(
     return sink
 
 
-def _report(
-    app_ctx: AppContext, opts: FollowOptions, result: FollowResult, *, no_follow: bool, start: str
-) -> None:
-    failure = result.check_failure(opts)
+def _report(app_ctx: AppContext, run: TailRun, *, no_follow: bool, start: str) -> None:
+    opts, result, failure = run.options, run.result, run.failure
     if opts.group is not None and result.left_pending:
         app_ctx.notice(
             f"{result.left_pending} entries delivered to consumer {opts.consumer!r} were left "

@@ -82,7 +82,7 @@ def test_range_errors_are_raised_at_the_call(sc: streamctl.Client) -> None:
     with pytest.raises(streamctl.BadInput, match="bad id or time 'yesterday'"):
         sc.range("s", "yesterday")
     with pytest.raises(streamctl.BadInput, match="count"):
-        sc.range("s", count=0)
+        sc.range("s", count=-1)
 
 
 def test_publish_many_and_tail_without_group(sc: streamctl.Client) -> None:
