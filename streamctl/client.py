@@ -39,7 +39,7 @@ if TYPE_CHECKING:
         GroupDestroyResult,
         SetIdPlan,
     )
-    from streamctl.core.models_health import CheckReport, TopReport
+    from streamctl.core.models_health import BenchResult, CheckReport, TopReport
     from streamctl.core.models_monitoring import DoctorReport, MetricsSnapshot
     from streamctl.core.models_pending import (
         AckResult,
@@ -1150,6 +1150,35 @@ class Client:
 
         return sample_rates(self.redis, pattern, interval)
 
+    @_mapped
+    def bench(
+        self,
+        *,
+        events: int = 100_000,
+        size: int = 128,
+        producers: int = 1,
+        consumers: int = 1,
+        batch: int = 100,
+        should_stop: ShouldStop | None = None,
+    ) -> BenchResult:
+        """Publish and consume throughput and latency percentiles against a scratch stream
+        (`producers` and `consumers` threads, each with its own connection), then delete it."""
+        from streamctl.core.bench import run_bench, validate
+        from streamctl.core.connection import connect as build
+
+        validate(events, size, producers, consumers, batch)
+        self.ping()  # a missing server fails before any thread starts
+        return run_bench(
+            lambda: build(self._settings),
+            events=events,
+            size=size,
+            producers=producers,
+            consumers=consumers,
+            batch=batch,
+            should_stop=should_stop or (lambda: False),
+        )
+
+    @_mapped
     def metrics(
         self,
         pattern: str = "*",

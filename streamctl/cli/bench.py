@@ -53,21 +53,19 @@ def bench(
     fmt = app_ctx.output_format(output)
 
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core.bench import run_bench, validate
-    from streamctl.core.connection import connect
+    from streamctl.core.bench import validate
     from streamctl.render import health as render_health
 
     validate(events, size, producers, consumers, batch)
     settings = app_ctx.settings
-    app_ctx.client().ping()  # a missing server is exit 3 before any thread starts
+    app_ctx.sc.ping()  # a missing server is exit 3 before the notice
     app_ctx.notice(
         f"bench: {events:,} events of {size:,} bytes, {producers} producer(s), "
         f"{consumers} consumer(s) on {settings.display_url}"
     )
     with graceful_stop() as stop:
         try:
-            result = run_bench(
-                lambda: connect(settings),
+            result = app_ctx.sc.bench(
                 events=events,
                 size=size,
                 producers=producers,
