@@ -6,6 +6,8 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
+    """The process exit codes of the CLI; each error kind carries one (`exit_code`)."""
+
     OK = 0
     ERROR = 1  # the server refused, or an unexpected error
     USAGE = 2  # bad option, bad id, malformed input

@@ -388,3 +388,21 @@ def test_argument_wording() -> None:
         argument_wording("bad --max-deliveries 0; see --from") == "bad max_deliveries 0; see start"
     )
     assert argument_wording("a--b and x--y stay") == "a--b and x--y stay"
+
+
+def test_every_public_name_is_documented() -> None:
+    import inspect
+
+    missing = [
+        name
+        for name in streamctl.__all__
+        if not name.startswith("_")
+        and not (getattr(streamctl, name).__doc__ or "").strip()
+        and not isinstance(getattr(streamctl, name), str)
+    ]
+    missing += [
+        f"Client.{name}"
+        for name, member in inspect.getmembers(streamctl.Client)
+        if not name.startswith("_") and not (inspect.getdoc(member) or "").strip()
+    ]
+    assert missing == []
