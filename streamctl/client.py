@@ -31,7 +31,9 @@ from streamctl.errors import BadInput, NotFound, ServerRefused, StreamctlError
 if TYPE_CHECKING:
     from redis import Redis as RedisClient
 
-    from streamctl.core.models import GroupInfo, StreamInfo, StreamSummary
+    from streamctl.core.follow import EntrySink, FollowOptions, FollowResult
+    from streamctl.core.health import Snapshot as HealthSnapshot
+    from streamctl.core.models import EntryBatch, GroupInfo, StreamInfo, StreamSummary
     from streamctl.core.models_groups import (
         Consumer,
         DelConsumerResult,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
         RewindResult,
         TrimResult,
     )
+    from streamctl.core.pending import PendingFilter
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -405,7 +408,7 @@ class Client:
         reverse: bool = False,
         match: Sequence[str] = (),
         where: str | None = None,
-    ) -> Iterator[Any]:
+    ) -> Iterator[EntryBatch]:
         """`range` as the server's batches (`EntryBatch`: raw entries, no object per entry):
         the fast path the CLI writes NDJSON from. Bad arguments and a missing stream raise
         here, before the first batch is asked for."""
@@ -491,7 +494,7 @@ class Client:
 
     def tail_into(
         self,
-        sink: Any,
+        sink: EntrySink,
         streams: str | Sequence[str],
         *,
         start: str = "$",
@@ -535,7 +538,7 @@ class Client:
             )
         return TailRun(opts, result)
 
-    def _follow(self, opts: Any) -> Iterator[Entry]:
+    def _follow(self, opts: FollowOptions) -> Iterator[Entry]:
         from streamctl.core.follow import follow as run_follow
 
         handoff = _Handoff()
@@ -563,7 +566,7 @@ class Client:
             # a read (nothing handed over, so nothing to acknowledge) ends when the read does
             worker.join(timeout=max(1.0, self._settings.timeout))
 
-    def _follow_options(self, streams: str | Sequence[str], **kw: Any) -> Any:
+    def _follow_options(self, streams: str | Sequence[str], **kw: Any) -> FollowOptions:
         from streamctl.core.filters import compile_filter
         from streamctl.core.follow import FollowOptions
 
@@ -731,7 +734,7 @@ class Client:
         min_deliveries: int = 0,
         start: str = "-",
         end: str = "+",
-    ) -> Any:
+    ) -> PendingFilter:
         """The PendingFilter these arguments select (ids and times resolved on the server)."""
         from streamctl.core.pending import PendingFilter
 
@@ -782,7 +785,7 @@ class Client:
         return (entry for page in pages for entry in page)
 
     def pending_pages(
-        self, stream: str, group: str, flt: Any, *, limit: int | None = None
+        self, stream: str, group: str, flt: PendingFilter, *, limit: int | None = None
     ) -> Iterator[list[PendingEntry]]:
         """Pending entries selected by a PendingFilter, a page at a time."""
         from streamctl.core.pending import iter_pending
@@ -1135,7 +1138,7 @@ class Client:
         return check_streams(self.redis, list(streams), thresholds=thresholds, group=group)
 
     @_mapped
-    def snapshot(self, pattern: str = "*") -> Any:
+    def snapshot(self, pattern: str = "*") -> HealthSnapshot:
         """One sample of every stream matching the glob (lengths, entries added, groups'
         reads), for rates between two samples (`top`)."""
         from streamctl.core.health import take_snapshot
@@ -1308,8 +1311,8 @@ class TailRun:
     """What `tail_into` ran with (`options`: the streams, group, consumer chosen, ...) and did
     (`result`: entries seen, acknowledged, left pending, why it stopped)."""
 
-    options: Any
-    result: Any
+    options: FollowOptions
+    result: FollowResult
 
     @property
     def failure(self) -> StreamctlError | None:
