@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, repeat
@@ -20,10 +21,18 @@ from streamctl.core.connection import (
     route,
     server_time_ms,
 )
-from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused, StreamctlError
+from streamctl.errors import (
+    BadInput,
+    CheckFailed,
+    NotFound,
+    PartialFailure,
+    ServerRefused,
+    StreamctlError,
+)
 from streamctl.inputs import FieldPairs, json_text_values
 
 if TYPE_CHECKING:
+    from streamctl.core.durability import Durability
     from streamctl.core.filters import EntryFilter
     from streamctl.core.models import (
         Entry,
@@ -216,19 +225,32 @@ def publish_one(
     entry_id: str = "*",
     trim: list[Any] | None = None,
     mkstream: bool = True,
+    durability: Durability | None = None,
 ) -> str:
-    """XADD one event and return its id."""
+    """XADD one event and return its id; with `durability`, WAIT (or WAITAOF) after it on the
+    same connection (CheckFailed when it is not confirmed: the event stays published)."""
     if not fields:
         raise BadInput("an event needs at least one field: FIELD=VALUE, --json or --file")
-    try:
-        reply = raw_command(
-            client, *xadd_args(stream, fields, entry_id=entry_id, trim=trim, mkstream=mkstream)
-        )
-    except ResponseError as exc:
-        raise _xadd_refusal(client, exc, stream, entry_id) from None
+    args = xadd_args(stream, fields, entry_id=entry_id, trim=trim, mkstream=mkstream)
+    waited: Any = None
+    if durability is not None:
+        from streamctl.core import durability as waits
+
+        waits.require_support(client, durability)
+        reply, waited = waits.write_then_wait(client, args, durability)
+        if isinstance(reply, ResponseError):
+            raise _xadd_refusal(client, reply, stream, entry_id) from None
+    else:
+        try:
+            reply = raw_command(client, *args)
+        except ResponseError as exc:
+            raise _xadd_refusal(client, exc, stream, entry_id) from None
     if reply is None:
         raise NotFound(f"stream {stream!r} does not exist (--no-mkstream)")
-    return _text(reply)
+    new_id = _text(reply)
+    if durability is not None:
+        waits.require(durability, waited, f"event {new_id} was published")
+    return new_id
 
 
 def _pack(args: list[Any]) -> bytes:
@@ -245,9 +267,17 @@ class _BulkSender:
     i.e. the events the server acknowledged.
     """
 
-    def __init__(self, client: Client, stream: str, on_ids: Callable[[list[bytes]], None]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        stream: str,
+        on_ids: Callable[[list[bytes]], None],
+        durability: Durability | None = None,
+    ) -> None:
         import hiredis
 
+        self.durability = durability
+        self.wait_packed = _pack(list(durability.command())) if durability is not None else b""
         self.client = client
         self.stream = stream
         self.on_ids = on_ids
@@ -255,7 +285,7 @@ class _BulkSender:
         self.pool: Any = None
         self.conn: Any = None
         self.reader = hiredis.Reader()
-        self.inflight: list[int] = []
+        self.inflight: list[int] = []  # events per batch sent, replies not read yet
 
     def _connection(self) -> Any:
         if self.conn is None:
@@ -269,11 +299,15 @@ class _BulkSender:
         """Send packed commands: one per event, or `count` events packed together."""
         if not commands:
             return
+        if self.durability is not None:  # the batch, then the wait for it (its last reply)
+            commands = [*commands, self.wait_packed]
         try:
             self._connection().send_packed_command([b"".join(commands)])
         except BaseException as exc:
             raise self._worded(exc)  # noqa: B904 - the same exception, reworded
-        self.inflight.append(len(commands) if count is None else count)
+        self.inflight.append(
+            (len(commands) - (self.durability is not None)) if count is None else count
+        )
         if len(self.inflight) > 1:
             self._read(self.inflight.pop(0))
 
@@ -343,10 +377,43 @@ class _BulkSender:
             self.published += len(ids)
             if ids:
                 self.on_ids(ids)
+        if self.durability is not None:
+            self._read_wait(missing or failure is not None)
         if missing:
             raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
         if failure:
             raise failure
+
+    def _read_wait(self, failed: bool) -> None:
+        """The WAIT/WAITAOF reply after a batch (read with the wait's timeout added)."""
+        import hiredis
+
+        from streamctl.core import durability as waits
+
+        assert self.durability is not None
+        sock = self.conn._sock
+        base = sock.gettimeout()
+        sock.settimeout(None if base is None else base + self.durability.timeout_s)
+        try:
+            while (reply := self.reader.gets()) is False:
+                data = sock.recv(1 << 16)
+                if not data:
+                    from redis.exceptions import ConnectionError as RedisConnectionError
+
+                    closed = RedisConnectionError("the server closed the connection")
+                    raise self._worded(closed, 1)
+                self.reader.feed(data)
+        except OSError as exc:
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            raise self._worded(RedisConnectionError(f"error reading replies: {exc}"), 1) from None
+        finally:
+            sock.settimeout(base)
+        if failed:
+            return  # the batch's own failure is the one to report
+        if isinstance(reply, hiredis.ReplyError):
+            reply = ResponseError(str(reply))
+        waits.require(self.durability, reply, "a batch of events was published")
 
 
 def _event_args(fields: Any) -> tuple[Any, ...]:
@@ -439,6 +506,7 @@ def publish_many(
     batch_size: int = PUBLISH_BATCH,
     should_stop: Callable[[], bool] = lambda: False,
     skipped: int = 0,
+    durability: Durability | None = None,
 ) -> int:
     """Publish events in pipelined batches; returns how many the server acknowledged.
 
@@ -450,8 +518,14 @@ def publish_many(
     the count of events it acknowledged before the failure. `should_stop` is checked between
     batches (a signal): the batches in flight are completed, then StoppedEarly is raised.
     `skipped`: events of the input skipped before these (the rerun hint counts from the start).
+    `durability`: WAIT (or WAITAOF) after each batch; a batch not confirmed ends the run with
+    PartialFailure (exit 5), its events published and counted.
     """
-    sender = _BulkSender(client, stream, on_ids)
+    if durability is not None:
+        from streamctl.core.durability import require_support
+
+        require_support(client, durability)
+    sender = _BulkSender(client, stream, on_ids, durability)
     prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
     batch: list[bytes] = []
     in_batch = 0
@@ -482,6 +556,15 @@ def publish_many(
     except (PartialFailure, StoppedEarly):
         broken = False
         raise
+    except CheckFailed as exc:  # a wait not confirmed: the events it followed are published
+        with contextlib.suppress(CheckFailed):
+            sender.flush()  # the batch in flight is published too: count it
+        raise PartialFailure(
+            f"{exc}; {sender.published} events were published (rerun with --skip "
+            f"{skipped + sender.published} to publish the rest)",
+            done=sender.published,
+            exit_code=exc.exit_code,
+        ) from None
     except BaseException as exc:
         from streamctl.core.connection import translate_error
 
