@@ -47,12 +47,12 @@ if TYPE_CHECKING:
         PendingSummary,
     )
     from streamctl.core.models_transfer import (
+        ExportResult,
         ImportResult,
         ReplayResult,
         RewindResult,
         TrimResult,
     )
-    from streamctl.core.transfer import ExportResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -392,7 +392,7 @@ class Client:
         """`range` as the server's batches (`EntryBatch`: raw entries, no object per entry):
         the fast path the CLI writes NDJSON from. Bad arguments and a missing stream raise
         here, before the first batch is asked for."""
-        from streamctl.core import streams
+        from streamctl.core import streams, wire
         from streamctl.core.filters import compile_filter
 
         if count is not None and count < 1:
@@ -400,7 +400,7 @@ class Client:
         entry_filter = compile_filter(match, where)
         with self.errors():
             first, last = self._range_bounds(start, end)
-            streams.require_stream(self.redis, stream)
+            wire.require_stream(self.redis, stream)
         batches = streams.read_range(
             self.redis,
             stream,
@@ -548,7 +548,7 @@ class Client:
         """Delete the stream (its entries and groups); True when it existed. A key of another
         type is left alone (ServerRefused)."""
         from streamctl.core.connection import node_client
-        from streamctl.core.streams import key_type
+        from streamctl.core.wire import key_type
 
         kind = key_type(self.redis, stream)
         if kind == "none":
@@ -893,9 +893,9 @@ class Client:
     def rewind(self, stream: str, group: str, start: str, *, dry_run: bool = False) -> RewindResult:
         """Rewind `group` so its consumers get the entries from `start` on again (`replay
         --group`)."""
-        from streamctl.core import transfer
+        from streamctl.core.replay import rewind_group
 
-        return transfer.rewind_group(self.redis, stream, group, start, dry_run=dry_run)
+        return rewind_group(self.redis, stream, group, start, dry_run=dry_run)
 
     @_mapped
     def replay(
@@ -908,6 +908,7 @@ class Client:
         target: Client | None = None,
         group: str | None = None,
         match: Sequence[str] = (),
+        where: str | None = None,
         count: int | None = None,
         rate: float | None = None,
         dry_run: bool = False,
@@ -916,8 +917,11 @@ class Client:
     ) -> ReplayResult | RewindResult:
         """Replay a range: `into` re-publishes the entries (new ids) into that stream, on this
         server or on `target` (another Client); `group` rewinds that group to `start` instead
-        (`rewind`). `match` (FIELD=GLOB), `count`, `rate` (entries per second), `dry_run`."""
-        from streamctl.core import transfer
+        (`rewind`). `match` (FIELD=GLOB) and `where` (JMESPath) select entries; `count`,
+        `rate` (entries per second), `dry_run`. A stop (`should_stop`) finishes the batch in
+        flight: `result.resume_after` is where a rerun continues (`start="(ID"`)."""
+        from streamctl.core.filters import compile_filter
+        from streamctl.core.replay import replay_into
 
         if (into is None) == (group is None):
             raise BadInput("give `into` (copy the entries) or `group` (rewind it)")
@@ -928,6 +932,7 @@ class Client:
                     ("end", end != "+"),
                     ("target", target is not None),
                     ("match", bool(match)),
+                    ("where", where is not None),
                     ("count", count is not None),
                     ("rate", rate is not None),
                 )
@@ -938,14 +943,15 @@ class Client:
             return self.rewind(stream, group, start, dry_run=dry_run)
         assert into is not None
         destination = target or self
-        return transfer.replay_into(
+        entry_filter = compile_filter(match, where)
+        return replay_into(
             self.redis,
             stream,
             destination.redis,
             into,
             start=start,
             end=end,
-            matches=transfer.parse_matches(match),
+            filter=entry_filter,
             count=count,
             rate=rate,
             dry_run=dry_run,
@@ -963,12 +969,16 @@ class Client:
         start: str = "-",
         end: str = "+",
         count: int | None = None,
+        match: Sequence[str] = (),
+        where: str | None = None,
         with_groups: bool = False,
         should_stop: ShouldStop | None = None,
     ) -> ExportResult:
         """Write the range as NDJSON envelopes (what `import_` reads) to `out` (a text file or
-        a function taking text); `with_groups` first writes one line per consumer group."""
-        from streamctl.core import transfer
+        a function taking text), only entries passing `match`/`where` when given (at most
+        `count` of them); `with_groups` first writes one line per consumer group."""
+        from streamctl.core.export import export_stream
+        from streamctl.core.filters import compile_filter
         from streamctl.render.serialize import ndjson_lines
         from streamctl.render.transfer import group_state_lines
 
@@ -979,7 +989,7 @@ class Client:
 
         if count is not None and count < 1:
             raise BadInput(f"bad count {count}: give a count of 1 or more")
-        return transfer.export_stream(
+        return export_stream(
             self.redis,
             stream,
             lambda name, entries: write(ndjson_lines(name, entries)),
@@ -989,6 +999,7 @@ class Client:
             write_groups=(lambda name, groups: write(group_state_lines(name, groups)))
             if with_groups
             else None,
+            entry_filter=compile_filter(match, where),
             should_stop=should_stop or (lambda: False),
         )
 
@@ -1007,12 +1018,13 @@ class Client:
         stdin) into `stream`, pipelined; `keep_ids` keeps the original ids and skips those
         already present (a rerun neither loses nor duplicates an entry), and recreates the
         groups an export `with_groups` wrote."""
-        from streamctl.core import transfer
+        from streamctl.core.import_ import import_entries
+        from streamctl.inputs import read_envelopes
 
-        return transfer.import_entries(
+        return import_entries(
             self.redis,
             stream,
-            transfer.read_import(source),
+            read_envelopes(source),
             keep_ids=keep_ids,
             dry_run=dry_run,
             should_stop=should_stop or (lambda: False),

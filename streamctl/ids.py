@@ -73,6 +73,19 @@ class StreamId:
         return StreamId(self.ms - 1, MAX_PART)
 
 
+IdKey = tuple[int, int]
+
+
+def id_key(text: str) -> IdKey | None:
+    """(ms, seq) of a full or millisecond id in ASCII digits, or None when `text` is not one:
+    the fast path of StreamId.parse for bulk input (an import checks every line's id)."""
+    ms, sep, seq = text.partition("-")
+    if not ms.isdigit() or not ms.isascii() or (sep and not (seq.isdigit() and seq.isascii())):
+        return None
+    key = (int(ms), int(seq) if sep else 0)
+    return key if key[0] <= MAX_PART and key[1] <= MAX_PART else None
+
+
 MIN_ID = StreamId(0, 0)
 MAX_ID = StreamId(MAX_PART, MAX_PART)
 
@@ -256,6 +269,15 @@ def resolve_exact(pos: Position, now_ms: NowMs | None = None) -> str:
     if pos.kind == "max":
         return "+"
     return resolve_start(pos, now_ms)
+
+
+def resolve_minid(minid: str, now_ms: NowMs | None = None) -> str:
+    """A MINID threshold (trim, publish --minid): an id, a time or a duration ago, as an exact
+    id; `now_ms` is called only for a duration."""
+    pos = parse_position(minid, allow_exclusive=False)
+    if pos.kind in ("max", "last"):
+        raise BadInput(f"bad --minid {minid!r}: give an id, a time or a duration ago")
+    return resolve_exact(pos, now_ms)
 
 
 # ---- presentation helpers shared by render and core (pure functions of ids) ----

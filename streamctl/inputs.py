@@ -13,9 +13,12 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from streamctl.errors import BadInput
+
+if TYPE_CHECKING:
+    from streamctl.core.models_transfer import GroupState
 
 FieldPairs = tuple[tuple[bytes, bytes], ...]
 
@@ -328,14 +331,6 @@ def _read_yaml_events(path: str, skip: int) -> Iterator[FieldPairs]:
 # ---- entry envelopes (import) ----
 
 
-@dataclass(frozen=True)
-class Envelope:
-    lineno: int
-    id: str | None
-    fields: FieldPairs
-    stream: str | None = None
-
-
 def decode_value(value: Any, where: str) -> bytes:
     """A field name or value of an envelope: a string, or {"base64": "..."} for raw bytes."""
     if isinstance(value, str):
@@ -352,6 +347,7 @@ def decode_value(value: Any, where: str) -> bytes:
 
 
 def envelope_fields(raw: Any, where: str) -> FieldPairs:
+    """An envelope's 'fields' (an object, or [name, value] pairs for repeated names) as bytes."""
     if isinstance(raw, dict):
         items: list[tuple[Any, Any]] = list(raw.items())
     elif isinstance(raw, list):
@@ -367,40 +363,120 @@ def envelope_fields(raw: Any, where: str) -> FieldPairs:
     return tuple((decode_value(k, where), decode_value(v, where)) for k, v in items)
 
 
+@dataclass(frozen=True)
+class GroupLine:
+    """A group's state in the import input (written by export --with-groups)."""
+
+    lineno: int
+    state: GroupState
+
+
+GROUP_FORMS = (
+    'a group line is {"group": {"name": "billing", "last_delivered_id": "1795773600000-0", '
+    '"consumers": [...], "pending": [...]}} (as written by export --with-groups)'
+)
+
+
 def _pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
-    # keep repeated field names (a stream entry may have them) as a list of pairs
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        return [[k, v] for k, v in pairs]
-    return dict(pairs)
+    # repeated names (legal in a stream entry) stay a list of pairs instead of collapsing
+    obj = dict(pairs)
+    return obj if len(obj) == len(pairs) else [[k, v] for k, v in pairs]
 
 
-def read_envelopes(path: str) -> Iterator[Envelope]:
-    fh = open_input(path)
+class EntryLine(NamedTuple):
+    """An entry envelope of the import input: its line, id and fields ([name, value, ...],
+    str when the JSON had a string, bytes when it had {"base64": ...})."""
+
+    lineno: int
+    id: str
+    key: tuple[int, int]  # (ms, seq): ids.IdKey
+    flat: list[Any]
+
+
+def _flat_fields(raw: Any, where: str) -> list[Any]:
+    if type(raw) is dict and raw:
+        flat: list[Any] = []
+        append = flat.append
+        for k, v in raw.items():
+            if type(v) is not str:
+                break
+            append(k)
+            append(v)
+        else:
+            return flat
+    return [x for pair in envelope_fields(raw, where) for x in pair]
+
+
+def _group_state(raw: Any, where: str) -> GroupState:
+    from streamctl.core.models_transfer import GroupState, PendingState
+    from streamctl.ids import StreamId
+
+    if not isinstance(raw, dict):
+        raise BadInput(f"{where}: 'group' must be an object; {GROUP_FORMS}")
     try:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"line {lineno}"
+        name = decode_value(raw["name"], where)
+        position = str(StreamId.parse(raw["last_delivered_id"]))
+        entries_read = raw.get("entries_read")
+        if entries_read is not None and not isinstance(entries_read, int):
+            raise BadInput(f"{where}: 'entries_read' must be a number or null")
+        consumers = tuple(decode_value(c, where) for c in raw.get("consumers") or [])
+        pending = tuple(
+            PendingState(
+                str(StreamId.parse(p["id"])),
+                decode_value(p["consumer"], where),
+                int(p.get("deliveries", 1)),
+                int(p.get("idle_ms", 0)),
+            )
+            for p in raw.get("pending") or []
+        )
+    except BadInput as exc:
+        raise BadInput(f"{where}: {exc.message.removeprefix(where + ': ')}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadInput(f"{where}: malformed group state ({exc}); {GROUP_FORMS}") from None
+    return GroupState(name, position, entries_read, consumers, pending)
+
+
+def read_envelopes(path: str) -> Iterator[EntryLine | GroupLine]:
+    """Entry envelopes (and group lines) from an NDJSON file or '-' (stdin); blank lines are
+    skipped. A malformed line raises BadInput naming it: bad JSON, not an object, no 'fields',
+    no 'id', a bad id, a field that is neither a string nor {"base64": ...}.
+    """
+    from streamctl.ids import id_key
+
+    fh = open_input(path)
+    decode = json.JSONDecoder(object_pairs_hook=_pairs_hook).decode
+    try:
+        for lineno, raw_line in enumerate(fh, 1):
             try:
-                obj = json.loads(line, object_pairs_hook=_pairs_hook)
+                obj = decode(raw_line.decode())
+            except UnicodeDecodeError:
+                raise BadInput(f"line {lineno}: not UTF-8 text; {ENVELOPE_FORMS}") from None
             except ValueError as exc:
-                raise BadInput(f"{where}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
+                if not raw_line.strip():
+                    continue
+                raise BadInput(f"line {lineno}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
             except RecursionError:
-                raise BadInput(f"{where}: JSON nested too deeply; {ENVELOPE_FORMS}") from None
-            if not isinstance(obj, dict):
-                raise BadInput(f"{where}: expected a JSON object; {ENVELOPE_FORMS}")
-            if "fields" not in obj:
-                raise BadInput(f"{where}: no 'fields'; {ENVELOPE_FORMS}")
+                raise BadInput(f"line {lineno}: JSON nested too deeply; {ENVELOPE_FORMS}") from None
+            if type(obj) is not dict:
+                raise BadInput(f"line {lineno}: expected a JSON object; {ENVELOPE_FORMS}")
+            fields = obj.get("fields")
+            if fields is None:
+                if "group" in obj:
+                    yield GroupLine(lineno, _group_state(obj["group"], f"line {lineno}"))
+                    continue
+                raise BadInput(f"line {lineno}: no 'fields'; {ENVELOPE_FORMS}")
             eid = obj.get("id")
-            if eid is not None and not isinstance(eid, str):
-                raise BadInput(f"{where}: 'id' must be a string like \"1795773600000-0\"")
-            stream = obj.get("stream")
-            yield Envelope(
-                lineno,
-                eid,
-                envelope_fields(obj["fields"], where),
-                stream if isinstance(stream, str) else None,
+            if type(eid) is not str:
+                raise BadInput(
+                    f"line {lineno}: no 'id' (a string like \"1795773600000-0\"); {ENVELOPE_FORMS}"
+                )
+            key = id_key(eid)
+            if key is None:
+                raise BadInput(
+                    f"line {lineno}: bad id {eid!r}: expected ms-seq, e.g. 1795773600000-0"
+                )
+            yield EntryLine(
+                lineno, f"{key[0]}-{key[1]}", key, _flat_fields(fields, f"line {lineno}")
             )
     finally:
         if fh is not sys.stdin.buffer:

@@ -33,19 +33,30 @@ ISOLATED_ENV_DROP = (
 )
 
 
-def _start(kind: str) -> ServerProcess:
+def start_or_skip(kind: str, **kwargs: Any) -> ServerProcess:
+    """A server of `kind` (start_server's options), or a skip when its binary is missing (a
+    failure under STREAMCTL_TEST_ALL_SERVERS=1)."""
     if server_binary(kind) is None:
         message = f"{kind} server not available"
         if REQUIRE_ALL:
             pytest.fail(message + " (STREAMCTL_TEST_ALL_SERVERS=1)")
         pytest.skip(message)
-    return start_server(kind)
+    return start_server(kind, **kwargs)
+
+
+@pytest.fixture(params=KINDS)
+def aof_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A server of each kind of its own with AOF (appendfsync always), for tests that kill and
+    restart it: what it acknowledged survives the restart."""
+    srv = start_or_skip(request.param, aof=True)
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(scope="session", params=KINDS)
 def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     """Each test using it runs once per server kind."""
-    srv = _start(request.param)
+    srv = start_or_skip(request.param)
     yield srv
     srv.stop()
 
@@ -53,7 +64,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def one_server() -> Iterator[ServerProcess]:
     """A single Redis 8.2 for tests whose subject does not depend on the server version."""
-    srv = _start("redis8.2")
+    srv = start_or_skip("redis8.2")
     yield srv
     srv.stop()
 

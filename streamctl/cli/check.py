@@ -125,12 +125,12 @@ def check(
 
 
 def _summary(report: CheckReport) -> str:
-    from streamctl.render.health import CHECK_LABELS, _check_value
+    from streamctl.render.health import CHECK_LABELS, check_value
 
     breached = [r for r in report.results if r.breached]
     parts = [
         f"{r.stream}{'/' + r.group if r.group else ''} {CHECK_LABELS[r.check]} "
-        f"{_check_value(r.check, r.value)} > {_check_value(r.check, r.max)}"
+        f"{check_value(r.check, r.value)} > {check_value(r.check, r.max)}"
         for r in breached[:3]
     ]
     more = f" (and {len(breached) - 3} more)" if len(breached) > 3 else ""

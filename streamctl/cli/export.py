@@ -6,6 +6,7 @@ import typer
 
 from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
+from streamctl.cli.options import MatchOption, WhereOption, entry_filter
 from streamctl.errors import BadInput, PartialFailure
 
 
@@ -36,6 +37,8 @@ def export(
         Optional[int],  # noqa: UP045
         typer.Option("--count", "-n", help="At most N entries.", metavar="N"),
     ] = None,
+    match: MatchOption = None,
+    where: WhereOption = None,
     with_groups: Annotated[
         bool,
         typer.Option(
@@ -85,12 +88,10 @@ def export(
     if count is not None and count < 1:
         raise BadInput(f"bad --count {count}: give a count of 1 or more")
 
-    from streamctl.cli._signals import graceful_stop
-    from streamctl.core import transfer
-    from streamctl.render.serialize import ndjson_lines
-    from streamctl.render.transfer import group_state_lines
+    entry_filter(match, where)  # a bad filter is exit 2 naming the flag, before any output
 
-    client = app_ctx.client()
+    from streamctl.cli._signals import graceful_stop
+
     out: IO[str] | None = None
     if file is not None:
         try:
@@ -98,40 +99,33 @@ def export(
         except OSError as exc:
             raise BadInput(f"cannot write {file}: {exc.strerror}") from None
 
-    def write(text: str) -> None:
-        if out is not None:
-            out.write(text)
-        else:
-            app_ctx.write(text)
-
     try:
         with graceful_stop() as stop:
-            result = transfer.export_stream(
-                client,
+            result = app_ctx.sc.export(
                 stream,
-                lambda name, entries: write(ndjson_lines(name, entries)),
+                out if out is not None else app_ctx.write,
                 start=start,
                 end=end,
                 count=count,
-                write_groups=(lambda name, groups: write(group_state_lines(name, groups)))
-                if with_groups
-                else None,
+                match=match or [],
+                where=where,
+                with_groups=with_groups,
                 should_stop=stop,
             )
     finally:
         if out is not None:
             out.close()
-    where = f" to {file}" if file else ""
+    written_to = f" to {file}" if file else ""
     span = f" ({result.first_id} .. {result.last_id})" if result.count else ""
     groups = f" and {result.groups} group(s)" if with_groups else ""
     if result.stopped:
         hint = f"continue with --from '({result.last_id}'" if result.last_id else "rerun it"
         raise PartialFailure(
-            f"{stop.name}: exported {result.count:,} entries{span}{where}; {hint}",
+            f"{stop.name}: exported {result.count:,} entries{span}{written_to}; {hint}",
             done=result.count,
             exit_code=stop.exit_code,
         )
     app_ctx.notice(
-        f"exported {result.count:,} entries{span}{groups} from {stream!r}{where} "
+        f"exported {result.count:,} entries{span}{groups} from {stream!r}{written_to} "
         f"in {result.seconds:.2f}s"
     )

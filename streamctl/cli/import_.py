@@ -61,10 +61,8 @@ def import_command(
         )
 
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core import transfer
     from streamctl.render.transfer import import_view
 
-    client = app_ctx.client()
     progress = app_ctx.progress_bar("importing")
 
     def on_progress(imported: int, skipped: int) -> None:
@@ -75,10 +73,9 @@ def import_command(
         progress.start()
     try:
         with graceful_stop() as stop:
-            result = transfer.import_entries(
-                client,
+            result = app_ctx.sc.import_(
                 stream,
-                transfer.read_import(file),
+                file,
                 keep_ids=keep_ids,
                 dry_run=dry_run,
                 should_stop=stop,

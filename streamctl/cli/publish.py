@@ -168,10 +168,7 @@ def _exact_minid(app_ctx: AppContext, minid: str | None) -> str | None:
         return None
     from streamctl import ids
 
-    pos = ids.parse_position(minid, allow_exclusive=False)
-    if pos.kind in ("max", "last"):
-        raise BadInput(f"bad --minid {minid!r}: give an id, a time or a duration ago")
-    return ids.resolve_exact(pos, app_ctx.sc.now_ms)
+    return ids.resolve_minid(minid, app_ctx.sc.now_ms)
 
 
 def _write_ids(app_ctx: AppContext, stream: str, new_ids: list[str], fmt: str) -> None:

@@ -6,11 +6,11 @@ import typer
 
 from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import AppContext, state
-from streamctl.cli.options import OutputOption
+from streamctl.cli.options import MatchOption, OutputOption, WhereOption, entry_filter
 from streamctl.errors import BadInput, PartialFailure
 
 if TYPE_CHECKING:
-    pass
+    from streamctl.client import Client
 
 
 def register(app: typer.Typer) -> None:
@@ -64,14 +64,8 @@ def replay(
             metavar="GROUP",
         ),
     ] = None,
-    match: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--match",
-            help="Only entries whose FIELD matches GLOB (repeatable: all must match).",
-            metavar="FIELD=GLOB",
-        ),
-    ] = None,
+    match: MatchOption = None,
+    where: WhereOption = None,
     count: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option("--count", "-n", help="Copy at most N entries.", metavar="N"),
@@ -113,6 +107,7 @@ def replay(
                 ("--to", end != "+"),
                 ("--target-url", target_url is not None),
                 ("--match", bool(match)),
+                ("--where", where is not None),
                 ("--count", count is not None),
                 ("--rate", rate is not None),
             )
@@ -121,57 +116,55 @@ def replay(
         if extra:
             raise BadInput(f"{', '.join(extra)} apply to --into, not to --group")
     fmt = app_ctx.output_format(output)
+    entry_filter(match, where)  # a bad filter is exit 2 naming the flag, before anything runs
 
-    from streamctl.core import transfer
     from streamctl.render import transfer as views
 
     if group is not None:
-        client = app_ctx.client()
-        rewound = transfer.rewind_group(client, stream, group, start, dry_run=dry_run)
+        rewound = app_ctx.sc.rewind(stream, group, start, dry_run=dry_run)
         app_ctx.emit(rewound, fmt, views.rewind_view)
         return
     assert into is not None
-    matches = transfer.parse_matches(match or [])
-    # The target's client is built first: core maps each client's errors with its own settings,
-    # and an error mapped without them falls back to the client built last, the source's.
-    target_client, target_label = _target(app_ctx, target_url)
-    client = app_ctx.client()
-    result, stopped = _run_replay(
-        app_ctx,
-        client,
-        stream,
-        target_client,
-        into,
-        start=start,
-        end=end,
-        matches=matches,
-        count=count,
-        rate=rate,
-        dry_run=dry_run,
-        target_label=target_label,
-    )
+    target = _target(app_ctx, target_url)
+    try:
+        result, stopped = _run_replay(
+            app_ctx,
+            stream,
+            into,
+            target=target,
+            start=start,
+            end=end,
+            match=match or [],
+            where=where,
+            count=count,
+            rate=rate,
+            dry_run=dry_run,
+        )
+    finally:
+        if target is not None:
+            target.close()
     app_ctx.emit(result, fmt, views.replay_view)
     if stopped is not None:
         raise stopped
 
 
-def _target(app_ctx: AppContext, target_url: str | None) -> tuple[Any, str | None]:
+def _target(app_ctx: AppContext, target_url: str | None) -> Client | None:
+    """A Client for --target-url (its own settings: errors name the server they come from)."""
     if target_url is None:
-        return app_ctx.client(), None
+        return None
+    from streamctl.client import Client
     from streamctl.config import resolve_settings
-    from streamctl.core.connection import connect
 
-    settings = resolve_settings(url=target_url, tls_ca=app_ctx.tls_ca, timeout=app_ctx.timeout)
-    return connect(settings), settings.display_url
+    return Client(resolve_settings(url=target_url, tls_ca=app_ctx.tls_ca, timeout=app_ctx.timeout))
 
 
 def _run_replay(
-    app_ctx: AppContext, client: Any, stream: str, target_client: Any, into: str, **kw: Any
+    app_ctx: AppContext, stream: str, into: str, **kw: Any
 ) -> tuple[Any, PartialFailure | None]:
     """The replay with a progress bar and signal handling; a stop comes back as the error to
     raise after the report is written."""
     from streamctl.cli._signals import graceful_stop
-    from streamctl.core import transfer
+    from streamctl.core.models_transfer import RewindResult
 
     progress = app_ctx.progress_bar("replaying", kw["count"])
 
@@ -183,24 +176,14 @@ def _run_replay(
         progress.start()
     try:
         with graceful_stop() as stop:
-            result = transfer.replay_into(
-                client,
-                stream,
-                target_client,
-                into,
-                start=kw["start"],
-                end=kw["end"],
-                matches=kw["matches"],
-                count=kw["count"],
-                rate=kw["rate"],
-                dry_run=kw["dry_run"],
-                target_server=kw["target_label"],
-                should_stop=stop,
-                on_progress=on_progress,
-            )
+            result = app_ctx.sc.replay(
+                stream, kw.pop("start"), kw.pop("end"), into=into, **kw,
+                should_stop=stop, on_progress=on_progress,
+            )  # fmt: skip
     finally:
         if progress is not None:
             progress.stop()
+    assert not isinstance(result, RewindResult)
     if result.stopped:
         hint = (
             f"continue with --from '({result.resume_after}'"

@@ -19,7 +19,7 @@ from typing import Any
 
 from streamctl.core.connection import Client, node_client
 from streamctl.core.models_health import BenchResult
-from streamctl.core.streams import raw_command, raw_pipeline
+from streamctl.core.wire import raw_command, raw_pipeline
 from streamctl.errors import BadInput, Interrupted, ServerRefused, StreamctlError
 
 BENCH_PREFIX = "streamctl-bench:"

@@ -69,7 +69,7 @@ def scan_stream_names(
 
 def group_names_of(client: Any, streams: list[str], prefix: str = "") -> list[str]:
     """Names of the groups of these streams (one pipeline), starting with `prefix`."""
-    from streamctl.core.streams import _pairs_to_dict, raw_pipeline
+    from streamctl.core.wire import pairs, raw_pipeline
 
     replies = raw_pipeline(client, [("XINFO", "GROUPS", s) for s in streams])
     names: set[str] = set()
@@ -77,7 +77,7 @@ def group_names_of(client: Any, streams: list[str], prefix: str = "") -> list[st
         if isinstance(reply, Exception):
             continue
         for group in reply:
-            names.update(_names([_pairs_to_dict(group)["name"]]))
+            names.update(_names([pairs(group)["name"]]))
     return sorted(n for n in names if n.startswith(prefix))
 
 
@@ -113,14 +113,14 @@ def complete_consumers(
     if not stream or not group:
         return []
     try:
-        from streamctl.core.streams import _pairs_to_dict, raw_command
+        from streamctl.core.wire import pairs, raw_command
 
         client = _client(settings)
         try:
             reply = raw_command(client, "XINFO", "CONSUMERS", stream, group)
         finally:
             client.close()
-        names = _names([_pairs_to_dict(c)["name"] for c in reply])
+        names = _names([pairs(c)["name"] for c in reply])
         return sorted(n for n in names if n.startswith(prefix))
     except Exception:  # noqa: BLE001 - completion must stay silent whatever happens
         return []

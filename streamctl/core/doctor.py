@@ -36,7 +36,7 @@ from streamctl.core.models_monitoring import (
     Finding,
     Topology,
 )
-from streamctl.core.streams import raw_command, raw_pipeline
+from streamctl.core.wire import raw_command, raw_pipeline
 
 REPLICA_LAG_S = 10  # a replica that has not acknowledged for longer is far behind
 NAMED = 10  # streams named in a finding at most

@@ -16,7 +16,16 @@ from streamctl.core.models_groups import (
     GroupDestroyResult,
     SetIdPlan,
 )
-from streamctl.core.streams import _pairs_to_dict, _text, raw_command, raw_pipeline, require_stream
+from streamctl.core.wire import (
+    pairs,
+    raw_command,
+    raw_pipeline,
+    require_group,
+    require_stream,
+    stream_refusal,
+    text,
+    xinfo_groups,
+)
 from streamctl.errors import BadInput, NeedsForce, NotFound, ServerRefused
 from streamctl.ids import MAX_ID, MIN_ID, Position, StreamId, id_ms, resolve_start
 
@@ -54,8 +63,8 @@ def _edges(client: Client, stream: str) -> tuple[str | None, str | None]:
         client,
         [("XRANGE", stream, "-", "+", "COUNT", 1), ("XREVRANGE", stream, "+", "-", "COUNT", 1)],
     )
-    first_id = _text(first[0][0]) if isinstance(first, list) and first else None
-    last_id = _text(last[0][0]) if isinstance(last, list) and last else None
+    first_id = text(first[0][0]) if isinstance(first, list) and first else None
+    last_id = text(last[0][0]) if isinstance(last, list) and last else None
     return first_id, last_id
 
 
@@ -92,35 +101,10 @@ def behind_ms(last_delivered: str, lag: int, edges: tuple[str | None, str | None
 # ---- reading groups ----
 
 
-def _refusal(exc: ResponseError, stream: str) -> Exception:
-    text = str(exc)
-    if "no such key" in text.lower() or "requires the key to exist" in text:
-        return NotFound(f"stream {stream!r} does not exist")
-    if text.startswith("WRONGTYPE"):
-        return ServerRefused(f"WRONGTYPE: key {stream!r} is not a stream")
-    return exc  # worded where every refusal is (connection.translate_error: NOPERM, ...)
-
-
-def _xinfo_groups(client: Client, stream: str) -> list[dict[str, Any]]:
-    try:
-        reply = raw_command(client, "XINFO", "GROUPS", stream)
-    except ResponseError as exc:
-        raise _refusal(exc, stream) from None
-    return [_pairs_to_dict(g) for g in reply]
-
-
-def require_group(client: Client, stream: str, group: str) -> dict[str, Any]:
-    """The group's XINFO GROUPS record, or NotFound naming the stream or the group."""
-    for g in _xinfo_groups(client, stream):
-        if _text(g["name"]) == group:
-            return g
-    raise NotFound(f"group {group!r} does not exist on stream {stream!r}")
-
-
 def _group_info(
     client: Client, stream: str, g: dict[str, Any], edges: tuple[str | None, str | None]
 ) -> GroupInfo:
-    last_delivered = _text(g["last-delivered-id"])
+    last_delivered = text(g["last-delivered-id"])
     server_lag = g.get("lag")
     lag, computed = group_lag(
         client,
@@ -132,7 +116,7 @@ def _group_info(
     entries_read = g.get("entries-read")
     return GroupInfo(
         stream=stream,
-        name=_text(g["name"]),
+        name=text(g["name"]),
         consumers=int(g["consumers"]),
         pending=int(g["pending"]),
         last_delivered_id=last_delivered,
@@ -147,7 +131,7 @@ def list_groups(client: Client, stream: str, *, check_exists: bool = True) -> li
     """Every group of a stream with lag (computed when the server reports nil) and behind."""
     if check_exists:
         require_stream(client, stream)
-    raw_groups = _xinfo_groups(client, stream)
+    raw_groups = xinfo_groups(client, stream)
     if not raw_groups:
         return []
     edges = _edges(client, stream)
@@ -170,16 +154,16 @@ def list_consumers(client: Client, stream: str, group: str) -> list[Consumer]:
     except ResponseError as exc:
         if str(exc).startswith("NOGROUP"):
             raise NotFound(f"group {group!r} does not exist on stream {stream!r}") from None
-        raise _refusal(exc, stream) from None
+        raise stream_refusal(exc, stream) from None
     out = []
     for raw in reply:
-        c = _pairs_to_dict(raw)
+        c = pairs(raw)
         inactive = c.get("inactive")
         out.append(
             Consumer(
                 stream=stream,
                 group=group,
-                name=_text(c["name"]),
+                name=text(c["name"]),
                 pending=int(c["pending"]),
                 idle_ms=int(c["idle"]),
                 inactive_ms=int(inactive) if inactive is not None else None,
@@ -206,15 +190,15 @@ def _stream_state(client: Client, stream: str) -> _StreamState | None:
     except ResponseError as exc:
         if "no such key" in str(exc).lower():
             return None
-        raise _refusal(exc, stream) from None
-    info = _pairs_to_dict(reply)
+        raise stream_refusal(exc, stream) from None
+    info = pairs(reply)
     added = info.get("entries-added")
     max_deleted = info.get("max-deleted-entry-id")
     return _StreamState(
         length=int(info["length"]),
-        last_generated_id=_text(info["last-generated-id"]),
+        last_generated_id=text(info["last-generated-id"]),
         entries_added=int(added) if added is not None else None,
-        max_deleted_id=_text(max_deleted) if max_deleted is not None else None,
+        max_deleted_id=text(max_deleted) if max_deleted is not None else None,
     )
 
 
@@ -239,7 +223,7 @@ def resolve_group_position(client: Client, stream: str, pos: Position, now_ms: A
     if pos.exclusive and pos.kind in ("id", "zero") and pos.seq is not None:
         return str(before)  # "(ID": exactly ID, the Redis meaning of a group's id
     reply = raw_command(client, "XREVRANGE", stream, str(before), "-", "COUNT", 1)
-    return _text(reply[0][0]) if reply else "0-0"
+    return text(reply[0][0]) if reply else "0-0"
 
 
 def entries_read_at(
@@ -305,8 +289,7 @@ def create_group(
     try:
         raw_command(client, *args)
     except ResponseError as exc:
-        text = str(exc)
-        if text.startswith("BUSYGROUP"):
+        if str(exc).startswith("BUSYGROUP"):
             if not exist_ok:
                 raise ServerRefused(
                     f"group {group!r} already exists on stream {stream!r} "
@@ -314,7 +297,7 @@ def create_group(
                 ) from None
             created = False
         else:
-            raise _refusal(exc, stream) from None
+            raise stream_refusal(exc, stream) from None
     g = require_group(client, stream, group)
     er = g.get("entries-read")
     return GroupCreateResult(
@@ -322,7 +305,7 @@ def create_group(
         group=group,
         created=created,
         stream_created=state is None,
-        last_delivered_id=_text(g["last-delivered-id"]),
+        last_delivered_id=text(g["last-delivered-id"]),
         entries_read=int(er) if er is not None else None,
     )
 
@@ -379,7 +362,7 @@ def plan_setid(
     next_id = None
     if new < MAX_ID:
         nxt = raw_command(client, "XRANGE", stream, str(new.next()), "+", "COUNT", 1)
-        next_id = _text(nxt[0][0]) if nxt else None
+        next_id = text(nxt[0][0]) if nxt else None
     return SetIdPlan(
         stream=stream,
         group=group,
@@ -410,7 +393,7 @@ def execute_setid(client: Client, plan: SetIdPlan) -> SetIdPlan:
             raise NotFound(
                 f"group {plan.group!r} does not exist on stream {plan.stream!r}"
             ) from None
-        raise _refusal(exc, plan.stream) from None
+        raise stream_refusal(exc, plan.stream) from None
     from dataclasses import replace
 
     return replace(plan, executed=True)

@@ -44,14 +44,8 @@ from streamctl.core.models_health import (
     Thresholds,
     TopReport,
 )
-from streamctl.core.streams import (
-    _pairs_to_dict,
-    _text,
-    raw_command,
-    raw_pipeline,
-    require_stream,
-    scan_streams,
-)
+from streamctl.core.streams import scan_streams
+from streamctl.core.wire import pairs, raw_command, raw_pipeline, require_stream, text
 from streamctl.errors import NotFound, ServerRefused
 from streamctl.ids import id_ms
 
@@ -98,11 +92,11 @@ def pending_idle(
             raise
         for eid, _consumer, idle, _deliveries in reply:
             if best is None or int(idle) > best:
-                best, best_id = int(idle), _text(eid)
+                best, best_id = int(idle), text(eid)
         scanned += len(reply)
         if len(reply) < n:
             return PendingIdle(scanned, best, best_id, True)
-        start = "(" + _text(reply[-1][0])
+        start = "(" + text(reply[-1][0])
     return PendingIdle(scanned, best, best_id, False)
 
 
@@ -235,22 +229,22 @@ def take_snapshot(client: Client, pattern: str = "*") -> Snapshot:
         info, group_list = replies[1 + 2 * i], replies[2 + 2 * i]
         if isinstance(info, Exception) or isinstance(group_list, Exception):
             continue  # deleted (or replaced) between SCAN and now
-        found.append((name, _pairs_to_dict(info), [_pairs_to_dict(g) for g in group_list]))
+        found.append((name, pairs(info), [pairs(g) for g in group_list]))
 
     pel_commands = [
-        ("XPENDING", name, _text(g["name"]), "-", "+", 1) for name, _, gs in found for g in gs
+        ("XPENDING", name, text(g["name"]), "-", "+", 1) for name, _, gs in found for g in gs
     ]
     pel_replies = iter(raw_pipeline(client, pel_commands))
 
     streams: list[StreamSample] = []
     for name, info, raw_groups in found:
         first, last = info.get("first-entry"), info.get("last-entry")
-        edges = (_text(first[0]) if first else None, _text(last[0]) if last else None)
+        edges = (text(first[0]) if first else None, text(last[0]) if last else None)
         groups: list[GroupSample] = []
         for g in raw_groups:
             pel = next(pel_replies)
             oldest = pel[0] if isinstance(pel, list) and pel else None
-            last_delivered = _text(g["last-delivered-id"])
+            last_delivered = text(g["last-delivered-id"])
             server_lag = _opt_int(g.get("lag"))
             try:
                 lag, computed = group_lag(client, name, last_delivered, server_lag, edges)
@@ -258,14 +252,14 @@ def take_snapshot(client: Client, pattern: str = "*") -> Snapshot:
                 lag, computed = None, False
             groups.append(
                 GroupSample(
-                    name=_text(g["name"]),
+                    name=text(g["name"]),
                     consumers=int(g["consumers"]),
                     pending=int(g["pending"]),
                     lag=lag,
                     lag_computed=computed,
                     entries_read=_opt_int(g.get("entries-read")),
                     last_delivered_id=last_delivered,
-                    oldest_pending_id=_text(oldest[0]) if oldest else None,
+                    oldest_pending_id=text(oldest[0]) if oldest else None,
                     oldest_pending_idle_ms=int(oldest[2]) if oldest else None,
                 )
             )
@@ -274,7 +268,7 @@ def take_snapshot(client: Client, pattern: str = "*") -> Snapshot:
                 name=name,
                 length=int(info["length"]),
                 entries_added=_opt_int(info.get("entries-added")),
-                last_generated_id=_text(info["last-generated-id"]),
+                last_generated_id=text(info["last-generated-id"]),
                 groups=tuple(sorted(groups, key=lambda s: s.name)),
             )
         )

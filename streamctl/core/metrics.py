@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from redis.exceptions import ResponseError
 
-from streamctl.core.connection import Client, primaries, settings_of, translate_error
+from streamctl.core.connection import Client, primaries, translate_error
 from streamctl.core.groups import behind_ms, group_lag
 from streamctl.core.models_monitoring import (
     ConsumerMetrics,
@@ -27,7 +27,7 @@ from streamctl.core.models_monitoring import (
     MetricsSnapshot,
     StreamMetrics,
 )
-from streamctl.core.streams import raw_pipeline
+from streamctl.core.wire import raw_pipeline
 from streamctl.errors import BadInput, ConnectionFailed
 from streamctl.ids import id_ms
 
@@ -77,7 +77,7 @@ def collect_metrics(
             )
             if attempt == 1 and retry:
                 continue
-            mapped = translate_error(exc, settings_of(client))
+            mapped = translate_error(exc, client=client)
             if isinstance(mapped, ConnectionFailed):
                 return MetricsSnapshot(
                     up=False, duration_s=time.monotonic() - started, error=mapped.message

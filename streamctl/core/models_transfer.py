@@ -1,5 +1,5 @@
-"""The models of trim, replay, export and import: frozen dataclasses from core.trim and
-core.transfer, shown by render.transfer.
+"""The models of trim, replay, export and import: frozen dataclasses from core.trim, core.replay,
+core.export and core.import_, shown by render.transfer.
 
 Redis-free, like every core.models* module: render imports models from these and from no other
 core module. The models are spread over a few modules for start-up time: defining a frozen
@@ -145,5 +145,21 @@ class ImportResult:
     last_id: str | None
     last_source_id: str | None  # the last envelope id handled (imported or skipped)
     groups: tuple[GroupImport, ...]
+    seconds: float
+    stopped: bool = False
+
+
+# ---- export ----
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What export wrote: how many entries, the first and last id, how many groups."""
+
+    stream: str
+    count: int
+    first_id: str | None
+    last_id: str | None
+    groups: int
     seconds: float
     stopped: bool = False

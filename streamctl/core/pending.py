@@ -15,7 +15,6 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from streamctl.core.connection import Client, node_client, same_slot, same_slot_key, server_time_ms
-from streamctl.core.groups import require_group
 from streamctl.core.models_pending import (
     AckResult,
     ClaimResult,
@@ -24,7 +23,14 @@ from streamctl.core.models_pending import (
     PendingEntry,
     PendingSummary,
 )
-from streamctl.core.streams import _text, key_type, raw_command, raw_pipeline, require_stream
+from streamctl.core.wire import (
+    key_type,
+    raw_command,
+    raw_pipeline,
+    require_group,
+    require_stream,
+    text,
+)
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
 from streamctl.ids import MAX_ID, StreamId
 
@@ -79,20 +85,20 @@ def pending_summary(client: Client, stream: str, group: str) -> PendingSummary:
         count, oldest, newest, per_consumer = raw_command(client, "XPENDING", stream, group)
     except ResponseError as exc:
         raise _missing_group(exc, stream, group) from None
-    consumers = tuple((_text(name), int(n)) for name, n in (per_consumer or []))
+    consumers = tuple((text(name), int(n)) for name, n in (per_consumer or []))
     return PendingSummary(
         stream=stream,
         group=group,
         count=int(count),
-        oldest_id=_text(oldest) if oldest is not None else None,
-        newest_id=_text(newest) if newest is not None else None,
+        oldest_id=text(oldest) if oldest is not None else None,
+        newest_id=text(newest) if newest is not None else None,
         consumers=consumers,
         now_ms=server_time_ms(client),
     )
 
 
 def _entry(raw: list[Any]) -> PendingEntry:
-    return PendingEntry(_text(raw[0]), _text(raw[1]), int(raw[2]), int(raw[3]))
+    return PendingEntry(text(raw[0]), text(raw[1]), int(raw[2]), int(raw[3]))
 
 
 def iter_pending(
@@ -156,8 +162,8 @@ def _xautoclaim(
         )
     except ResponseError as exc:
         raise _missing_group(exc, stream, group) from None
-    deleted = [_text(i) for i in reply[2]] if len(reply) > 2 else []
-    return _text(reply[0]), [_text(i) for i in reply[1]], deleted
+    deleted = [text(i) for i in reply[2]] if len(reply) > 2 else []
+    return text(reply[0]), [text(i) for i in reply[1]], deleted
 
 
 def claim_idle(
@@ -200,7 +206,7 @@ def _claim_page(
         reply = raw_command(client, "XCLAIM", stream, group, to, min_idle_ms, *ids, "JUSTID")
     except ResponseError as exc:
         raise _missing_group(exc, stream, group) from None
-    claimed_set = {_text(i) for i in reply}
+    claimed_set = {text(i) for i in reply}
     rest = [i for i in ids if i not in claimed_set]
     # XCLAIM drops an entry deleted while pending from the PEL without saying so: find them
     exists = _existing(client, stream, rest) if rest else set()
@@ -240,8 +246,8 @@ def claim_selected(
 def normalize_ids(ids: Iterable[str]) -> list[str]:
     """Full ids ('5' is 5-0), in the order given, without repeats; BadInput for a bad one."""
     seen: dict[str, None] = {}
-    for text in ids:
-        seen.setdefault(str(StreamId.parse(text.strip())), None)
+    for given in ids:
+        seen.setdefault(str(StreamId.parse(given.strip())), None)
     return list(seen)
 
 
@@ -505,11 +511,11 @@ def dead_letter(
                 exit_code=ServerRefused.exit_code,
             ) from None
         for eid, status, owner, deliveries, new_id in reply:
-            sid, state = _text(eid), _text(status)
+            sid, state = text(eid), text(status)
             if state == "moved":
-                result.moved.append(DeadLetter(sid, _text(owner), int(deliveries), _text(new_id)))
+                result.moved.append(DeadLetter(sid, text(owner), int(deliveries), text(new_id)))
             elif state == "deleted":
-                result.deleted.append(DeadLetter(sid, _text(owner), int(deliveries)))
+                result.deleted.append(DeadLetter(sid, text(owner), int(deliveries)))
             else:
                 result.skipped.append(sid)
         if should_stop():
@@ -555,13 +561,13 @@ def _dead_letter_cross_slot(
         to_copy: list[tuple[str, str, int]] = []
         copy_args: list[Any] = [stream, group]
         for eid, status, owner, deliveries, flat in selected:
-            sid, state = _text(eid), _text(status)
+            sid, state = text(eid), text(status)
             if state == "deleted":
-                result.deleted.append(DeadLetter(sid, _text(owner), int(deliveries)))
+                result.deleted.append(DeadLetter(sid, text(owner), int(deliveries)))
             elif state == "skipped":
                 result.skipped.append(sid)
             else:
-                to_copy.append((sid, _text(owner), int(deliveries)))
+                to_copy.append((sid, text(owner), int(deliveries)))
                 mark = _mark_field(dlq, stream, group, sid)
                 copy_args += [sid, mark, owner, deliveries, len(flat), *flat]
         if to_copy:
@@ -569,7 +575,7 @@ def _dead_letter_cross_slot(
                 copied = copy(keys=[dlq, marks], args=copy_args)
             except ResponseError as exc:
                 raise refused("copy", exc) from None
-            new_ids = {_text(eid): _text(new_id) for eid, new_id in copied}
+            new_ids = {text(eid): text(new_id) for eid, new_id in copied}
             ids = [sid for sid, _, _ in to_copy]
             try:
                 raw_command(client, "XACK", stream, group, *ids)
@@ -588,20 +594,20 @@ def _dead_letter_cross_slot(
 def parse_id_line(line: str, lineno: int) -> str | None:
     """An id from one line of `ack --stdin`: a bare id, or a JSON object with an "id" (the
     ndjson of `pending` or `range`). Blank lines and #-comments give None."""
-    text = line.strip()
-    if not text or text.startswith("#"):
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
         return None
-    if text.startswith("{"):
+    if stripped.startswith("{"):
         try:
-            obj = json.loads(text)
+            obj = json.loads(stripped)
         except ValueError as exc:
             raise BadInput(f"line {lineno}: malformed JSON: {exc}") from None
         value = obj.get("id") if isinstance(obj, dict) else None
         if not isinstance(value, str):
             raise BadInput(f'line {lineno}: a JSON line needs an "id" string')
-        text = value
+        stripped = value
     try:
-        return str(StreamId.parse(text))
+        return str(StreamId.parse(stripped))
     except BadInput as exc:
         raise BadInput(f"line {lineno}: {exc}") from None
 

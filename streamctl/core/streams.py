@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, repeat
 from operator import itemgetter
@@ -13,13 +12,21 @@ from redis.exceptions import ResponseError
 
 from streamctl.core.connection import (
     Client,
-    command_key,
-    is_cluster,
     node_client,
     primaries,
     redirect_error,
-    route,
     server_time_ms,
+)
+from streamctl.core.wire import (
+    PipelinedSender,
+    opt_id,
+    opt_int,
+    pack,
+    pairs,
+    raw_command,
+    raw_pipeline,
+    require_stream,
+    text,
 )
 from streamctl.errors import (
     BadInput,
@@ -35,9 +42,7 @@ if TYPE_CHECKING:
     from streamctl.core.durability import Durability
     from streamctl.core.filters import EntryFilter
     from streamctl.core.models import (
-        Entry,
         EntryBatch,
-        PublishResult,
         RawEntry,
         StreamInfo,
         StreamSummary,
@@ -47,114 +52,6 @@ if TYPE_CHECKING:
 
 RANGE_BATCH = 1000
 PUBLISH_BATCH = 1000
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def key_type(client: Client, stream: str) -> str:
-    return _text(node_client(client, stream).type(stream))
-
-
-def require_stream(client: Client, stream: str) -> None:
-    """Exit 4 when the key is missing, exit 1 when it holds something that is not a stream."""
-    kind = key_type(client, stream)
-    if kind == "none":
-        raise NotFound(f"stream {stream!r} does not exist")
-    if kind != "stream":
-        raise ServerRefused(f"WRONGTYPE: key {stream!r} holds a {kind}, not a stream")
-
-
-# ---- raw commands: replies without redis-py's per-entry callbacks ----
-#
-# On a Redis Cluster each command goes to the node owning its key (connection.route); a
-# pipeline is split per node. A MOVED/ASK/CLUSTERDOWN reply is raised as a one-line error,
-# never handed back as the command's verdict.
-
-
-def raw_command(client: Client, *args: Any) -> Any:
-    """Send one command and return the reply as hiredis parsed it (lists and bytes)."""
-    node = route(client, args)
-    pool = node.connection_pool
-    conn: Any = pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    except ResponseError as exc:
-        # an error reply: the connection is in step and can be reused
-        redirect = redirect_error(exc, client=node)
-        if redirect is not None:
-            raise redirect from None
-        raise
-    except BaseException:
-        conn.disconnect()  # a half-read reply must never reach the next command
-        raise
-    finally:
-        pool.release(conn)
-
-
-def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Send commands in one write and read every reply; an error reply is returned, not raised.
-
-    On a cluster the commands are sent per node (one write each), the replies in their order;
-    a MULTI ... EXEC block goes whole to the node of its first key (its keys share a slot)."""
-    if not commands:
-        return []
-    if not is_cluster(client):
-        return _pipeline_on(client, commands)
-    by_node: dict[int, tuple[Client, list[int]]] = {}
-    units: list[list[int]] = []
-    block: list[int] | None = None
-    for i, cmd in enumerate(commands):
-        word = _text(cmd[0]).upper()
-        if block is not None:
-            block.append(i)
-            if word in ("EXEC", "DISCARD"):
-                units.append(block)
-                block = None
-        elif word == "MULTI":
-            block = [i]
-        else:
-            units.append([i])
-    if block is not None:
-        units.append(block)
-    for unit in units:
-        keyed = [commands[i] for i in unit if command_key(commands[i]) is not None] or [
-            commands[unit[0]]
-        ]
-        node = route(client, keyed[0])
-        by_node.setdefault(id(node), (node, []))[1].extend(unit)
-    replies: list[Any] = [None] * len(commands)
-    for node, indexes in by_node.values():
-        for i, reply in zip(
-            indexes, _pipeline_on(node, [commands[i] for i in indexes]), strict=True
-        ):
-            replies[i] = reply
-    return replies
-
-
-def _pipeline_on(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
-    pool = client.connection_pool
-    conn: Any = pool.get_connection()
-    replies: list[Any] = []
-    redirect: StreamctlError | None = None
-    try:
-        conn.send_packed_command([b"".join(_pack(list(cmd)) for cmd in commands)])
-        for _ in commands:
-            try:
-                replies.append(conn.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
-                redirect = redirect or redirect_error(exc, client=client)
-    except BaseException:
-        conn.disconnect()
-        raise
-    finally:
-        pool.release(conn)
-    if redirect is not None:
-        raise redirect
-    return replies
 
 
 # ---- publish ----
@@ -204,17 +101,17 @@ def _xadd_refusal(client: Client, exc: ResponseError, stream: str, entry_id: str
     redirect = redirect_error(exc, client=client)
     if redirect is not None:
         return redirect
-    text = str(exc)
-    if "equal or smaller" in text:
+    message = str(exc)
+    if "equal or smaller" in message:
         return ServerRefused(
             f"id {entry_id} is not after the last id of {stream!r}: stream ids only grow "
             "(use * or a larger id)"
         )
-    if "Invalid stream ID" in text:
+    if "Invalid stream ID" in message:
         return BadInput(f"bad --id {entry_id!r}: accepted * , ms-* or ms-seq")
-    if text.startswith("WRONGTYPE"):
+    if message.startswith("WRONGTYPE"):
         return ServerRefused(f"WRONGTYPE: key {stream!r} is not a stream")
-    return ServerRefused(f"the server refused: {text}")
+    return ServerRefused(f"the server refused: {message}")
 
 
 def publish_one(
@@ -247,24 +144,17 @@ def publish_one(
             raise _xadd_refusal(client, exc, stream, entry_id) from None
     if reply is None:
         raise NotFound(f"stream {stream!r} does not exist (--no-mkstream)")
-    new_id = _text(reply)
+    new_id = text(reply)
     if durability is not None:
         waits.require(durability, waited, f"event {new_id} was published")
     return new_id
 
 
-def _pack(args: list[Any]) -> bytes:
-    import hiredis
-
-    return hiredis.pack_command(tuple(args))  # type: ignore[no-any-return]
-
-
-class _BulkSender:
-    """Pipelined XADD on one connection: pack a batch, one send, read the replies in C.
-
-    Two batches are in flight: the next batch is sent before the replies of the previous one are
-    read, so the server works while we parse and pack. `published` counts only the replies read,
-    i.e. the events the server acknowledged.
+class _Publication:
+    """XADD batches on one PipelinedSender with two batches in flight: the next batch is sent
+    before the replies of the previous one are read, so the server works while we parse and
+    pack. `published` counts only the replies read, i.e. the events the server acknowledged.
+    With `durability`, each batch is followed by its WAIT (WAITAOF), the batch's last reply.
     """
 
     def __init__(
@@ -274,146 +164,70 @@ class _BulkSender:
         on_ids: Callable[[list[bytes]], None],
         durability: Durability | None = None,
     ) -> None:
-        import hiredis
-
-        self.durability = durability
-        self.wait_packed = _pack(list(durability.command())) if durability is not None else b""
-        self.client = client
+        self.sender = PipelinedSender(client, stream)
         self.stream = stream
         self.on_ids = on_ids
         self.published = 0
-        self.pool: Any = None
-        self.conn: Any = None
-        self.reader = hiredis.Reader()
-        self.inflight: list[int] = []  # events per batch sent, replies not read yet
-
-    def _connection(self) -> Any:
-        if self.conn is None:
-            # one stream is one key: its node's connection (resolved with the first batch, so a
-            # failure to reach the server is reported with the published count like any other)
-            self.pool = node_client(self.client, self.stream).connection_pool
-            self.conn = self.pool.get_connection()
-        return self.conn
+        self.durability = durability
+        self.wait_packed = pack(durability.command()) if durability is not None else b""
 
     def send(self, commands: list[bytes], count: int | None = None) -> None:
         """Send packed commands: one per event, or `count` events packed together."""
         if not commands:
             return
-        if self.durability is not None:  # the batch, then the wait for it (its last reply)
-            commands = [*commands, self.wait_packed]
-        try:
-            self._connection().send_packed_command([b"".join(commands)])
-        except BaseException as exc:
-            raise self._worded(exc)  # noqa: B904 - the same exception, reworded
-        self.inflight.append(
-            (len(commands) - (self.durability is not None)) if count is None else count
-        )
-        if len(self.inflight) > 1:
-            self._read(self.inflight.pop(0))
+        if self.durability is not None:
+            events = len(commands) if count is None else count
+            commands, count = [*commands, self.wait_packed], events + 1
+        self.sender.send(commands, count)
+        if len(self.sender.inflight) > 1:
+            self._read()
 
     def flush(self) -> None:
-        while self.inflight:
-            self._read(self.inflight.pop(0))
+        while self.sender.inflight:
+            self._read()
 
-    def _worded(self, exc: BaseException, replies_now: int = 0) -> BaseException:
-        """A failure after the server acknowledged events reads "lost the connection to URL"
-        (not "cannot connect", nor the TLS hint of a first exchange)."""
-        from streamctl.core.connection import mark_lost
-
-        return mark_lost(exc) if self.published or replies_now else exc
-
-    def close(self, *, broken: bool) -> None:
-        if self.conn is not None:
-            if broken or self.inflight:
-                self.conn.disconnect()  # unread replies must never reach the next user
-            self.pool.release(self.conn)
-            self.conn = None
-
-    def _read(self, n: int) -> None:
-        import hiredis
-
-        sock = self.conn._sock
-        reader = self.reader
-        gets = reader.gets
-        ids: list[bytes] = []
-        append = ids.append
-        got = 0
-        failure: StreamctlError | None = None
-        missing = False
+    def _read(self) -> None:
+        replies: list[Any] = []
         try:
-            while got < n:
-                reply = gets()
-                if reply.__class__ is bytes:
-                    append(reply)
-                    got += 1
-                    continue
-                if reply is False:
-                    data = sock.recv(1 << 16)
-                    if not data:
-                        from redis.exceptions import ConnectionError as RedisConnectionError
-
-                        closed = RedisConnectionError("the server closed the connection")
-                        raise self._worded(closed, got)
-                    reader.feed(data)
-                    continue
-                n -= 1  # an error or a nil reply: no id for that event
-                if reply is None:
-                    missing = True
-                elif isinstance(reply, hiredis.ReplyError) and failure is None:
-                    failure = _xadd_refusal(
-                        self.client, ResponseError(str(reply)), self.stream, "*"
-                    )
-        except OSError as exc:
-            from redis.exceptions import ConnectionError as RedisConnectionError
-            from redis.exceptions import TimeoutError as RedisTimeoutError
-
-            lost: Exception = (
-                RedisTimeoutError("timed out reading replies")
-                if isinstance(exc, TimeoutError)
-                else RedisConnectionError(f"error reading replies: {exc}")
-            )
-            raise self._worded(lost, got) from None
+            if self.durability is None:
+                self.sender.receive(replies)
+            else:
+                self._receive_waited(replies)
         finally:
+            ids = [r for r in replies if r.__class__ is bytes]
             self.published += len(ids)
             if ids:
                 self.on_ids(ids)
+        waited: Any = None
         if self.durability is not None:
-            self._read_wait(missing or failure is not None)
-        if missing:
+            waited = replies.pop()
+        if len(ids) == len(replies):
+            if self.durability is not None:
+                from streamctl.core.durability import require
+
+                if waited.__class__.__name__ == "ReplyError":
+                    waited = ResponseError(str(waited))
+                require(self.durability, waited, "a batch of events was published")
+            return
+        if any(r is None for r in replies):  # no id for that event
             raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
-        if failure:
-            raise failure
+        failure = next(r for r in replies if r.__class__ is not bytes)
+        raise _xadd_refusal(self.sender.client, ResponseError(str(failure)), self.stream, "*")
 
-    def _read_wait(self, failed: bool) -> None:
-        """The WAIT/WAITAOF reply after a batch (read with the wait's timeout added)."""
-        import hiredis
-
-        from streamctl.core import durability as waits
-
+    def _receive_waited(self, replies: list[Any]) -> None:
+        """The replies of a batch ending with its WAIT, which may block for its timeout: the
+        socket's timeout is lengthened by it while they are read."""
         assert self.durability is not None
-        sock = self.conn._sock
+        sock = self.sender.conn._sock
         base = sock.gettimeout()
         sock.settimeout(None if base is None else base + self.durability.timeout_s)
         try:
-            while (reply := self.reader.gets()) is False:
-                data = sock.recv(1 << 16)
-                if not data:
-                    from redis.exceptions import ConnectionError as RedisConnectionError
-
-                    closed = RedisConnectionError("the server closed the connection")
-                    raise self._worded(closed, 1)
-                self.reader.feed(data)
-        except OSError as exc:
-            from redis.exceptions import ConnectionError as RedisConnectionError
-
-            raise self._worded(RedisConnectionError(f"error reading replies: {exc}"), 1) from None
+            self.sender.receive(replies)
         finally:
             sock.settimeout(base)
-        if failed:
-            return  # the batch's own failure is the one to report
-        if isinstance(reply, hiredis.ReplyError):
-            reply = ResponseError(str(reply))
-        waits.require(self.durability, reply, "a batch of events was published")
+
+    def close(self, *, broken: bool) -> None:
+        self.sender.close(broken=broken)
 
 
 def _event_args(fields: Any) -> tuple[Any, ...]:
@@ -525,7 +339,7 @@ def publish_many(
         from streamctl.core.durability import require_support
 
         require_support(client, durability)
-    sender = _BulkSender(client, stream, on_ids, durability)
+    sender = _Publication(client, stream, on_ids, durability)
     prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
     batch: list[bytes] = []
     in_batch = 0
@@ -582,24 +396,38 @@ def publish_many(
     return sender.published
 
 
-def publish_events(
-    client: Client,
-    stream: str,
-    events: Iterable[FieldPairs],
-    **kwargs: Any,
-) -> PublishResult:
-    """publish_many, collecting the ids and timing it."""
-    from streamctl.core.models import PublishResult
-
-    ids: list[str] = []
-    start = time.perf_counter()
-    publish_many(
-        client, stream, events, on_ids=lambda new: ids.extend(i.decode() for i in new), **kwargs
-    )
-    return PublishResult(stream, ids, time.perf_counter() - start)
-
-
 # ---- ranges ----
+
+
+def resolve_range(client: Client, start: str, end: str) -> tuple[str, str]:
+    """START and END (the id/time grammar) as the server's inclusive ids; the server's clock is
+    read once, and only for a duration."""
+    from streamctl.ids import parse_position, resolve_end, resolve_start
+
+    start_pos = parse_position(start)
+    end_pos = parse_position(end)
+    if end_pos.exclusive:
+        raise BadInput(f"bad --to {end!r}: '(' marks an exclusive start, not an end")
+    now: list[int] = []
+
+    def now_ms() -> int:
+        if not now:
+            now.append(server_time_ms(client))
+        return now[0]
+
+    return resolve_start(start_pos, now_ms), resolve_end(end_pos, now_ms)
+
+
+def pin_end(end: str, last_id: str | None) -> str | None:
+    """The range end, fixed at the stream's last id now: entries added later (possibly by this
+    very replay) are not part of it. None when the range holds nothing."""
+    if last_id is None or end == "-":
+        return None
+    if end == "+":
+        return last_id
+    from streamctl.ids import StreamId
+
+    return str(min(StreamId.parse(end), StreamId.parse(last_id)))
 
 
 def read_range(
@@ -683,19 +511,6 @@ def read_range(
         pool.release(conn)
 
 
-def read_entries(
-    client: Client, stream: str, start: str = "-", end: str = "+", **kw: Any
-) -> list[Entry]:
-    """A small range as Entry objects (for callers that need few entries, not bulk paths)."""
-    from streamctl.core.models import Entry
-
-    return [
-        Entry.from_raw(stream, raw)
-        for batch in read_range(client, stream, start, end, **kw)
-        for raw in batch.entries
-    ]
-
-
 # ---- ls / info ----
 
 
@@ -704,7 +519,7 @@ def scan_streams(client: Client, pattern: str = "*") -> list[str]:
     names: set[str] = set()
     for node in primaries(client):
         for key in node.scan_iter(match=pattern, count=1000, _type="stream"):
-            names.add(_text(key))
+            names.add(text(key))
     return sorted(names)
 
 
@@ -717,22 +532,7 @@ def _xinfo_stream(client: Client, stream: str) -> dict[str, Any]:
         if str(exc).startswith("WRONGTYPE"):
             raise ServerRefused(f"WRONGTYPE: key {stream!r} is not a stream") from None
         raise
-    return _pairs_to_dict(reply)
-
-
-def _pairs_to_dict(reply: list[Any]) -> dict[str, Any]:
-    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _opt_id(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = _text(value)
-    return None if text == "0-0" else text
+    return pairs(reply)
 
 
 def list_streams(
@@ -765,7 +565,7 @@ def list_streams(
                 if on_refused is not None and reason.startswith("NOPERM"):
                     on_refused(name, reason)
                 continue  # refused, or deleted (or replaced) between SCAN and now
-            info = _pairs_to_dict(reply)
+            info = pairs(reply)
             first, last = info.get("first-entry"), info.get("last-entry")
             mem = replies[j * step + 1] if memory else None
             out.append(
@@ -773,9 +573,9 @@ def list_streams(
                     name=name,
                     length=int(info["length"]),
                     groups=int(info["groups"]),
-                    first_id=_text(first[0]) if first else None,
-                    last_id=_text(last[0]) if last else None,
-                    last_generated_id=_text(info["last-generated-id"]),
+                    first_id=text(first[0]) if first else None,
+                    last_id=text(last[0]) if last else None,
+                    last_generated_id=text(info["last-generated-id"]),
                     now_ms=now,
                     memory=int(mem) if isinstance(mem, int) else None,
                 )
@@ -796,12 +596,12 @@ def stream_info(client: Client, stream: str) -> StreamInfo:
         length=int(info["length"]),
         first_entry=Entry.from_raw(stream, first) if first else None,
         last_entry=Entry.from_raw(stream, last) if last else None,
-        last_generated_id=_text(info["last-generated-id"]),
-        entries_added=_opt_int(info.get("entries-added")),
-        max_deleted_id=_opt_id(info.get("max-deleted-entry-id")),
-        recorded_first_id=_opt_id(info.get("recorded-first-entry-id")),
-        radix_tree_keys=_opt_int(info.get("radix-tree-keys")),
-        radix_tree_nodes=_opt_int(info.get("radix-tree-nodes")),
+        last_generated_id=text(info["last-generated-id"]),
+        entries_added=opt_int(info.get("entries-added")),
+        max_deleted_id=opt_id(info.get("max-deleted-entry-id")),
+        recorded_first_id=opt_id(info.get("recorded-first-entry-id")),
+        radix_tree_keys=opt_int(info.get("radix-tree-keys")),
+        radix_tree_nodes=opt_int(info.get("radix-tree-nodes")),
         now_ms=now,
         groups=list_groups(client, stream, check_exists=False),
     )

@@ -12,13 +12,14 @@ The result models (GroupHold, TrimPlan, TrimResult) are in core.models_transfer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from streamctl.core.models_transfer import GroupHold, Strategy, TrimPlan, TrimResult
+from streamctl.core.wire import pairs, raw_command, raw_pipeline, require_stream, text
 from streamctl.errors import BadInput, NeedsForce, ServerRefused
-from streamctl.ids import MAX_ID, StreamId, parse_position, resolve_exact
+from streamctl.ids import MAX_ID, StreamId, resolve_minid
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
@@ -26,27 +27,6 @@ if TYPE_CHECKING:
 COUNT_BATCH = 10_000
 EXISTS_BATCH = 1_000
 ACKED_MIN_VERSION = (8, 2)
-
-
-# ---- small raw helpers ----
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _pairs(reply: list[Any]) -> dict[str, Any]:
-    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
-
-
-def _raw(client: Client, *args: Any) -> Any:
-    from streamctl.core.streams import raw_command
-
-    return raw_command(client, *args)
-
-
-def _sid(value: str | bytes) -> StreamId:
-    return StreamId.parse(value)
 
 
 class RangeWalk:
@@ -67,7 +47,7 @@ class RangeWalk:
     def step(self, limit: int = COUNT_BATCH) -> list[Any]:
         if self.next_start is None:
             return []
-        reply = _raw(
+        reply = raw_command(
             self.client, "XRANGE", self.stream, str(self.next_start), str(self.hi), "COUNT", limit
         )
         self.count += len(reply)
@@ -76,16 +56,9 @@ class RangeWalk:
         if len(reply) < limit:
             self.next_start = None
         else:
-            last = _sid(reply[-1][0])
+            last = StreamId.parse(reply[-1][0])
             self.next_start = None if last >= self.hi or last == MAX_ID else last.next()
         return list(reply)
-
-
-def count_range(client: Client, stream: str, lo: StreamId, hi: StreamId) -> int:
-    walk = RangeWalk(client, stream, lo, hi)
-    while not walk.done:
-        walk.step()
-    return walk.count
 
 
 def count_from(
@@ -119,17 +92,17 @@ def nth_id(
     while remaining > 0:
         batch = min(COUNT_BATCH, remaining)
         if from_end:
-            reply = _raw(client, "XREVRANGE", stream, bound, "-", "COUNT", batch)
+            reply = raw_command(client, "XREVRANGE", stream, bound, "-", "COUNT", batch)
         else:
-            reply = _raw(client, "XRANGE", stream, bound, "+", "COUNT", batch)
+            reply = raw_command(client, "XRANGE", stream, bound, "+", "COUNT", batch)
         if not reply:
             return None
         remaining -= len(reply)
         if remaining <= 0:
-            return _text(reply[-1][0])
+            return text(reply[-1][0])
         if len(reply) < batch:
             return None
-        last = _sid(reply[-1][0])
+        last = StreamId.parse(reply[-1][0])
         bound = str(last.previous() if from_end else last.next())
     return None
 
@@ -143,8 +116,6 @@ class Snapshot:
 
 def snapshot(client: Client, stream: str) -> Snapshot:
     """Length, first and last id read atomically (MULTI/EXEC)."""
-    from streamctl.core.streams import raw_pipeline
-
     replies = raw_pipeline(
         client,
         [
@@ -161,18 +132,18 @@ def snapshot(client: Client, stream: str) -> Snapshot:
     length, first, last = result
     return Snapshot(
         int(length),
-        _text(first[0][0]) if first else None,
-        _text(last[0][0]) if last else None,
+        text(first[0][0]) if first else None,
+        text(last[0][0]) if last else None,
     )
 
 
 def group_positions(client: Client, stream: str) -> list[tuple[str, str]]:
     """(name, last-delivered id) of every group of the stream (XINFO GROUPS)."""
-    reply = _raw(client, "XINFO", "GROUPS", stream)
+    reply = raw_command(client, "XINFO", "GROUPS", stream)
     out = []
     for raw in reply:
-        g = _pairs(raw)
-        out.append((_text(g["name"]), _text(g["last-delivered-id"])))
+        g = pairs(raw)
+        out.append((text(g["name"]), text(g["last-delivered-id"])))
     return out
 
 
@@ -182,13 +153,13 @@ def pending_ids(
     """The group's PEL entries [id, consumer, idle, deliveries] with ids in [lo, hi], in pages."""
     start = lo
     while start <= hi:
-        reply = _raw(client, "XPENDING", stream, group, str(start), str(hi), batch)
+        reply = raw_command(client, "XPENDING", stream, group, str(start), str(hi), batch)
         if not reply:
             return
         yield list(reply)
         if len(reply) < batch:
             return
-        last = _sid(reply[-1][0])
+        last = StreamId.parse(reply[-1][0])
         if last >= hi or last == MAX_ID:
             return
         start = last.next()
@@ -196,8 +167,6 @@ def pending_ids(
 
 def existing_ids(client: Client, stream: str, ids: list[bytes]) -> list[bytes]:
     """Those of `ids` still in the stream (a pending entry may have been deleted)."""
-    from streamctl.core.streams import raw_pipeline
-
     out: list[bytes] = []
     for i in range(0, len(ids), EXISTS_BATCH):
         chunk = ids[i : i + EXISTS_BATCH]
@@ -232,14 +201,6 @@ def require_acked_policy(client: Client) -> None:
 # ---- plan ----
 
 
-def resolve_minid(minid: str, now_ms: Callable[[], int]) -> str:
-    """--minid ID|TIME (or a duration ago) as an exact id."""
-    pos = parse_position(minid, allow_exclusive=False)
-    if pos.kind in ("max", "last"):
-        raise BadInput(f"bad --minid {minid!r}: give an id, a time or a duration ago")
-    return resolve_exact(pos, now_ms)
-
-
 def plan_trim(
     client: Client,
     stream: str,
@@ -252,7 +213,6 @@ def plan_trim(
 ) -> TrimPlan:
     """What the trim would remove and what each group still needs of it (nothing is changed)."""
     from streamctl.core.connection import server_time_ms
-    from streamctl.core.streams import require_stream
 
     given = sum(x is not None for x in (maxlen, minid, older_than_ms))
     if given != 1:
@@ -280,7 +240,7 @@ def plan_trim(
     holds: tuple[GroupHold, ...] = ()
     acked_count: int | None = None
     if count and snap.first_id is not None and last_removed is not None:
-        lo, hi = _sid(snap.first_id), _sid(last_removed)
+        lo, hi = StreamId.parse(snap.first_id), StreamId.parse(last_removed)
         holds, union_pending = _group_holds(client, stream, lo, hi, count, collect=acked_only)
         if acked_only:
             acked_count = _acked_count(holds, count, union_pending)
@@ -312,7 +272,7 @@ def _removed_range(
     """(how many entries go, the last id that goes)."""
     if snap.length == 0 or snap.first_id is None or snap.last_id is None:
         return 0, None
-    first, last = _sid(snap.first_id), _sid(snap.last_id)
+    first, last = StreamId.parse(snap.first_id), StreamId.parse(snap.last_id)
     if strategy == "maxlen":
         assert maxlen is not None
         k = snap.length - maxlen
@@ -324,7 +284,7 @@ def _removed_range(
         else:
             boundary = nth_id(client, stream, maxlen + 1, from_end=True, bound=snap.last_id)
         return (k, boundary) if boundary is not None else (0, None)
-    split = _sid(threshold)
+    split = StreamId.parse(threshold)
     if split <= first:
         return 0, None
     if split > last:
@@ -333,8 +293,8 @@ def _removed_range(
     count = snap.length - kept
     if count <= 0:
         return 0, None
-    reply = _raw(client, "XREVRANGE", stream, str(split.previous()), "-", "COUNT", 1)
-    return count, (_text(reply[0][0]) if reply else None)
+    reply = raw_command(client, "XREVRANGE", stream, str(split.previous()), "-", "COUNT", 1)
+    return count, (text(reply[0][0]) if reply else None)
 
 
 def _group_holds(
@@ -343,7 +303,7 @@ def _group_holds(
     holds = []
     union: set[bytes] = set()
     for name, delivered in group_positions(client, stream):
-        delivered_id = _sid(delivered)
+        delivered_id = StreamId.parse(delivered)
         undelivered = (
             0
             if delivered_id >= hi
@@ -364,9 +324,9 @@ def _acked_count(holds: tuple[GroupHold, ...], count: int, union_pending: set[by
     in no PEL (what XTRIM ... ACKED removes)."""
     if not holds:
         return count
-    min_delivered = min(_sid(h.last_delivered_id) for h in holds)
+    min_delivered = min(StreamId.parse(h.last_delivered_id) for h in holds)
     undelivered = max(h.undelivered for h in holds)
-    pending_delivered = sum(1 for p in union_pending if _sid(p) <= min_delivered)
+    pending_delivered = sum(1 for p in union_pending if StreamId.parse(p) <= min_delivered)
     return max(0, count - undelivered - pending_delivered)
 
 
@@ -407,8 +367,6 @@ def execute_trim(client: Client, plan: TrimPlan, *, force: bool = False) -> Trim
     if plan.trim_minid is None:
         return TrimResult(plan, dry_run=False, forced=force, removed=0, length_after=plan.length)
     from redis.exceptions import ResponseError
-
-    from streamctl.core.streams import raw_pipeline
 
     replies = raw_pipeline(client, [tuple(trim_command(plan)), ("XLEN", plan.stream)])
     removed, length = replies

@@ -92,7 +92,8 @@ def check_data(report: CheckReport) -> dict[str, Any]:
     }
 
 
-def _check_value(check: str, value: int | None) -> str:
+def check_value(check: str, value: int | None) -> str:
+    """A check's value or limit as shown: a duration for *_ms checks, a count otherwise."""
     if value is None:
         return "-"
     return format_duration(value) if check.endswith("_ms") else f"{value:,}"
@@ -119,7 +120,7 @@ def check_table(report: CheckReport) -> RenderableType:
     table.add_column("status")
     approximate = set(report.approximate)
     for r in report.results:
-        value = _check_value(r.check, r.value)
+        value = check_value(r.check, r.value)
         if r.check == "idle_ms" and f"{r.stream}/{r.group}" in approximate:
             value = "≥ " + value
         status = Text("BREACHED", style="bold red") if r.breached else Text(r.status, style="green")
@@ -128,7 +129,7 @@ def check_table(report: CheckReport) -> RenderableType:
             r.group or "-",
             CHECK_LABELS.get(r.check, r.check),
             value,
-            "-" if r.max is None else _check_value(r.check, r.max),
+            "-" if r.max is None else check_value(r.check, r.max),
             status,
         )
     n = len(report.results)

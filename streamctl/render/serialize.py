@@ -207,10 +207,6 @@ def _ndjson_line_slow(head: str, eid_b: bytes, flat: list[bytes] | None) -> str:
     return f'{head}{eid}","time":"{time_text}","fields":[{body}]}}\n'
 
 
-def raw_entry_data(stream: str, raw: RawEntry) -> dict[str, Any]:
-    return entry_data(Entry.from_raw(stream, raw))
-
-
 def time_of(entry_id: str | None) -> str | None:
     """The time of an id for reports; None for no id, 0-0 and the range bounds - and +."""
     if not entry_id or entry_id in ("0-0", "-", "+"):

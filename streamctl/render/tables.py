@@ -10,7 +10,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from streamctl.core.models import Entry, GroupInfo, PublishResult, StreamInfo, StreamSummary
+from streamctl.core.models import Entry, GroupInfo, StreamInfo, StreamSummary
 from streamctl.ids import format_age, format_duration, format_time, id_ms
 from streamctl.render.serialize import time_of
 
@@ -157,7 +157,3 @@ def stream_info_view(info: StreamInfo) -> RenderableType:
         else "-",
     )
     return RichGroup(table, Text(""), groups_table(info.groups, title="groups"))
-
-
-def publish_view(result: PublishResult) -> RenderableType:
-    return Text("\n".join(result.ids))

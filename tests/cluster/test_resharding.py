@@ -13,7 +13,8 @@ import pytest
 
 from streamctl.config import Settings
 from streamctl.core import connection
-from streamctl.core.streams import publish_many, raw_command
+from streamctl.core.streams import publish_many
+from streamctl.core.wire import raw_command
 from streamctl.errors import ConnectionFailed, PartialFailure
 from tests.cluster.conftest import wait_blocked
 from tests.conftest import invoke

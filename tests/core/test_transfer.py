@@ -1,5 +1,5 @@
-"""core.transfer on the three real servers: replay into a stream, rewind a group, export and
-import (byte for byte, resumable, malformed input, groups' state)."""
+"""core.replay, core.export and core.import_ on the three real servers: replay into a stream,
+rewind a group, export and import (byte for byte, resumable, malformed input, groups' state)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import redis
 
-from streamctl.core import transfer
-from streamctl.core.streams import raw_command
+from streamctl.core import export, import_, replay
+from streamctl.core.models_transfer import ImportResult
+from streamctl.core.wire import raw_command
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
+from streamctl.inputs import read_envelopes
 from streamctl.render.serialize import ndjson_lines
 from streamctl.render.transfer import group_state_lines
 
@@ -55,7 +57,7 @@ def values(r: redis.Redis, stream: str, name: bytes = b"i") -> list[bytes]:
 def test_replay_copies_fields_byte_for_byte_with_new_ids(r):
     r.execute_command("XADD", "src", "5-0", *BINARY_FIELDS)
     fill(r, "src", 3, start_ms=10)
-    result = transfer.replay_into(r, "src", r, "dst", start="-")
+    result = replay.replay_into(r, "src", r, "dst", start="-")
     assert (result.copied, result.scanned, result.first_id, result.last_id) == (4, 4, "5-0", "12-0")
     src, dst = raw_entries(r, "src"), raw_entries(r, "dst")
     assert [e[1] for e in dst] == [e[1] for e in src]
@@ -69,8 +71,8 @@ def test_replay_copies_fields_byte_for_byte_with_new_ids(r):
 
 def test_replay_range_match_and_count(r):
     fill(r, "src", 20)
-    result = transfer.replay_into(
-        r, "src", r, "dst", start="(3-0", end="15", matches=transfer.parse_matches(["kind=ev*"])
+    result = replay.replay_into(
+        r, "src", r, "dst", start="(3-0", end="15", matches=replay.parse_matches(["kind=ev*"])
     )
     # 4..15 inclusive, even i: ids 5, 7, ..., 15 -> i = 4, 6, ..., 14
     assert values(r, "dst") == [str(i).encode() for i in range(4, 15, 2)]
@@ -81,14 +83,14 @@ def test_replay_range_match_and_count(r):
         "15-0",
     )
     r.delete("dst")
-    result = transfer.replay_into(r, "src", r, "dst", start="-", count=3)
+    result = replay.replay_into(r, "src", r, "dst", start="-", count=3)
     assert values(r, "dst") == [b"0", b"1", b"2"]
     assert result.resume_after == "3-0"
 
 
 def test_replay_into_itself_does_not_chase_its_own_tail(r):
     fill(r, "s", 50)
-    result = transfer.replay_into(r, "s", r, "s", start="-", batch_size=7)
+    result = replay.replay_into(r, "s", r, "s", start="-", batch_size=7)
     assert result.copied == 50
     assert r.xlen("s") == 100
 
@@ -100,7 +102,7 @@ def test_replay_stop_and_continue_gives_the_range_exactly_once(r):
     def progress(copied: int, scanned: int) -> None:
         seen["copied"] = copied
 
-    result = transfer.replay_into(
+    result = replay.replay_into(
         r,
         "src",
         r,
@@ -112,7 +114,7 @@ def test_replay_stop_and_continue_gives_the_range_exactly_once(r):
     )
     assert result.stopped
     assert (result.copied, result.last_id, result.resume_after) == (30, "30-0", "30-0")
-    rest = transfer.replay_into(r, "src", r, "dst", start=f"({result.resume_after}")
+    rest = replay.replay_into(r, "src", r, "dst", start=f"({result.resume_after}")
     assert (rest.copied, rest.stopped) == (65, False)
     assert values(r, "dst") == values(r, "src")
 
@@ -125,12 +127,12 @@ def test_replay_stop_with_match_resumes_after_the_last_id_read(r):
         calls["n"] += 1
         return calls["n"] > 3
 
-    m = transfer.parse_matches(["kind=odd"])
-    first = transfer.replay_into(
+    m = replay.parse_matches(["kind=odd"])
+    first = replay.replay_into(
         r, "src", r, "dst", start="-", matches=m, batch_size=10, should_stop=stop
     )
     assert first.stopped
-    rest = transfer.replay_into(r, "src", r, "dst", start=f"({first.resume_after}", matches=m)
+    rest = replay.replay_into(r, "src", r, "dst", start=f"({first.resume_after}", matches=m)
     assert values(r, "dst") == [str(i).encode() for i in range(1, 40, 2)]
     assert first.copied + rest.copied == 20
 
@@ -138,7 +140,7 @@ def test_replay_stop_with_match_resumes_after_the_last_id_read(r):
 def test_replay_rate_limits(r):
     fill(r, "src", 30)
     started = time.monotonic()
-    result = transfer.replay_into(r, "src", r, "dst", start="-", rate=100)
+    result = replay.replay_into(r, "src", r, "dst", start="-", rate=100)
     elapsed = time.monotonic() - started
     assert result.copied == 30
     assert 0.29 <= elapsed < 3  # 30 entries at 100/s, in chunks of 10: the last is due at 0.3 s
@@ -146,7 +148,7 @@ def test_replay_rate_limits(r):
 
 def test_replay_dry_run_writes_nothing(r):
     fill(r, "src", 10)
-    result = transfer.replay_into(r, "src", r, "dst", start="5", dry_run=True)
+    result = replay.replay_into(r, "src", r, "dst", start="5", dry_run=True)
     assert (result.copied, result.first_id, result.last_id, result.dry_run) == (
         6,
         "5-0",
@@ -158,24 +160,24 @@ def test_replay_dry_run_writes_nothing(r):
 
 def test_replay_errors(r):
     with pytest.raises(NotFound):
-        transfer.replay_into(r, "nope", r, "dst", start="-")
+        replay.replay_into(r, "nope", r, "dst", start="-")
     fill(r, "src", 3)
     r.set("str", "x")
     with pytest.raises(ServerRefused, match="WRONGTYPE: key 'str' holds a string"):
-        transfer.replay_into(r, "src", r, "str", start="-")
+        replay.replay_into(r, "src", r, "str", start="-")
     for kw in ({"count": 0}, {"rate": 0}):
         with pytest.raises(BadInput):
-            transfer.replay_into(r, "src", r, "dst", start="-", **kw)
+            replay.replay_into(r, "src", r, "dst", start="-", **kw)
     with pytest.raises(BadInput):
-        transfer.replay_into(r, "src", r, "dst", start="yesterday")
+        replay.replay_into(r, "src", r, "dst", start="yesterday")
     with pytest.raises(BadInput):
-        transfer.parse_matches(["nofield"])
+        replay.parse_matches(["nofield"])
     assert not r.exists("dst")
 
 
 def test_replay_of_an_empty_range(r):
     fill(r, "src", 3)
-    result = transfer.replay_into(r, "src", r, "dst", start="100")
+    result = replay.replay_into(r, "src", r, "dst", start="100")
     assert (result.copied, result.resume_after) == (0, None)
     assert not r.exists("dst")
 
@@ -187,7 +189,7 @@ def test_rewind_group_redelivers_from_start(r):
     fill(r, "s", 10)
     r.xgroup_create("s", "g", id="0")
     r.xreadgroup("g", "c", {"s": ">"})
-    result = transfer.rewind_group(r, "s", "g", "4-0")
+    result = replay.rewind_group(r, "s", "g", "4-0")
     assert (result.previous_id, result.new_id, result.redeliver, result.skip) == (
         "10-0",
         "3-0",
@@ -204,17 +206,17 @@ def test_rewind_group_redelivers_from_start(r):
 def test_rewind_forward_skips_and_dry_run_changes_nothing(r):
     fill(r, "s", 10)
     r.xgroup_create("s", "g", id="0")
-    plan = transfer.rewind_group(r, "s", "g", "(7-0", dry_run=True)
+    plan = replay.rewind_group(r, "s", "g", "(7-0", dry_run=True)
     assert (plan.new_id, plan.redeliver, plan.skip, plan.dry_run) == ("7-0", 0, 7, True)
     assert r.xinfo_groups("s")[0]["last-delivered-id"] == b"0-0"
-    transfer.rewind_group(r, "s", "g", "-")
+    replay.rewind_group(r, "s", "g", "-")
     assert r.xinfo_groups("s")[0]["last-delivered-id"] == b"0-0"
 
 
 def test_rewind_missing_group(r):
     fill(r, "s", 2)
     with pytest.raises(NotFound, match="group 'nope' does not exist on stream 's'"):
-        transfer.rewind_group(r, "s", "nope", "-")
+        replay.rewind_group(r, "s", "nope", "-")
 
 
 # ---- export / import ----
@@ -222,7 +224,7 @@ def test_rewind_missing_group(r):
 
 def export_text(r: redis.Redis, stream: str, *, with_groups: bool = False, **kw: Any) -> str:
     out: list[str] = []
-    transfer.export_stream(
+    export.export_stream(
         r,
         stream,
         lambda name, entries: out.append(ndjson_lines(name, entries)),
@@ -234,8 +236,8 @@ def export_text(r: redis.Redis, stream: str, *, with_groups: bool = False, **kw:
     return "".join(out)
 
 
-def import_file(r: redis.Redis, stream: str, path: Path, **kw: Any) -> transfer.ImportResult:
-    return transfer.import_entries(r, stream, transfer.read_import(str(path)), **kw)
+def import_file(r: redis.Redis, stream: str, path: Path, **kw: Any) -> ImportResult:
+    return import_.import_entries(r, stream, read_envelopes(str(path)), **kw)
 
 
 def test_export_import_round_trip_byte_for_byte(r, tmp_path):
@@ -430,7 +432,7 @@ def test_export_range_count_and_stop(r):
         f"{i}-0" for i in range(6, 16)
     ]
     out: list[str] = []
-    result = transfer.export_stream(
+    result = export.export_stream(
         r,
         "src",
         lambda name, entries: out.append(ndjson_lines(name, entries)),
@@ -472,7 +474,7 @@ def test_replay_source_lost_mid_run_names_the_source_not_the_target(own_server, 
             own_server.kill()
 
     with pytest.raises(PartialFailure) as failed:
-        transfer.replay_into(
+        replay.replay_into(
             source, "src", target, "copy", start="-", batch_size=10, on_progress=kill_source
         )
     message = failed.value.message
@@ -500,7 +502,7 @@ def test_replay_target_lost_mid_run_names_the_target(own_server, one_server, r1)
             own_server.kill()
 
     with pytest.raises(PartialFailure) as failed:
-        transfer.replay_into(
+        replay.replay_into(
             source,
             "src",
             target,
@@ -548,7 +550,7 @@ def test_restore_group_script_leaves_an_existing_group_untouched(r):
     before = (pel(r, "s", "g"), r.xinfo_groups("s"))
     args = ["g", "3-0", "", 1, "bob", "bob", 0, 1, 2, "2-0", "3-0"]
     with pytest.raises(redis.ResponseError, match="BUSYGROUP"):
-        raw_command(r, "EVAL", transfer._RESTORE_GROUP_SCRIPT, 1, "s", *args)
+        raw_command(r, "EVAL", import_._RESTORE_GROUP_SCRIPT, 1, "s", *args)
     assert (pel(r, "s", "g"), r.xinfo_groups("s")) == before
     assert [c["name"] for c in r.xinfo_consumers("s", "g")] == [b"alice"]
 
@@ -556,7 +558,7 @@ def test_restore_group_script_leaves_an_existing_group_untouched(r):
 def test_group_with_a_large_pel_is_restored_exactly(r, tmp_path):
     """More pending entries than one XCLAIM run, several consumers and delivery counts: the PEL
     comes back entry for entry, idle times kept."""
-    n = transfer.CLAIM_RUN * 2 + 500
+    n = import_.CLAIM_RUN * 2 + 500
     fill(r, "src", n)
     r.xgroup_create("src", "g", id="0")
     r.xreadgroup("g", "alice", {"src": ">"}, count=n // 2)
@@ -593,7 +595,7 @@ def test_claim_runs_group_consecutive_entries():
         (PendingState("4-0", b"b", 1, 5), None),  # not imported
         (PendingState("5-0", b"b", 2, 5), "5-0"),
     ]
-    args, claimed, unmapped = transfer._claim_runs(pending)
+    args, claimed, unmapped = import_._claim_runs(pending)
     assert (claimed, unmapped) == (4, 1)
     assert args == [b"a", 5, 1, 2, "1-0", "2-0", b"b", 5, 1, 1, "3-0", b"b", 5, 2, 1, "5-0"]
 
@@ -619,3 +621,24 @@ def test_import_keep_ids_failure_says_rerun_the_same_command(own_server, tmp_pat
         "rerun the same command to continue"
     ), message
     assert "--keep-ids" not in message
+
+
+def test_group_restored_after_a_deleted_entry_gets_no_guessed_entries_read(r, tmp_path):
+    """An entry after the group's position was deleted: the read counter cannot be known, so
+    import gives none (the rule of `group create`) instead of counting the deleted entry."""
+    fill(r, "dst", 10)
+    r.xdel("dst", "8-0")
+    group = (
+        '{"stream":"dst","group":{"name":"g","last_delivered_id":"5-0","entries_read":5,'
+        '"consumers":[],"pending":[]}}\n'
+    )
+    path = tmp_path / "in.ndjson"
+    path.write_text(group + '{"id":"1-0","fields":{"i":"0"}}\n')
+    result = import_file(r, "dst", path, keep_ids=True)
+    assert [(g.action, g.last_delivered_id, g.entries_read) for g in result.groups] == [
+        ("created", "5-0", None)
+    ]
+    from streamctl.core.groups import get_group
+
+    info = get_group(r, "dst", "g")
+    assert (info.entries_read, info.lag) == (None, 4)  # 6-0, 7-0, 9-0, 10-0 to deliver

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
-from streamctl.core.demo import DEMO_STREAM
 
 from streamctl.core.embedded import port_in_use
+from streamctl.demo import DEMO_STREAM
 from tests.conftest import ISOLATED_ENV_DROP
 from tests.servers import ServerProcess, free_port
 

@@ -21,14 +21,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from tests.conftest import ISOLATED_ENV_DROP
-from tests.servers import KINDS, ServerProcess, server_binary, start_server
+from tests.servers import ServerProcess
 
 BASE_MS = 1795773600000
 TOTAL = 34_000
@@ -56,17 +55,6 @@ def deliveries(i: int) -> int:
 
 
 POISON = {entry_id(i).encode() for i in range(TOTAL) if is_poison(i)}
-
-
-@pytest.fixture(params=KINDS)
-def aof_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    if server_binary(request.param) is None:
-        if os.environ.get("STREAMCTL_TEST_ALL_SERVERS") == "1":
-            pytest.fail(f"{request.param} server not available")
-        pytest.skip(f"{request.param} server not available")
-    srv = start_server(request.param, aof=True)
-    yield srv
-    srv.stop()
 
 
 def raw_client(srv: ServerProcess) -> redis.Redis:

@@ -20,14 +20,13 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from tests.conftest import ISOLATED_ENV_DROP
-from tests.servers import KINDS, ServerProcess, server_binary, start_server
+from tests.servers import ServerProcess, server_binary, start_server
 
 TOTAL = 600_000
 IN_FLIGHT = 2 * 1000  # streams.PUBLISH_BATCH, two batches pipelined
@@ -45,17 +44,6 @@ def events_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     with open(path, "w") as fh:
         fh.writelines(f'{{"n":{i},"payload":"event {i:07d}"}}\n' for i in range(TOTAL))
     return str(path)
-
-
-@pytest.fixture(params=KINDS)
-def aof_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    if server_binary(request.param) is None:
-        if os.environ.get("STREAMCTL_TEST_ALL_SERVERS") == "1":
-            pytest.fail(f"{request.param} server not available")
-        pytest.skip(f"{request.param} server not available")
-    srv = start_server(request.param, aof=True)
-    yield srv
-    srv.stop()
 
 
 def spawn(args: list[str], out: Path, err: Path) -> subprocess.Popen[bytes]:

@@ -26,27 +26,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
 
 from tests.conftest import ISOLATED_ENV_DROP
-from tests.servers import KINDS, ServerProcess, server_binary, start_server
+from tests.servers import ServerProcess
 
 BASE_MS = 1795773600000
-
-
-@pytest.fixture(params=KINDS)
-def aof_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    if server_binary(request.param) is None:
-        if os.environ.get("STREAMCTL_TEST_ALL_SERVERS") == "1":
-            pytest.fail(f"{request.param} server not available")
-        pytest.skip(f"{request.param} server not available")
-    srv = start_server(request.param, aof=True)
-    yield srv
-    srv.stop()
 
 
 def start_tail(srv: ServerProcess, consumer: str, tmp_path: Path, *extra: str) -> subprocess.Popen:

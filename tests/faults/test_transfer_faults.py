@@ -31,12 +31,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ISOLATED_ENV_DROP
-from tests.servers import KINDS, ServerProcess, server_binary, start_server
+from tests.conftest import ISOLATED_ENV_DROP, start_or_skip
+from tests.servers import ServerProcess, server_binary, start_server
 
 TOTAL = 150_000
 KILL_AT = 20_000
-BATCH = 1000  # core.transfer.BATCH: the import batch and the replay chunk, one in flight
+BATCH = 1000  # core.import_.BATCH, core.replay.BATCH: the import batch, the replay chunk
 BASE_MS = 1795773600000
 
 IMPORT_FAILED = re.compile(
@@ -132,21 +132,6 @@ def export_file(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return str(path)
-
-
-def _aof_server(kind: str) -> ServerProcess:
-    if server_binary(kind) is None:
-        if os.environ.get("STREAMCTL_TEST_ALL_SERVERS") == "1":
-            pytest.fail(f"{kind} server not available")
-        pytest.skip(f"{kind} server not available")
-    return start_server(kind, aof=True)
-
-
-@pytest.fixture(params=KINDS)
-def aof_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    srv = _aof_server(request.param)
-    yield srv
-    srv.stop()
 
 
 def spawn(args: list[str], tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -353,7 +338,7 @@ def killable_source(
     source: tuple[ServerProcess, list[Entry]], export_file: str
 ) -> Iterator[ServerProcess]:
     """A Redis 8.2 with AOF holding a copy of `src`: the replay's source, killed by the test."""
-    srv = _aof_server("redis8.2")
+    srv = start_or_skip("redis8.2", aof=True)
     try:
         loaded = subprocess.run(
             streamctl("-u", srv.url, "-q", "import", "src", export_file, "--keep-ids"),
@@ -367,7 +352,7 @@ def killable_source(
 
 @pytest.fixture
 def plain_target() -> Iterator[ServerProcess]:
-    srv = _aof_server("redis8.2")
+    srv = start_or_skip("redis8.2", aof=True)
     yield srv
     srv.stop()
 

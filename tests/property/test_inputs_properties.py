@@ -2,7 +2,8 @@
 read_events / read_envelopes gives the events it holds, or a BadInput (exit 2, one line) naming
 the first bad line after yielding every event before it; never another exception. Envelopes
 written by render.serialize (entry_data, ndjson_lines) read back to the same bytes, including
-repeated and non-UTF-8 field names and values.
+repeated and non-UTF-8 field names and values. read_envelopes is the reader `import` runs, and
+the bytes compared are those import sends (its entries packed as XADD commands).
 
 Bugs these properties found are pinned as regression examples at the end.
 """
@@ -14,12 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hiredis
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamctl import inputs
+from streamctl import ids, inputs
 from streamctl.core.models import Entry
 from streamctl.errors import BadInput, ExitCode
 from streamctl.ids import StreamId
@@ -234,6 +236,21 @@ def test_yaml_junk_is_events_or_bad_input(workdir: Path, data: bytes) -> None:
 
 # ---- envelopes: what range/export write, import reads back to the same bytes ----
 
+
+def sent_fields(item: inputs.EntryLine) -> tuple[tuple[bytes, bytes], ...]:
+    """The field names and values import sends for an entry: its XADD as packed for the wire
+    (str as UTF-8, bytes as they are), read back from the RESP."""
+    reader = hiredis.Reader()
+    reader.feed(hiredis.pack_command(("XADD", "s", item.id, *item.flat)))
+    args = reader.gets()[3:]
+    return tuple(zip(args[::2], args[1::2], strict=True))
+
+
+def entries_only(items: list[Any]) -> list[inputs.EntryLine]:
+    assert all(isinstance(i, inputs.EntryLine) for i in items)
+    return items
+
+
 field_names = st.one_of(
     st.sampled_from([b"a", b"b", b"base64", b""]),  # repeats and awkward names
     st.binary(max_size=6),
@@ -260,8 +277,8 @@ def test_envelopes_round_trip_through_ndjson_lines(
     path = write(workdir, "fast.ndjson", text.encode())
     got, exc = drain(inputs.read_envelopes(path))
     assert exc is None, exc
-    assert [(e.stream, e.id, e.fields) for e in got] == [
-        (stream, str(i), fields) for i, fields in entries
+    assert [(e.id, sent_fields(e)) for e in entries_only(got)] == [
+        (str(i), fields) for i, fields in entries
     ]
 
 
@@ -277,7 +294,9 @@ def test_envelopes_round_trip_through_entry_data(
     path = write(workdir, "slow.ndjson", ("\n".join(lines) + "\n").encode())
     got, exc = drain(inputs.read_envelopes(path))
     assert exc is None, exc
-    assert [(e.id, e.fields) for e in got] == [(str(i), fields) for i, fields in entries]
+    assert [(e.id, sent_fields(e)) for e in entries_only(got)] == [
+        (str(i), fields) for i, fields in entries
+    ]
     # both writers agree on the envelope (the fast one is used for range/export)
     raw = [(str(i).encode(), [x for pair in fields for x in pair]) for i, fields in entries]
     assert [json.loads(x) for x in ndjson_lines(stream, raw).split("\n")[:-1]] == [
@@ -289,7 +308,9 @@ envelope_junk_lines = st.one_of(
     st.builds(
         lambda stream, eid, fields: json.dumps({"stream": stream, "id": eid, "fields": fields}),
         st.one_of(st.text(max_size=5), st.integers(), st.none()),
-        st.one_of(st.text(max_size=8), st.integers(), st.none()),
+        st.one_of(
+            st.text(max_size=8), st.integers(), st.none(), st.sampled_from(["1-0", "7", "2-x"])
+        ),
         st.one_of(
             st.dictionaries(st.text(max_size=4), st.one_of(st.text(max_size=4), st.integers())),
             st.lists(st.lists(st.one_of(st.text(max_size=3), st.integers()), max_size=3)),
@@ -313,6 +334,12 @@ envelope_junk_lines = st.one_of(
             '{"fields": {"a": 1}}',
             '{"fields": {"a": "\\ud800"}}',
             '{"fields": [["\\udfff", "b"]]}',
+            '{"id": "1-0", "fields": {"a": "\\ud800"}}',
+            '{"id": "1-1", "fields": [["a", "1"], ["a", {"base64": "/w=="}]]}',
+            '{"group": {"name": "g", "last_delivered_id": "1-0", "pending": []}}',
+            '{"group": {"name": "g", "last_delivered_id": "x"}}',
+            '{"group": {"name": "g", "last_delivered_id": "1-0", "pending": [{"id": 1}]}}',
+            '{"group": []}',
             "[" * 50_000,
             '{"fields": ' * 20_000,
         ]
@@ -331,10 +358,17 @@ def test_envelope_junk_is_envelopes_or_bad_input_naming_the_line(
 ) -> None:
     path = write(workdir, "junk.ndjson", data)
     got, exc = drain(inputs.read_envelopes(path))
-    for envelope in got:
-        assert envelope.fields and all(
-            isinstance(k, bytes) and isinstance(v, bytes) for k, v in envelope.fields
-        )
+    for item in got:
+        if isinstance(item, inputs.GroupLine):
+            assert isinstance(item.state.name, bytes)
+            continue
+        assert item.key == ids.id_key(item.id) and str(ids.StreamId.parse(item.id)) == item.id
+        assert item.flat and len(item.flat) % 2 == 0
+        assert all(isinstance(x, (str, bytes)) for x in item.flat)
+        try:
+            sent_fields(item)
+        except UnicodeEncodeError:  # a lone surrogate: import names the line when it packs
+            assert any(isinstance(x, str) and not x.isascii() for x in item.flat)
     if exc is not None:
         message = check_one_line(exc)
         # every envelope before the bad line was yielded: it is the next non-blank line
@@ -417,8 +451,11 @@ def test_recursive_yaml_anchor(workdir: Path) -> None:
 
 
 def test_envelope_with_a_lone_surrogate(workdir: Path) -> None:
-    data = b'{"fields": {"a": "\\ud800"}}\n'
-    drain(inputs.read_envelopes(write(workdir, "surrogate.ndjson", data)))
+    data = b'{"id": "1-0", "fields": {"a": "\\ud800"}}\n'
+    got, exc = drain(inputs.read_envelopes(write(workdir, "surrogate.ndjson", data)))
+    assert exc is None and len(got) == 1
+    with pytest.raises(UnicodeEncodeError):  # import turns it into "line 1: ... not valid Unicode"
+        sent_fields(got[0])
 
 
 def test_deeply_nested_envelope(workdir: Path) -> None:

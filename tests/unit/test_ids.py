@@ -189,3 +189,47 @@ def test_format_duration(ms: int, text: str) -> None:
 def test_format_time() -> None:
     assert ids.format_time(1_795_773_600_123) == "2026-11-27T10:00:00.123Z"
     assert ids.time_of_id("1795773600000-5") == "2026-11-27T10:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("1795773600000-3", (1795773600000, 3)),
+        ("1795773600000", (1795773600000, 0)),
+        ("0-0", (0, 0)),
+        (f"{MAX}-{MAX}", (MAX, MAX)),
+    ],
+)
+def test_id_key_of_full_and_millisecond_ids(text: str, key: tuple[int, int]) -> None:
+    assert ids.id_key(text) == key
+    assert ids.StreamId.parse(text) == ids.StreamId(*key)  # the same answer as the parser
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "-", "1-", "-1", "1-2-3", "1.5", " 1-0", "1-0 ", "abc", "١٢٣-0", "1-٣", f"{MAX + 1}-0"],
+)
+def test_id_key_rejects_what_is_not_an_id(text: str) -> None:
+    assert ids.id_key(text) is None
+
+
+def test_resolve_minid_forms() -> None:
+    assert ids.resolve_minid("1795773600000-3") == "1795773600000-3"
+    assert ids.resolve_minid("2026-11-27T10:00:00Z") == f"{NOW}-0"
+    assert ids.resolve_minid("0") == "0-0"
+    assert ids.resolve_minid("90s", now) == f"{NOW - 90_000}-0"
+
+
+def test_resolve_minid_asks_the_clock_only_for_a_duration() -> None:
+    def no_clock() -> int:
+        raise AssertionError("the clock was read")
+
+    assert ids.resolve_minid("5-1", no_clock) == "5-1"
+
+
+@pytest.mark.parametrize("text", ["+", "$", "(5-0", "soon"])
+def test_resolve_minid_refuses_non_positions(text: str) -> None:
+    with pytest.raises(BadInput) as info:
+        ids.resolve_minid(text, now)
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "\n" not in info.value.message

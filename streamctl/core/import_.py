@@ -1,0 +1,400 @@
+"""import: NDJSON envelopes (inputs.read_envelopes) written back into a stream in pipelined
+batches, then the groups' state restored (each group whole or not at all).
+
+With `keep_ids`, ids at or below the stream's last id are skipped, so a rerun after an
+interruption neither loses nor duplicates an entry. The result models are in
+core.models_transfer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from streamctl.core.models_transfer import GroupImport, GroupState, ImportResult, PendingState
+from streamctl.core.wire import (
+    PipelinedSender,
+    never,
+    pairs,
+    raw_command,
+    stream_exists,
+    text,
+)
+from streamctl.errors import BadInput, ExitCode, PartialFailure, ServerRefused, StreamctlError
+from streamctl.ids import IdKey, id_key
+from streamctl.inputs import EntryLine, GroupLine
+
+if TYPE_CHECKING:
+    from streamctl.core.connection import Client
+
+BATCH = 1000  # entries per pipelined write (one batch in flight)
+
+
+# ---- import ----
+
+
+@dataclass
+class _ImportState:
+    imported: int = 0
+    skipped: int = 0
+    first_id: str | None = None
+    last_id: str | None = None
+    last_source_id: str | None = None
+    seen_entry: bool = False
+    # without --keep-ids: where the groups' old positions and pending ids landed
+    positions: dict[bytes, str] = field(default_factory=dict)
+    id_map: dict[str, str] = field(default_factory=dict)
+
+
+def import_entries(
+    client: Client,
+    stream: str,
+    items: Iterable[EntryLine | GroupLine],
+    *,
+    keep_ids: bool = False,
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] = never,
+    on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
+    batch_size: int = BATCH,
+) -> ImportResult:
+    """XADD the entries into STREAM in pipelined batches; then recreate the groups read.
+
+    A malformed line N (from the reader, or an id not after the previous one with `keep_ids`)
+    raises PartialFailure (exit 2) after publishing every line before N and none after it: a
+    batch is validated and packed entry by entry before it is sent.
+    With `keep_ids`, ids at or below the stream's last id are skipped: a rerun after an
+    interruption neither loses nor duplicates. Without it, entries get new ids (`*`) and the
+    groups' positions and pending ids are mapped onto them.
+    """
+    sender = PipelinedSender(client, stream)
+    try:
+        return _import_entries(
+            client,
+            stream,
+            items,
+            sender,
+            keep_ids=keep_ids,
+            dry_run=dry_run,
+            should_stop=should_stop,
+            on_progress=on_progress,
+            batch_size=batch_size,
+        )
+    finally:
+        sender.close()
+
+
+def _import_entries(
+    client: Client,
+    stream: str,
+    items: Iterable[EntryLine | GroupLine],
+    sender: PipelinedSender,
+    *,
+    keep_ids: bool = False,
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] = never,
+    on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
+    batch_size: int = BATCH,
+) -> ImportResult:
+    import hiredis
+
+    pack = hiredis.pack_command
+    started = time.perf_counter()
+    exists = stream_exists(client, stream)
+    last_generated: IdKey = (0, 0)
+    if exists:
+        info = pairs(raw_command(client, "XINFO", "STREAM", stream))
+        last_generated = id_key(text(info["last-generated-id"])) or (0, 0)
+    state = _ImportState()
+    groups: list[GroupState] = []
+    wanted: set[str] = set()  # pending ids to map (new ids)
+    batch: list[bytes] = []
+    meta: list[EntryLine] = []
+    previous: IdKey | None = None
+
+    def flush() -> None:
+        nonlocal batch, meta
+        if batch:
+            _import_batch(sender, batch, meta, state, groups, wanted, dry_run, keep_ids)
+            on_progress(state.imported, state.skipped)
+        batch, meta = [], []
+
+    def result(group_results: tuple[GroupImport, ...] = (), stopped: bool = False) -> ImportResult:
+        return ImportResult(
+            stream=stream,
+            keep_ids=keep_ids,
+            dry_run=dry_run,
+            imported=state.imported,
+            skipped=state.skipped,
+            first_id=state.first_id,
+            last_id=state.last_id,
+            last_source_id=state.last_source_id,
+            groups=group_results,
+            seconds=time.perf_counter() - started,
+            stopped=stopped,
+        )
+
+    star = ("XADD", stream, "*")
+    try:
+        for item in items:
+            if type(item) is GroupLine:
+                if state.seen_entry:
+                    raise BadInput(
+                        f"line {item.lineno}: the groups' state must come before the entries"
+                    )
+                groups.append(item.state)
+                wanted.update(p.id for p in item.state.pending)
+                continue
+            assert isinstance(item, EntryLine)
+            state.seen_entry = True
+            if keep_ids:
+                key = item.key
+                if previous is not None and key <= previous:
+                    raise BadInput(
+                        f"line {item.lineno}: id {item.id} is not after the previous id "
+                        f"{previous[0]}-{previous[1]} (with --keep-ids, ids must increase)"
+                    )
+                previous = key
+                if key == (0, 0):
+                    raise BadInput(f"line {item.lineno}: id 0-0 cannot be written to a stream")
+                if key <= last_generated:
+                    state.skipped += 1
+                    state.last_source_id = item.id
+                    continue
+                prefix: tuple[Any, ...] = ("XADD", stream, item.id)
+            else:
+                prefix = star
+            try:
+                batch.append(pack((*prefix, *item.flat)))
+            except UnicodeEncodeError:
+                raise BadInput(
+                    f"line {item.lineno}: a string that is not valid Unicode (a lone surrogate); "
+                    'write raw bytes as {"base64": "..."}'
+                ) from None
+            meta.append(item)
+            if len(batch) >= batch_size:
+                flush()
+                if should_stop():
+                    return result(stopped=True)
+    except BadInput as exc:
+        flush()
+        raise PartialFailure(
+            f"{exc.message}; {state.imported:,} entries before it were imported"
+            + (f" ({state.skipped:,} already there were skipped)" if state.skipped else ""),
+            done=state.imported,
+            exit_code=ExitCode.USAGE,
+        ) from None
+    flush()
+    if should_stop():
+        return result(stopped=True)
+    group_results: list[GroupImport] = []
+    for g in groups:
+        try:
+            group_results.append(
+                _recreate_group(client, stream, g, state, last_generated, keep_ids, dry_run)
+            )
+        except StreamctlError:
+            raise
+        except Exception as exc:  # a group is restored whole or not at all: say which were
+            from streamctl.core.connection import translate_error
+
+            mapped = translate_error(exc, client=client)
+            if mapped is None:
+                raise
+            done = [r.name.decode("utf-8", "backslashreplace") for r in group_results]
+            name = g.name.decode("utf-8", "backslashreplace")
+            raise PartialFailure(
+                f"{mapped.message}; {state.imported:,} entries were imported"
+                + (f" ({state.skipped:,} already there were skipped)" if state.skipped else "")
+                + f", then group {name!r} was being restored"
+                + (f" (after {', '.join(repr(n) for n in done)})" if done else "")
+                + ("; rerun the same command to continue" if keep_ids else ""),
+                done=state.imported,
+                exit_code=mapped.exit_code,
+            ) from None
+    return result(tuple(group_results))
+
+
+def _import_batch(
+    sender: PipelinedSender,
+    batch: list[bytes],
+    meta: list[EntryLine],
+    state: _ImportState,
+    groups: list[GroupState],
+    wanted: set[str],
+    dry_run: bool,
+    keep_ids: bool,
+) -> None:
+    if dry_run:
+        replies: list[Any] = [m.id.encode() if keep_ids else None for m in meta]
+    else:
+        try:
+            replies = sender.exchange(batch)
+        except Exception as exc:
+            from streamctl.core.connection import translate_error
+
+            mapped = translate_error(exc, client=sender.client)
+            if mapped is None:
+                raise
+            raise PartialFailure(
+                f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
+                f"to {len(batch):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
+                # with --keep-ids the same command skips what is there: it continues
+                + ("; rerun the same command to continue" if keep_ids else ""),
+                done=state.imported,
+                exit_code=mapped.exit_code,
+            ) from None
+    limits = [(g.name, id_key(g.last_delivered_id) or (0, 0)) for g in groups]
+    for item, reply in zip(meta, replies, strict=True):
+        if isinstance(reply, Exception):
+            what = f"line {item.lineno}: the server refused id {item.id}"
+            raise PartialFailure(
+                f"{sender.refusal_text(reply, what)}; "
+                f"{state.imported:,} entries before it were imported",
+                done=state.imported,
+                exit_code=ExitCode.ERROR,
+            )
+        state.imported += 1
+        if reply is None:  # a dry run without --keep-ids: no id yet
+            continue
+        new_id = reply.decode()
+        if state.first_id is None:
+            state.first_id = new_id
+        state.last_id = new_id
+        if not keep_ids and groups:
+            if item.id in wanted:
+                state.id_map[item.id] = new_id
+            for name, limit in limits:
+                if item.key <= limit:
+                    state.positions[name] = new_id
+    if meta:
+        state.last_source_id = meta[-1].id
+
+
+# Restores one group whole: created with its consumers and every pending entry in one script,
+# or (a group of that name already there: BUSYGROUP) not touched at all. A script is atomic: an
+# import killed while it restores a group leaves no group, and the rerun creates it whole, instead
+# of finding a group without its pending entries and leaving it "as it is". Every command acts on
+# the one stream key: on a cluster the script runs on that key's node.
+# ARGV: group, position, entries-read ('' when unknown), the number of consumers, the consumers,
+# then runs of pending entries: consumer, idle ms, deliveries, n, and n ids.
+_RESTORE_GROUP_SCRIPT = """
+local stream, group = KEYS[1], ARGV[1]
+local create = {'XGROUP', 'CREATE', stream, group, ARGV[2], 'MKSTREAM'}
+if ARGV[3] ~= '' then
+  create[#create + 1] = 'ENTRIESREAD'
+  create[#create + 1] = ARGV[3]
+end
+local created = redis.pcall(unpack(create))
+if type(created) == 'table' and created.err then
+  return created
+end
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
+  redis.call('XGROUP', 'CREATECONSUMER', stream, group, ARGV[i])
+  i = i + 1
+end
+local restored = 0
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 3])
+  local claim = {'XCLAIM', stream, group, ARGV[i], 0}
+  for j = i + 4, i + 3 + n do
+    claim[#claim + 1] = ARGV[j]
+  end
+  for _, word in ipairs({'IDLE', ARGV[i + 1], 'RETRYCOUNT', ARGV[i + 2], 'FORCE', 'JUSTID'}) do
+    claim[#claim + 1] = word
+  end
+  restored = restored + #redis.call(unpack(claim))
+  i = i + 4 + n
+end
+return restored
+"""
+CLAIM_RUN = 1000  # ids per XCLAIM in the script (a Lua call takes a bounded number of arguments)
+
+
+def _claim_runs(pending: list[tuple[PendingState, str | None]]) -> tuple[list[Any], int, int]:
+    """The script's runs of pending entries (consecutive entries with the same consumer, idle
+    time and delivery count share one XCLAIM), how many ids they hold, and how many pending
+    entries have no id to claim (not imported)."""
+    args: list[Any] = []
+    run: list[str] = []
+    run_key: tuple[bytes, int, int] | None = None
+    claimed = unmapped = 0
+
+    def close_run() -> None:
+        if run_key is not None and run:
+            args.extend((run_key[0], run_key[1], run_key[2], len(run), *run))
+
+    for p, mapped in pending:
+        if mapped is None:
+            unmapped += 1
+            continue
+        key = (p.consumer, p.idle_ms, p.deliveries)
+        if key != run_key or len(run) >= CLAIM_RUN:
+            close_run()
+            run, run_key = [], key
+        run.append(mapped)
+        claimed += 1
+    close_run()
+    return args, claimed, unmapped
+
+
+def _recreate_group(
+    client: Client,
+    stream: str,
+    group: GroupState,
+    state: _ImportState,
+    last_generated: IdKey,
+    keep_ids: bool,
+    dry_run: bool,
+) -> GroupImport:
+    """Create the group at its position (mapped onto the new ids without --keep-ids), its
+    consumers, and its pending entries (XCLAIM ... FORCE with their delivery count and idle
+    time), all in one script: the group appears whole or not at all. A group that already
+    exists is left as it is."""
+    from redis.exceptions import ResponseError
+
+    if keep_ids:
+        position = group.last_delivered_id
+    else:
+        position = state.positions.get(group.name, f"{last_generated[0]}-{last_generated[1]}")
+    pending = [(p, p.id if keep_ids else state.id_map.get(p.id)) for p in group.pending]
+    stream_there = stream_exists(client, stream)
+    exists = stream_there and any(
+        pairs(g)["name"] == group.name for g in raw_command(client, "XINFO", "GROUPS", stream)
+    )
+    if exists or dry_run:
+        return GroupImport(
+            group.name,
+            "exists" if exists else "would create",
+            position,
+            None,
+            len(group.consumers),
+            0,
+            0,
+        )
+    entries_read = None
+    if stream_there:
+        from streamctl.core.groups import entries_read_at
+
+        entries_read, _why_unknown = entries_read_at(client, stream, position)
+    runs, claimed, unmapped = _claim_runs(pending)
+    args: list[Any] = [
+        group.name,
+        position,
+        "" if entries_read is None else entries_read,
+        len(group.consumers),
+        *group.consumers,
+        *runs,
+    ]
+    try:
+        restored = int(raw_command(client, "EVAL", _RESTORE_GROUP_SCRIPT, 1, stream, *args))
+    except ResponseError as exc:
+        if str(exc).startswith("BUSYGROUP"):
+            return GroupImport(group.name, "exists", position, None, len(group.consumers), 0, 0)
+        raise ServerRefused(f"the server refused to create group {group.name!r}: {exc}") from None
+    dropped = unmapped + claimed - restored  # ids no longer in the stream are not claimed
+    return GroupImport(
+        group.name, "created", position, entries_read, len(group.consumers), restored, dropped
+    )

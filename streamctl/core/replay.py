@@ -1,0 +1,342 @@
+"""replay: re-publish a range of a stream into another stream (here or on another server), and
+rewind a group so its consumers get a range again.
+
+The copy works batch by batch on one connection (bounded memory), checks `should_stop` between
+chunks (a signal finishes the chunk in flight) and reports exactly how far it got: `resume_after`
+is the last source id processed; a rerun with `--from "(ID"` continues without losing or
+duplicating an entry. The result models are in core.models_transfer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from streamctl.core.filters import EntryFilter
+from streamctl.core.models import EntryBatch
+from streamctl.core.models_transfer import ReplayResult, RewindResult
+from streamctl.core.streams import pin_end, resolve_range
+from streamctl.core.trim import snapshot
+from streamctl.core.wire import (
+    PipelinedSender,
+    never,
+    require_stream,
+    stream_exists,
+    text,
+)
+from streamctl.errors import (
+    BadInput,
+    ConnectionFailed,
+    ExitCode,
+    PartialFailure,
+    StreamctlError,
+)
+from streamctl.ids import StreamId, parse_position
+
+if TYPE_CHECKING:
+    from streamctl.core.connection import Client
+
+BATCH = 1000  # entries per chunk sent to the target (one chunk in flight)
+
+ShouldStop = Callable[[], bool]
+
+
+# ---- replay --into ----
+
+
+class _Throttle:
+    """--rate N: entries per second, checked before each chunk; sleeps in short slices so a
+    signal is noticed."""
+
+    def __init__(self, rate: float | None, should_stop: ShouldStop) -> None:
+        self.rate = rate
+        self.should_stop = should_stop
+        self.started = time.monotonic()
+
+    def wait(self, done: int) -> bool:
+        """Wait until `done` entries (those sent and the chunk about to go) are within the rate
+        since the start; False if a stop was requested."""
+        if self.rate is None:
+            return not self.should_stop()
+        due = self.started + done / self.rate
+        while True:
+            if self.should_stop():
+                return False
+            left = due - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, 0.05))
+
+
+def _chunk_size(batch_size: int, rate: float | None) -> int:
+    if rate is None:
+        return batch_size
+    return max(1, min(batch_size, int(rate / 10)))
+
+
+def replay_into(
+    source: Client,
+    stream: str,
+    target_client: Client,
+    target: str,
+    *,
+    start: str,
+    end: str = "+",
+    filter: EntryFilter | None = None,
+    count: int | None = None,
+    rate: float | None = None,
+    dry_run: bool = False,
+    target_server: str | None = None,
+    should_stop: ShouldStop = never,
+    on_progress: Callable[[int, int], None] = lambda copied, scanned: None,
+    batch_size: int = BATCH,
+) -> ReplayResult:
+    """Re-publish the entries of STREAM from `start` to `end` into `target` with new ids (`*`),
+    pipelined in batches on one connection of `target_client`.
+
+    The end is fixed at the stream's last id when the replay starts. Stops early on
+    `should_stop` after the chunk in flight (result.stopped); a server failure raises
+    PartialFailure naming how far it got and the `--from "(ID"` to continue with.
+    """
+    from streamctl.core.streams import read_range
+
+    if count is not None and count < 1:
+        raise BadInput(f"bad --count {count}: give a count of 1 or more")
+    if rate is not None and rate <= 0:
+        raise BadInput(f"bad --rate {rate}: give entries per second above 0")
+    require_stream(source, stream)
+    where = f" on {target_server}" if target_server else ""
+    try:
+        stream_exists(target_client, target, where)
+    except StreamctlError:
+        raise
+    except Exception as exc:
+        raise _target_error(exc, target_client, target_server) from None
+    lo, hi = resolve_range(source, start, end)
+    pinned = pin_end(hi, snapshot(source, stream).last_id)
+    started = time.perf_counter()
+    state = _ReplayState()
+    throttle = _Throttle(None if dry_run else rate, should_stop)
+    chunk_size = _chunk_size(batch_size, None if dry_run else rate)
+
+    def result(stopped: bool = False) -> ReplayResult:
+        return ReplayResult(
+            stream=stream,
+            target=target,
+            target_server=target_server,
+            start=lo,
+            end=pinned or hi,
+            dry_run=dry_run,
+            scanned=state.scanned,
+            copied=state.copied,
+            first_id=state.first_id,
+            last_id=state.last_id,
+            resume_after=state.resume_after,
+            first_new_id=state.first_new_id,
+            last_new_id=state.last_new_id,
+            seconds=time.perf_counter() - started,
+            stopped=stopped,
+        )
+
+    if pinned is None or (lo not in ("-", "+") and StreamId.parse(lo) > StreamId.parse(pinned)):
+        return result()
+    try:
+        stopped = _copy_range(
+            read_range(source, stream, lo, pinned, batch_size=batch_size, check_exists=False),
+            target_client,
+            target,
+            state,
+            entry_filter=filter,
+            count=count,
+            dry_run=dry_run,
+            target_server=target_server,
+            throttle=throttle,
+            chunk_size=chunk_size,
+            should_stop=should_stop,
+            on_progress=on_progress,
+        )
+    except StreamctlError:
+        raise
+    except Exception as exc:  # reading the source failed: say how far the copy got
+        from streamctl.core.connection import translate_error
+
+        mapped = translate_error(exc, client=source)
+        if mapped is None:
+            raise
+        raise PartialFailure(
+            f"{mapped.message}; {state.copied:,} entries were copied before it"
+            + _continue_hint(state),
+            done=state.copied,
+            exit_code=mapped.exit_code,
+        ) from None
+    return result(stopped)
+
+
+def _copy_range(
+    batches: Iterable[EntryBatch],
+    target_client: Client,
+    target: str,
+    state: _ReplayState,
+    *,
+    entry_filter: EntryFilter | None,
+    count: int | None,
+    dry_run: bool,
+    target_server: str | None,
+    throttle: _Throttle,
+    chunk_size: int,
+    should_stop: ShouldStop,
+    on_progress: Callable[[int, int], None],
+) -> bool:
+    """The copy loop of replay_into; True when it stopped on request."""
+    import hiredis
+
+    pack = hiredis.pack_command
+    prefix: tuple[Any, ...] = ("XADD", target, "*")
+    sender = PipelinedSender(target_client, target)
+    chunk: list[bytes] = []
+    chunk_ids: list[bytes] = []
+    try:
+        for batch in batches:
+            for eid, flat in batch.entries:
+                state.scanned += 1
+                if entry_filter is not None and not entry_filter.passes(batch.stream, eid, flat):
+                    continue
+                chunk.append(pack((*prefix, *flat)))
+                chunk_ids.append(eid)
+                reached = count is not None and state.copied + len(chunk) >= count
+                if len(chunk) >= chunk_size or reached:
+                    if not throttle.wait(state.copied + len(chunk)):
+                        return True
+                    _send_chunk(sender, chunk, chunk_ids, state, dry_run, target_server)
+                    chunk, chunk_ids = [], []
+                    on_progress(state.copied, state.scanned)
+                    if reached:
+                        return False
+                    if should_stop():
+                        return True
+            if chunk:
+                if not throttle.wait(state.copied + len(chunk)):
+                    return True
+                _send_chunk(sender, chunk, chunk_ids, state, dry_run, target_server)
+                chunk, chunk_ids = [], []
+            if batch.entries:
+                state.resume_after = text(batch.entries[-1][0])
+            on_progress(state.copied, state.scanned)
+            if should_stop():
+                return True
+        return False
+    finally:
+        sender.close()
+
+
+@dataclass
+class _ReplayState:
+    scanned: int = 0
+    copied: int = 0
+    first_id: str | None = None
+    last_id: str | None = None
+    resume_after: str | None = None
+    first_new_id: str | None = None
+    last_new_id: str | None = None
+
+
+def _target_error(
+    exc: BaseException, target_client: Client, target_server: str | None
+) -> StreamctlError:
+    """The target's failure, described with the target's settings (its URL, its timeout)."""
+    from streamctl.core.connection import translate_error
+
+    mapped = translate_error(exc, client=target_client)
+    if mapped is None:
+        raise exc
+    if target_server and isinstance(mapped, ConnectionFailed):
+        return ConnectionFailed(f"target {target_server}: {mapped.message}")
+    return mapped
+
+
+def _send_chunk(
+    sender: PipelinedSender,
+    chunk: list[bytes],
+    chunk_ids: list[bytes],
+    state: _ReplayState,
+    dry_run: bool,
+    target_server: str | None,
+) -> None:
+    if dry_run:
+        replies: list[Any] = [None] * len(chunk)
+    else:
+        try:
+            replies = sender.exchange(chunk)
+        except Exception as exc:
+            mapped = _target_error(exc, sender.client, target_server)
+            raise PartialFailure(
+                f"{mapped.message}; {state.copied:,} entries were copied before it, and up to "
+                f"{len(chunk):,} more may have been{_continue_hint(state)}",
+                done=state.copied,
+                exit_code=mapped.exit_code,
+            ) from None
+    for i, reply in enumerate(replies):
+        if isinstance(reply, Exception):
+            later = sum(1 for r in replies[i + 1 :] if not isinstance(r, Exception))
+            if i:
+                _copied(state, chunk_ids[:i], replies[:i])
+            what = f"the target refused entry {text(chunk_ids[i])}"
+            raise PartialFailure(
+                f"{sender.refusal_text(reply, what)}; "
+                f"{state.copied:,} entries were copied before it"
+                + (f" ({later} after it were copied too)" if later else "")
+                + _continue_hint(state),
+                done=state.copied,
+                exit_code=ExitCode.ERROR,
+            )
+    _copied(state, chunk_ids, replies)
+
+
+def _copied(state: _ReplayState, source_ids: list[bytes], replies: list[Any]) -> None:
+    """Count a run of entries the target acknowledged (replies: new ids, None on a dry run)."""
+    if not source_ids:
+        return
+    state.copied += len(source_ids)
+    if state.first_id is None:
+        state.first_id = text(source_ids[0])
+    state.last_id = state.resume_after = text(source_ids[-1])
+    if replies[-1] is not None:
+        if state.first_new_id is None:
+            state.first_new_id = text(replies[0])
+        state.last_new_id = text(replies[-1])
+
+
+def _continue_hint(state: _ReplayState) -> str:
+    if state.resume_after is None:
+        return "; rerun with the same --from"
+    return f"; continue with --from '({state.resume_after}'"
+
+
+# ---- replay --group: rewind a group ----
+
+
+def rewind_group(
+    client: Client, stream: str, group: str, start: str, *, dry_run: bool = False
+) -> RewindResult:
+    """Set GROUP's last-delivered id to just before `start`, so its consumers get the entries
+    from `start` on again, with ENTRIESREAD where it can be known: `group setid --execute`."""
+    from streamctl.core.connection import server_time_ms
+    from streamctl.core.groups import execute_setid, plan_setid
+
+    plan = plan_setid(
+        client, stream, group, parse_position(start), now_ms=lambda: server_time_ms(client)
+    )
+    if not dry_run:
+        execute_setid(client, plan)
+    return RewindResult(
+        stream=stream,
+        group=group,
+        previous_id=plan.current_id,
+        new_id=plan.new_id,
+        entries_read=plan.entries_read,
+        redeliver=plan.redeliver,
+        skip=plan.skip,
+        dry_run=dry_run,
+    )
