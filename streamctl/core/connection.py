@@ -473,6 +473,32 @@ def sentinel_of(client: object) -> tuple[Any, SentinelTarget] | None:
     return found if isinstance(found, tuple) else None
 
 
+# What a primary demoted in a failover answers to a command it was running or blocked in (the
+# keys it held vanish while it loads the new primary's data): the primary moved, not a refusal.
+_DEMOTED_REPLIES = ("NOGROUP", "UNBLOCKED", "READONLY")
+
+
+def demoted_error(conn: Any, exc: BaseException) -> BaseException | None:
+    """A lost-connection error (retried like one) when `exc`, an error reply read on `conn`,
+    came from a server that is no longer a primary (asked with ROLE on the same connection);
+    None otherwise, and when ROLE cannot be asked."""
+    if not str(exc).startswith(_DEMOTED_REPLIES) and not isinstance(exc, redis.ReadOnlyError):
+        return None
+    try:
+        conn.send_command("ROLE", check_health=False)
+        role = conn.read_response()
+    except redis.ResponseError:  # ROLE refused (ACL): the reply stands as it is
+        return None
+    except redis.RedisError:  # the demoted server closed the connection after its reply
+        role = None
+    if isinstance(role, list) and role and role[0] == b"master":
+        return None
+    conn.disconnect()
+    return mark_lost(
+        redis.ConnectionError(f"the server is no longer the primary (a failover): {exc}")
+    )
+
+
 def primary_address(client: Client) -> tuple[str, int] | None:
     """The primary's (host, port) as the Sentinels report it now; None when not through
     Sentinel."""
