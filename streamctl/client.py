@@ -332,6 +332,7 @@ class Client:
         wait_replicas: int | None = None,
         wait_timeout: float | None = None,
         wait_aof: bool = False,
+        on_notice: Callable[[str], None] | None = None,
     ) -> int:
         """Publish many events, pipelined in batches; returns how many the server acknowledged.
 
@@ -340,7 +341,8 @@ class Client:
         that many); `should_stop` is asked between batches (StoppedEarly after completing the
         batches in flight). `skipped` counts events of the input skipped before these, for the
         rerun hint. `wait_replicas`, `wait_timeout`, `wait_aof` as for `publish`, after each
-        batch: a batch not confirmed raises PartialFailure with exit code 5.
+        batch: a batch not confirmed raises PartialFailure with exit code 5. Through Sentinel,
+        a failover is followed (see the README's "High availability"); `on_notice` is told.
         """
         from streamctl.core import streams
 
@@ -354,6 +356,7 @@ class Client:
             should_stop=should_stop or (lambda: False),
             skipped=skipped,
             durability=_durability(wait_replicas, wait_timeout, wait_aof),
+            on_notice=on_notice or (lambda text: None),
         )
 
     # ---- reading ----

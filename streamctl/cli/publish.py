@@ -237,6 +237,7 @@ def _publish_file(
                     on_ids=on_ids,
                     should_stop=stop,
                     skipped=skip,
+                    on_notice=app_ctx.notice,
                 )
             except streams.StoppedEarly as early:
                 raise PartialFailure(

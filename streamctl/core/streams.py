@@ -212,6 +212,13 @@ class _Publication:
         if any(r is None for r in replies):  # no id for that event
             raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
         failure = next(r for r in replies if r.__class__ is not bytes)
+        if str(failure).startswith("READONLY"):  # the primary was demoted (a failover)
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            from streamctl.core.connection import mark_lost
+
+            self.sender.close(broken=True)
+            raise mark_lost(RedisConnectionError(f"the primary was demoted: {failure}"))
         raise _xadd_refusal(self.sender.client, ResponseError(str(failure)), self.stream, "*")
 
     def _receive_waited(self, replies: list[Any]) -> None:
@@ -321,6 +328,7 @@ def publish_many(
     should_stop: Callable[[], bool] = lambda: False,
     skipped: int = 0,
     durability: Durability | None = None,
+    on_notice: Callable[[str], None] = lambda text: None,
 ) -> int:
     """Publish events in pipelined batches; returns how many the server acknowledged.
 
@@ -334,38 +342,45 @@ def publish_many(
     `skipped`: events of the input skipped before these (the rerun hint counts from the start).
     `durability`: WAIT (or WAITAOF) after each batch; a batch not confirmed ends the run with
     PartialFailure (exit 5), its events published and counted.
+    Through Sentinel, a lost connection (a failover) is followed: the run waits for the new
+    primary and publishes again from the first event it lacks (core/failover.py), saying so
+    with `on_notice`.
     """
     if durability is not None:
         from streamctl.core.durability import require_support
 
         require_support(client, durability)
-    sender = _Publication(client, stream, on_ids, durability)
+    from streamctl.core.failover import LOST, Resend
+
+    resend = Resend.wanted(client)  # through Sentinel: ready to publish again after a failover
+    if resend is not None:
+        kept = resend.ids
+
+        def on_ids_kept(new_ids: list[bytes]) -> None:
+            kept.extend(new_ids)
+            on_ids(new_ids)
+
+        sender = _Publication(client, stream, on_ids_kept, durability)
+    else:
+        sender = _Publication(client, stream, on_ids, durability)
     prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
-    batch: list[bytes] = []
-    in_batch = 0
+    units: Iterator[tuple[bytes, int]] = _packed_units(prefix, events, batch_size)
     broken = True
     try:
-        try:
-            for packed, count in _packed_units(prefix, events, batch_size):
-                batch.append(packed)
-                in_batch += count
-                if in_batch >= batch_size:
-                    sender.send(batch, in_batch)
-                    batch, in_batch = [], 0
-                    if should_stop():
-                        sender.flush()
-                        raise StoppedEarly(sender.published)
-        except BadInput as exc:
-            sender.send(batch, in_batch)
-            sender.flush()
-            batch, in_batch = [], 0
-            raise PartialFailure(
-                f"{exc}; {sender.published} events before it were published",
-                done=sender.published,
-                exit_code=exc.exit_code,
-            ) from None
-        sender.send(batch, in_batch)
-        sender.flush()
+        while True:
+            try:
+                _publish_units(sender, units, resend, batch_size, should_stop)
+                break
+            except LOST as exc:
+                if resend is None:
+                    raise
+                sender.close(broken=True)
+                sender.published = resend.recover(client, stream, skipped, exc)
+                on_notice(
+                    f"the connection to the primary was lost ({exc}); publishing again from "
+                    f"event {skipped + sender.published + 1}, the first the primary now lacks"
+                )
+                units = chain(resend.again(), units)
         broken = False
     except (PartialFailure, StoppedEarly):
         broken = False
@@ -394,6 +409,41 @@ def publish_many(
     finally:
         sender.close(broken=broken)
     return sender.published
+
+
+def _publish_units(
+    sender: _Publication,
+    units: Iterator[tuple[bytes, int]],
+    resend: Any,
+    batch_size: int,
+    should_stop: Callable[[], bool],
+) -> None:
+    """Send the units in batches and read every reply (see publish_many); each unit is handed
+    to `resend` (when publishing through Sentinel) as it is taken."""
+    batch: list[bytes] = []
+    in_batch = 0
+    try:
+        for packed, count in units:
+            if resend is not None:
+                resend.pulled(packed, count)
+            batch.append(packed)
+            in_batch += count
+            if in_batch >= batch_size:
+                sender.send(batch, in_batch)
+                batch, in_batch = [], 0
+                if should_stop():
+                    sender.flush()
+                    raise StoppedEarly(sender.published)
+    except BadInput as exc:
+        sender.send(batch, in_batch)
+        sender.flush()
+        raise PartialFailure(
+            f"{exc}; {sender.published} events before it were published",
+            done=sender.published,
+            exit_code=exc.exit_code,
+        ) from None
+    sender.send(batch, in_batch)
+    sender.flush()
 
 
 # ---- ranges ----

@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -26,11 +28,9 @@ def _wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-unty
     raise AssertionError("condition not met in time")
 
 
-def _streamctl(args: list[str]) -> subprocess.Popen[bytes]:
+def _streamctl(args: list[str], stdout: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "streamctl", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        [sys.executable, "-m", "streamctl", *args], stdout=stdout, stderr=subprocess.PIPE
     )
 
 
@@ -76,3 +76,49 @@ def test_tail_continues_on_the_new_primary(ha: SentinelTopology, hr: redis.Redis
         proc.kill()
     assert proc.returncode == 0, err.decode()
     assert [json.loads(line)["id"] for line in out.decode().splitlines()] == first + second
+
+
+def _first_seen_in_order(values: list[int]) -> bool:
+    """Each value is either one already seen (published again) or the next one: in order,
+    never a gap."""
+    top = -1
+    for v in values:
+        if v > top + 1:
+            return False
+        top = max(top, v)
+    return True
+
+
+def test_publish_file_continues_at_least_once_in_order(
+    ha: SentinelTopology, hr: redis.Redis, tmp_path: Path
+) -> None:
+    n = 300_000
+    path = tmp_path / "events.ndjson"
+    path.write_text("".join(f'{{"n": "{i}"}}\n' for i in range(n)))
+    ids_file = (tmp_path / "ids.ndjson").open("wb")  # not a pipe: it would fill and stall the run
+    proc = _streamctl(
+        ["-u", ha.url, "publish", "big", "--file", str(path), "-o", "ndjson"], stdout=ids_file
+    )
+    try:
+        _wait_for(lambda: hr.xlen("big") > 20_000, timeout=60)
+        ha.failover()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        ids_file.close()
+    out = (tmp_path / "ids.ndjson").read_bytes()
+    assert proc.returncode == 0, err.decode()
+    assert "publishing again from event" in err.decode()
+    new = ha.primary().client()
+    held = [int(f[b"n"]) for _, f in new.xrange("big")]
+    assert _first_seen_in_order(held)
+    assert set(held) == set(range(n))  # every event at least once
+    assert held[-1] == n - 1
+    # every id printed last for an event is one the new primary holds
+    printed = [json.loads(line)["id"] for line in out.decode().splitlines()]
+    assert set(printed[-1000:]) <= {i.decode() for i, _ in new.xrange("big", count=None)}
+
+
+def test_first_seen_in_order_helper() -> None:
+    assert _first_seen_in_order([0, 1, 2, 1, 2, 3])
+    assert not _first_seen_in_order([0, 1, 3, 2])
