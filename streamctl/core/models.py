@@ -76,18 +76,6 @@ class EntryBatch:
 
 
 @dataclass(frozen=True)
-class PublishResult:
-    stream: str
-    ids: list[str]
-    seconds: float = 0.0
-    skipped: int = 0
-
-    @property
-    def count(self) -> int:
-        return len(self.ids)
-
-
-@dataclass(frozen=True)
 class StreamSummary:
     """One row of `ls`."""
 

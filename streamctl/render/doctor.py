@@ -12,7 +12,6 @@ from rich.table import Table
 from rich.text import Text
 
 from streamctl.core.models_monitoring import DoctorReport
-from streamctl.render import serialize
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "unknown": "magenta", "ok": "green"}
 
@@ -82,6 +81,3 @@ def doctor_view(r: DoctorReport) -> RenderableType:
             Text(f.level, style=LEVEL_STYLES.get(f.level, "")), f.check, f.message, f.action
         )
     return RichGroup(head, Text(""), caps, found)
-
-
-serialize.register(DoctorReport, doctor_data)

@@ -27,7 +27,6 @@ from streamctl.core.models_pending import (
     PendingSummary,
 )
 from streamctl.ids import format_age, format_duration, format_time, id_ms
-from streamctl.render import serialize
 from streamctl.render.serialize import time_of
 
 if TYPE_CHECKING:
@@ -182,17 +181,6 @@ def ack_data(r: AckResult) -> dict[str, Any]:
         "acked": r.acked,
         "not_pending": r.not_pending,
     }
-
-
-serialize.register(Consumer, consumer_data)
-serialize.register(GroupCreateResult, create_data)
-serialize.register(GroupDestroyResult, destroy_data)
-serialize.register(SetIdPlan, setid_data)
-serialize.register(DelConsumerResult, delconsumer_data)
-serialize.register(PendingSummary, summary_data)
-serialize.register(ClaimResult, claim_data)
-serialize.register(DeadLetterResult, dead_letter_data)
-serialize.register(AckResult, ack_data)
 
 
 # ---- Rich views ----

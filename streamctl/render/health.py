@@ -24,7 +24,6 @@ from streamctl.core.models_health import (
     TopReport,
 )
 from streamctl.ids import format_duration, format_time, id_ms
-from streamctl.render import serialize
 from streamctl.render.serialize import time_of
 
 if TYPE_CHECKING:
@@ -429,8 +428,3 @@ def claim_table(step: ClaimStep) -> RenderableType:
 
 
 # ---------------------------------------------------------------- plain-data shapes
-
-serialize.register(CheckReport, check_data)
-serialize.register(TopReport, top_data)
-serialize.register(BenchResult, bench_data)
-serialize.register(ProfileView, profile_data)

@@ -20,7 +20,6 @@ from typing import Any
 from streamctl.core.models import (
     Entry,
     GroupInfo,
-    PublishResult,
     RawEntry,
     StreamInfo,
     StreamSummary,
@@ -266,24 +265,62 @@ def stream_info_data(i: StreamInfo) -> dict[str, Any]:
     }
 
 
-def publish_data(r: PublishResult) -> list[dict[str, str]]:
-    return [{"stream": r.stream, "id": i} for i in r.ids]
-
-
 _CONVERTERS: dict[type, Any] = {
     StreamSummary: stream_summary_data,
     GroupInfo: group_data,
     StreamInfo: stream_info_data,
     Entry: entry_data,
-    PublishResult: publish_data,
 }
+
+
+# The models of the other render modules with a shape of their own: "core module.class" ->
+# ("render module", converter).
+# One explicit table, looked up by name and imported on use: a model gets the same shape
+# whichever render modules happen to be loaded (no registration by the side effect of an import).
+CONVERTERS: dict[str, tuple[str, str]] = {
+    "models_monitoring.DoctorReport": ("doctor", "doctor_data"),
+    "models_groups.Consumer": ("groups", "consumer_data"),
+    "models_groups.GroupCreateResult": ("groups", "create_data"),
+    "models_groups.GroupDestroyResult": ("groups", "destroy_data"),
+    "models_groups.SetIdPlan": ("groups", "setid_data"),
+    "models_groups.DelConsumerResult": ("groups", "delconsumer_data"),
+    "models_pending.PendingSummary": ("groups", "summary_data"),
+    "models_pending.ClaimResult": ("groups", "claim_data"),
+    "models_pending.DeadLetterResult": ("groups", "dead_letter_data"),
+    "models_pending.AckResult": ("groups", "ack_data"),
+    "models_health.CheckReport": ("health", "check_data"),
+    "models_health.TopReport": ("health", "top_data"),
+    "models_health.BenchResult": ("health", "bench_data"),
+    "models_health.ProfileView": ("health", "profile_data"),
+    "models_transfer.GroupHold": ("transfer", "hold_data"),
+    "models_transfer.TrimPlan": ("transfer", "trim_plan_data"),
+    "models_transfer.TrimResult": ("transfer", "trim_result_data"),
+    "models_transfer.ReplayResult": ("transfer", "replay_result_data"),
+    "models_transfer.RewindResult": ("transfer", "rewind_result_data"),
+    "models_transfer.GroupImport": ("transfer", "group_import_data"),
+    "models_transfer.ImportResult": ("transfer", "import_result_data"),
+}
+
+
+def converter_of(cls: type) -> Any:
+    """The function giving a model its plain-data shape, or None (generic dataclass fields)."""
+    own = _CONVERTERS.get(cls)
+    if own is not None:
+        return own
+    module = cls.__module__.removeprefix("streamctl.core.")
+    where = CONVERTERS.get(f"{module}.{cls.__qualname__}")
+    if where is None:
+        return None
+    import importlib
+
+    return getattr(importlib.import_module(f"streamctl.render.{where[0]}"), where[1])
 
 
 def to_data(obj: Any) -> Any:
     """Plain data (dicts, lists, str, int, None) for a model or a list of models."""
     if isinstance(obj, list | tuple):
         return [to_data(o) for o in obj]
-    conv = _CONVERTERS.get(type(obj))
+    conv = converter_of(type(obj))
     if conv is not None:
         return conv(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -293,11 +330,6 @@ def to_data(obj: Any) -> Any:
     if isinstance(obj, bytes):
         return value_data(obj)
     return obj
-
-
-def register(model: type, converter: Any) -> None:
-    """Let a command module's model define its plain-data shape."""
-    _CONVERTERS[model] = converter
 
 
 def dump_json(data: Any) -> str:

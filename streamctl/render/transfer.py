@@ -21,7 +21,6 @@ from streamctl.core.models_transfer import (
     TrimResult,
 )
 from streamctl.ids import format_duration
-from streamctl.render import serialize
 from streamctl.render.serialize import time_of, value_data
 
 if TYPE_CHECKING:
@@ -149,15 +148,6 @@ def import_result_data(r: ImportResult) -> dict[str, Any]:
         "seconds": round(r.seconds, 3),
         "interrupted": r.stopped,
     }
-
-
-serialize.register(GroupHold, hold_data)
-serialize.register(TrimPlan, trim_plan_data)
-serialize.register(TrimResult, trim_result_data)
-serialize.register(ReplayResult, replay_result_data)
-serialize.register(RewindResult, rewind_result_data)
-serialize.register(GroupImport, group_import_data)
-serialize.register(ImportResult, import_result_data)
 
 
 # ---- export --with-groups: one line per group, before the entries ----

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from streamctl.core import export, import_, replay
+from streamctl.core.filters import compile_filter
 from streamctl.core.models_transfer import ImportResult
 from streamctl.core.wire import raw_command
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
@@ -72,7 +73,7 @@ def test_replay_copies_fields_byte_for_byte_with_new_ids(r):
 def test_replay_range_match_and_count(r):
     fill(r, "src", 20)
     result = replay.replay_into(
-        r, "src", r, "dst", start="(3-0", end="15", matches=replay.parse_matches(["kind=ev*"])
+        r, "src", r, "dst", start="(3-0", end="15", filter=compile_filter(["kind=ev*"])
     )
     # 4..15 inclusive, even i: ids 5, 7, ..., 15 -> i = 4, 6, ..., 14
     assert values(r, "dst") == [str(i).encode() for i in range(4, 15, 2)]
@@ -127,12 +128,12 @@ def test_replay_stop_with_match_resumes_after_the_last_id_read(r):
         calls["n"] += 1
         return calls["n"] > 3
 
-    m = replay.parse_matches(["kind=odd"])
+    m = compile_filter(["kind=odd"])
     first = replay.replay_into(
-        r, "src", r, "dst", start="-", matches=m, batch_size=10, should_stop=stop
+        r, "src", r, "dst", start="-", filter=m, batch_size=10, should_stop=stop
     )
     assert first.stopped
-    rest = replay.replay_into(r, "src", r, "dst", start=f"({first.resume_after}", matches=m)
+    rest = replay.replay_into(r, "src", r, "dst", start=f"({first.resume_after}", filter=m)
     assert values(r, "dst") == [str(i).encode() for i in range(1, 40, 2)]
     assert first.copied + rest.copied == 20
 
@@ -171,7 +172,7 @@ def test_replay_errors(r):
     with pytest.raises(BadInput):
         replay.replay_into(r, "src", r, "dst", start="yesterday")
     with pytest.raises(BadInput):
-        replay.parse_matches(["nofield"])
+        compile_filter(["nofield"])
     assert not r.exists("dst")
 
 
