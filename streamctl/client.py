@@ -109,6 +109,14 @@ def _mapped(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _durability(replicas: int | None, timeout: float | None, aof: bool) -> Any:
+    from streamctl.core.durability import durability
+
+    if timeout is not None and not timeout > 0:  # also NaN
+        raise BadInput(f"bad wait_timeout {timeout}: give a number of seconds above 0")
+    return durability(replicas, None if timeout is None else max(1, round(timeout * 1000)), aof)
+
+
 def as_pairs(fields: Fields, what: str = "fields") -> FieldPairs:
     """An event's fields as (name, value) bytes: str and bytes as they are, int and float as
     their text, anything else as its JSON text (as `publish --json` stores it)."""
@@ -315,18 +323,30 @@ class Client:
         minid: str | None = None,
         approx: bool = False,
         mkstream: bool = True,
+        wait_replicas: int | None = None,
+        wait_timeout: float | None = None,
+        wait_aof: bool = False,
     ) -> str:
         """Append one event and return its id.
 
         `fields`: a mapping or (name, value) pairs; str and bytes values are stored as they
         are, others as their JSON text. `maxlen`/`minid` cap the stream (exactly unless
         `approx`); `mkstream=False` fails with NotFound when the stream does not exist.
+        `wait_replicas` N: succeed only when N replicas hold the event (WAIT), `wait_aof`: and
+        the primary's AOF on disk (WAITAOF, Redis >= 7.2), within `wait_timeout` seconds
+        (default 5); CheckFailed otherwise, naming how many confirmed (the event stays).
         """
         from streamctl.core import streams
 
         trim = self._trim_args(maxlen, minid, approx)
         return streams.publish_one(
-            self.redis, stream, as_pairs(fields), entry_id=id, trim=trim, mkstream=mkstream
+            self.redis,
+            stream,
+            as_pairs(fields),
+            entry_id=id,
+            trim=trim,
+            mkstream=mkstream,
+            durability=_durability(wait_replicas, wait_timeout, wait_aof),
         )
 
     def _trim_args(self, maxlen: int | None, minid: str | None, approx: bool) -> list[Any]:
@@ -350,6 +370,10 @@ class Client:
         on_ids: Callable[[list[bytes]], None] | None = None,
         should_stop: ShouldStop | None = None,
         skipped: int = 0,
+        wait_replicas: int | None = None,
+        wait_timeout: float | None = None,
+        wait_aof: bool = False,
+        on_notice: Callable[[str], None] | None = None,
     ) -> int:
         """Publish many events, pipelined in batches; returns how many the server acknowledged.
 
@@ -357,7 +381,10 @@ class Client:
         raises PartialFailure with `done` = events acknowledged before it (the rerun skips
         that many); `should_stop` is asked between batches: when it says stop, the batches in
         flight are completed and the count so far is returned. `skipped` counts events of the
-        input skipped before these, for the rerun hint.
+        input skipped before these, for the rerun hint. `wait_replicas`, `wait_timeout`,
+        `wait_aof` as for `publish`, after each batch: a batch not confirmed raises
+        PartialFailure with exit code 5. Through Sentinel, a failover is followed (see the
+        README's "High availability"); `on_notice` is told.
         """
         from streamctl.core import streams
 
@@ -372,6 +399,8 @@ class Client:
                 on_ids=on_ids or (lambda new_ids: None),
                 should_stop=should_stop or (lambda: False),
                 skipped=skipped,
+                durability=_durability(wait_replicas, wait_timeout, wait_aof),
+                on_notice=on_notice or (lambda text: None),
             )
         except streams.StoppedEarly as early:
             return early.done

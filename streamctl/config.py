@@ -24,6 +24,7 @@ ENV_PROFILE = "STREAMCTL_PROFILE"
 ENV_CONFIG = "STREAMCTL_CONFIG"
 ENV_OUTPUT = "STREAMCTL_OUTPUT"
 ENV_TLS_CA = "STREAMCTL_TLS_CA"
+ENV_SENTINEL_PASSWORD = "STREAMCTL_SENTINEL_PASSWORD"
 ENV_DEBUG = "STREAMCTL_DEBUG"
 ENV_NO_COLOR = "NO_COLOR"
 ENV_FORCE_COLOR = "FORCE_COLOR"
@@ -32,8 +33,20 @@ DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_TIMEOUT = 5.0
 MAX_TIMEOUT_SECONDS = 1_000_000  # about 11 days; sockets overflow far above
 APP_NAME = "streamctl"
-URL_SCHEMES = ("redis", "rediss", "unix")
-PROFILE_KEYS = ("url", "username", "password", "password_env", "ca_cert", "cluster", "timeout")
+URL_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+PROFILE_KEYS = (
+    "url",
+    "username",
+    "password",
+    "password_env",
+    "ca_cert",
+    "cluster",
+    "timeout",
+    "sentinel",
+    "sentinel_password_env",
+)
+SENTINEL_URL_FORM = "redis+sentinel://[user:pass@]HOST:PORT[,HOST:PORT...]/MASTER[/DB]"
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -45,13 +58,15 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 # user:password@ in a URL; a user part with '[' is the usage text "redis://[user:pass@]host"
-_URL_PASSWORD_RE = re.compile(r"((?:rediss?|unix)://[^:/@\s\[]*:)[^@\s]*@")
+_URL_PASSWORD_RE = re.compile(r"((?:rediss?|unix)(?:\+sentinel)?://[^:/@\s\[]*:)[^@\s]*@")
 
 
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ***."""
     try:
         parts = urlsplit(url)
+        if parts.scheme in SENTINEL_SCHEMES:  # several host:port, which urlsplit cannot read
+            return scrub(url)
         password, port = parts.password, parts.port  # a bad port raises ValueError here
     except ValueError:
         return scrub(url)
@@ -74,6 +89,10 @@ class Settings:
     cluster: bool | None = None  # None: detect
     timeout: float = DEFAULT_TIMEOUT
     profile: str | None = None
+    # A profile's `sentinel: {master: NAME, nodes: [...]}` (a redis+sentinel:// URL says the
+    # same in the URL itself: see `sentinel_target`), and the Sentinels' own password.
+    sentinel: tuple[str, tuple[str, ...]] | None = None
+    sentinel_password: str | None = None
 
     @property
     def display_url(self) -> str:
@@ -84,7 +103,7 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """What must never reach a message: the password, and the URL's (as written and
         decoded). Shorter than 3 characters is not masked: scrubbing "a" helps no one."""
-        found = [self.password or ""]
+        found = [self.password or "", self.sentinel_password or ""]
         try:
             url_password = urlsplit(self.url).password
         except ValueError:
@@ -92,6 +111,110 @@ class Settings:
         if url_password:
             found += [url_password, unquote(url_password)]
         return tuple(dict.fromkeys(x for x in found if len(x) >= 3))
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    """Where the Sentinels are and what to ask them for, and how to reach the data nodes."""
+
+    master: str
+    nodes: tuple[tuple[str, int], ...]
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @property
+    def addresses(self) -> str:
+        """The Sentinels as host:port, for messages."""
+        return ", ".join(f"{host}:{port}" for host, port in self.nodes)
+
+
+def _sentinel_node(text: str, where: str) -> tuple[str, int]:
+    host, sep, port = str(text).strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise BadInput(
+            f"bad Sentinel address {text!r} in {where}: give HOST:PORT, as in 10.0.0.1:26379"
+        )
+    return host, int(port)
+
+
+def sentinel_target(settings: Settings) -> SentinelTarget | None:
+    """The Sentinel deployment the settings name (a redis+sentinel:// URL, or a profile's
+    `sentinel` beside its url), or None for a server or cluster reached directly. A form that
+    cannot be read is BadInput naming what is accepted."""
+    scheme = settings.url.split("://", 1)[0].lower() if "://" in settings.url else ""
+    if scheme in SENTINEL_SCHEMES:
+        return _parse_sentinel_url(settings.url)
+    if settings.sentinel is None:
+        return None
+    master, nodes = settings.sentinel
+    if scheme not in ("redis", "rediss"):
+        raise BadInput(
+            f"bad URL {mask_url(settings.url)!r} beside 'sentinel': give "
+            "redis://[user:pass@]host/db or rediss://... (only its scheme, credentials and "
+            "database are used)"
+        )
+    parts = urlsplit(settings.url)
+    db_text = unquote(parts.path).strip("/") or "0"
+    if not (db_text.isascii() and db_text.isdigit()):
+        raise BadInput(f"bad URL {mask_url(settings.url)!r}: the database must be a number")
+    return SentinelTarget(
+        master=master,
+        nodes=tuple(_sentinel_node(n, "the profile's sentinel nodes") for n in nodes),
+        db=int(db_text),
+        username=settings.username or (unquote(parts.username) if parts.username else None),
+        password=settings.password
+        if settings.password is not None
+        else (unquote(parts.password) if parts.password is not None else None),
+        tls=scheme == "rediss",
+    )
+
+
+def _parse_sentinel_url(url: str) -> SentinelTarget:
+    def bad(why: str) -> BadInput:
+        return BadInput(f"bad URL {mask_url(url)!r}: {why}; accepted {SENTINEL_URL_FORM}")
+
+    scheme, rest = url.split("://", 1)
+    if "?" in rest or "#" in rest:
+        raise bad("a Sentinel URL takes no options")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    if not hosts:
+        raise bad("no Sentinel HOST:PORT")
+    nodes = []
+    for item in hosts.split(","):
+        try:
+            nodes.append(_sentinel_node(item, "the URL"))
+        except BadInput:
+            raise bad(f"{item!r} is not HOST:PORT") from None
+    names = [unquote(p) for p in path.split("/")] if path else []
+    if names and names[-1] == "":
+        names.pop()
+    if not names or not names[0]:
+        raise bad("no MASTER name after the Sentinels")
+    if len(names) > 2:
+        raise bad("too many parts after the Sentinels")
+    db = 0
+    if len(names) == 2:
+        if not (names[1].isascii() and names[1].isdigit()):
+            raise bad(f"the database {names[1]!r} is not a number")
+        db = int(names[1])
+    return SentinelTarget(
+        master=names[0],
+        nodes=tuple(nodes),
+        db=db,
+        username=username,
+        password=password,
+        tls=scheme.lower() == "rediss+sentinel",
+    )
 
 
 def default_config_path() -> Path:
@@ -144,8 +267,11 @@ def validate_url(url: str) -> str:
     if scheme not in URL_SCHEMES:
         raise BadInput(
             f"bad URL {mask_url(url)!r}: accepted redis://[user:pass@]host:port/db, "
-            "rediss://... (TLS), unix:///path/to/redis.sock"
+            f"rediss://... (TLS), unix:///path/to/redis.sock, {SENTINEL_URL_FORM} "
+            "(rediss+sentinel:// for TLS)"
         )
+    if scheme in SENTINEL_SCHEMES:
+        _parse_sentinel_url(url)
     return url
 
 
@@ -168,6 +294,16 @@ def profile_settings(name: str, profile: dict[str, Any], base: Settings) -> Sett
                 f"profile {name!r} takes its password from ${env_name}, which is not set"
             )
     cluster = profile.get("cluster")
+    sentinel = _profile_sentinel(name, profile.get("sentinel"))
+    sentinel_password = base.sentinel_password
+    sentinel_env = profile.get("sentinel_password_env")
+    if sentinel_env and sentinel_password is None:
+        sentinel_password = os.environ.get(str(sentinel_env))
+        if sentinel_password is None:
+            raise BadInput(
+                f"profile {name!r} takes the Sentinels' password from ${sentinel_env}, "
+                "which is not set"
+            )
     return Settings(
         url=validate_url(str(profile["url"])),
         username=profile.get("username"),
@@ -176,7 +312,23 @@ def profile_settings(name: str, profile: dict[str, Any], base: Settings) -> Sett
         cluster=bool(cluster) if cluster is not None else base.cluster,
         timeout=float(profile.get("timeout", base.timeout)),
         profile=name,
+        sentinel=sentinel,
+        sentinel_password=sentinel_password,
     )
+
+
+def _profile_sentinel(name: str, value: Any) -> tuple[str, tuple[str, ...]] | None:
+    if value is None:
+        return None
+    accepted = 'accepted: sentinel: {master: NAME, nodes: ["host:26379", ...]}'
+    if not isinstance(value, dict) or set(value) != {"master", "nodes"}:
+        raise BadInput(f"profile {name!r} has a bad 'sentinel'; {accepted}")
+    master, nodes = value["master"], value["nodes"]
+    if not isinstance(master, str) or not master or not isinstance(nodes, list) or not nodes:
+        raise BadInput(f"profile {name!r} has a bad 'sentinel'; {accepted}")
+    for node in nodes:
+        _sentinel_node(str(node), f"profile {name!r}")
+    return master, tuple(str(n) for n in nodes)
 
 
 def resolve_settings(
@@ -198,6 +350,7 @@ def resolve_settings(
         timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
         ca_cert=tls_ca or os.environ.get(ENV_TLS_CA) or None,
         cluster=cluster,
+        sentinel_password=os.environ.get(ENV_SENTINEL_PASSWORD) or None,
     )
     env_url = os.environ.get(ENV_URL) or os.environ.get(ENV_REDIS_URL)
     chosen_profile: str | None = None

@@ -66,6 +66,31 @@ def publish(
             "--skip", help="Skip the first N events of --file (resume a run).", metavar="N"
         ),
     ] = 0,
+    wait_replicas: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--wait-replicas",
+            help="Succeed only when N replicas hold the events (WAIT after each event or "
+            "batch); exit 5 naming how many did.",
+            metavar="N",
+        ),
+    ] = None,
+    wait_timeout: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--wait-timeout",
+            help="How long --wait-replicas/--wait-aof waits (default 5s).",
+            metavar="DUR",
+        ),
+    ] = None,
+    wait_aof: Annotated[
+        bool,
+        typer.Option(
+            "--wait-aof",
+            help="Succeed only when the primary's AOF holds the events on disk (WAITAOF, "
+            "Redis >= 7.2).",
+        ),
+    ] = False,
     output: OutputOption = None,
 ) -> None:
     """Append an event (or a file of events) to STREAM and print each new id.
@@ -75,6 +100,7 @@ def publish(
       streamctl publish orders order_id=42 status=created
       streamctl publish orders --json '{"order_id": 42, "status": "created"}'
       streamctl publish orders --file events.ndjson --maxlen 100000 --approx
+      streamctl publish orders --file events.ndjson --wait-replicas 1 --wait-timeout 2s
     """
     app_ctx = state(ctx)
     pairs = pairs or []
@@ -91,6 +117,7 @@ def publish(
         raise BadInput("--id applies to a single event, not to --file (each event gets a new id)")
     # ids one per line unless a data format is asked for: `id=$(streamctl publish ...)` works
     fmt = app_ctx.requested_format(output)
+    waits = _wait_options(wait_replicas, wait_timeout, wait_aof)
 
     from streamctl import inputs
 
@@ -107,10 +134,32 @@ def publish(
         )
         if not fields:
             raise BadInput("an event needs at least one field: FIELD=VALUE, --json or --file")
-        new_id = app_ctx.sc.publish(stream, fields, id=entry_id, mkstream=not no_mkstream, **cap)
+        new_id = app_ctx.sc.publish(
+            stream, fields, id=entry_id, mkstream=not no_mkstream, **cap, **waits
+        )
         _write_ids(app_ctx, stream, [new_id], fmt)
         return
-    _publish_file(app_ctx, stream, file, skip=skip, cap=cap, mkstream=not no_mkstream, fmt=fmt)
+    _publish_file(
+        app_ctx, stream, file, skip=skip, cap=cap, waits=waits, mkstream=not no_mkstream, fmt=fmt
+    )
+
+
+def _wait_options(replicas: int | None, timeout: str | None, aof: bool) -> dict[str, Any]:
+    """--wait-replicas/--wait-timeout/--wait-aof as Client arguments, errors worded with the
+    flags."""
+    if replicas is not None and replicas < 0:
+        raise BadInput(f"bad --wait-replicas {replicas}: give a count of replicas, 0 or more")
+    seconds: float | None = None
+    if timeout is not None:
+        from streamctl.ids import parse_duration
+
+        ms = parse_duration(timeout, what="--wait-timeout")
+        if ms <= 0:
+            raise BadInput(f"bad --wait-timeout {timeout!r}: give a duration above 0 (e.g. 2s)")
+        if not replicas and not aof:
+            raise BadInput("--wait-timeout applies with --wait-replicas N or --wait-aof")
+        seconds = ms / 1000
+    return {"wait_replicas": replicas, "wait_timeout": seconds, "wait_aof": aof}
 
 
 def _exact_minid(app_ctx: AppContext, minid: str | None) -> str | None:
@@ -141,6 +190,7 @@ def _publish_file(
     *,
     skip: int,
     cap: dict[str, Any],
+    waits: dict[str, Any],
     mkstream: bool,
     fmt: str,
 ) -> None:
@@ -172,10 +222,12 @@ def _publish_file(
             stream,
             inputs.read_events(path, skip=skip),
             **cap,
+            **waits,
             mkstream=mkstream,
             on_ids=on_ids,
             should_stop=run.should_stop,
             skipped=skip,
+            on_notice=app_ctx.notice,
         )
         if run.should_stop():
             raise run.stopped(

@@ -38,8 +38,13 @@ from redis.exceptions import (
     TryAgainError,
 )
 from redis.retry import Retry
+from redis.sentinel import (
+    MasterNotFoundError,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 
-from streamctl.config import Settings, scrub
+from streamctl.config import SentinelTarget, Settings, scrub, sentinel_target
 from streamctl.errors import (
     BadInput,
     ConnectionFailed,
@@ -328,6 +333,8 @@ def check_url(settings: Settings) -> None:
     first command with a TypeError (an unknown query option) is a bad URL: exit 2, named."""
     from urllib.parse import parse_qsl, unquote, urlsplit
 
+    if sentinel_target(settings) is not None:  # read (and refused when bad) by sentinel_target
+        return
     try:
         parts = urlsplit(settings.url)
         parts.port  # noqa: B018 - raises ValueError for 'host:notaport' and ports over 65535
@@ -360,6 +367,9 @@ def connect(settings: Settings, *, socket_timeout: float | None | str = "default
     """
     check_url(settings)
     kwargs = client_kwargs(settings, socket_timeout=socket_timeout)
+    target = sentinel_target(settings)
+    if target is not None:
+        return _sentinel_client(settings, target, kwargs)
     try:
         if settings.cluster:
             cluster = _cluster_client(settings, kwargs)
@@ -393,6 +403,111 @@ def settings_of(client: object) -> Settings | None:
     settings_of(client))`). None for a client built elsewhere."""
     settings = getattr(client, "_streamctl_settings", None)
     return settings if isinstance(settings, Settings) else None
+
+
+# ---- Redis Sentinel ----
+#
+# The client of a Sentinel-managed primary is redis-py's master_for client: its pool asks the
+# Sentinels (each in turn, any may be down) for the primary's address whenever it opens a
+# connection, so a connection lost in a failover, or one the demoted primary answers with
+# READONLY (redis-py turns that into a ConnectionError and drops the connection), reconnects to
+# the new primary at the next command. Our connection classes (NOPERM naming, the "lost the
+# connection" wording) are mixed into redis-py's Sentinel-managed ones.
+
+
+class _SentinelConnection(_SentTracking, SentinelManagedConnection):
+    pass
+
+
+class _SentinelTLSConnection(_SentTracking, SentinelManagedSSLConnection):
+    on_connect_check_health = _TLSConnection.on_connect_check_health
+
+
+def _sentinel_client(settings: Settings, target: SentinelTarget, kwargs: dict[str, Any]) -> Client:
+    if settings.cluster:
+        raise BadInput(
+            f"{describe_target(settings)} names a Sentinel-managed primary, not a Redis "
+            "Cluster: drop --cluster (or the profile's cluster: true)"
+        )
+    from redis.sentinel import Sentinel
+
+    options = dict(kwargs)
+    options.pop("username", None)
+    options.pop("password", None)
+    options.pop("ssl_ca_certs", None)
+    if target.username:
+        options["username"] = target.username
+    if target.password is not None:
+        options["password"] = target.password
+    if target.db:
+        options["db"] = target.db
+    if target.tls:
+        options["connection_class"] = _SentinelTLSConnection
+        if settings.ca_cert:
+            options["ssl_ca_certs"] = settings.ca_cert
+    else:
+        options["connection_class"] = _SentinelConnection
+    timeout = _timeout(settings.timeout)
+    sentinel_kwargs: dict[str, Any] = {
+        "protocol": 2,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "driver_info": None,
+    }
+    if settings.sentinel_password is not None:
+        sentinel_kwargs["password"] = settings.sentinel_password
+    manager = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    client = cast(
+        _Client,
+        manager.master_for(target.master, redis_class=_Client, **options),  # type: ignore[no-untyped-call]
+    )
+    client._streamctl_sentinel = (manager, target)
+    _own(client, settings, "sentinel")
+    return client
+
+
+def sentinel_of(client: object) -> tuple[Any, SentinelTarget] | None:
+    """(redis-py's Sentinel manager, the target) behind a Sentinel-managed client, else None."""
+    found = getattr(client, "_streamctl_sentinel", None)
+    return found if isinstance(found, tuple) else None
+
+
+# What a primary demoted in a failover answers to a command it was running or blocked in (the
+# keys it held vanish while it loads the new primary's data): the primary moved, not a refusal.
+_DEMOTED_REPLIES = ("NOGROUP", "UNBLOCKED", "READONLY")
+
+
+def demoted_error(conn: Any, exc: BaseException) -> BaseException | None:
+    """A lost-connection error (retried like one) when `exc`, an error reply read on `conn`,
+    came from a server that is no longer a primary (asked with ROLE on the same connection);
+    None otherwise, and when ROLE cannot be asked."""
+    if not str(exc).startswith(_DEMOTED_REPLIES) and not isinstance(exc, redis.ReadOnlyError):
+        return None
+    try:
+        conn.send_command("ROLE", check_health=False)
+        role = conn.read_response()
+    except redis.ResponseError:  # ROLE refused (ACL): the reply stands as it is
+        return None
+    except redis.RedisError:  # the demoted server closed the connection after its reply
+        role = None
+    if isinstance(role, list) and role and role[0] == b"master":
+        return None
+    conn.disconnect()
+    return mark_lost(
+        redis.ConnectionError(f"the server is no longer the primary (a failover): {exc}")
+    )
+
+
+def primary_address(client: Client) -> tuple[str, int] | None:
+    """The primary's (host, port) as the Sentinels report it now; None when not through
+    Sentinel."""
+    found = sentinel_of(client)
+    if found is None:
+        return None
+    manager, target = found
+    host, port = manager.discover_master(target.master)
+    return str(host), int(port)
 
 
 # ---- Redis Cluster: detection, the client, routing ----
@@ -433,10 +548,13 @@ class _Client(redis.Redis):
     _streamctl_detect: tuple[Settings, dict[str, Any]] | None = None
     _streamctl_cluster: Any = None
     _streamctl_mode: str | None = None
+    _streamctl_sentinel: tuple[Any, SentinelTarget] | None = None
 
     def close(self) -> None:
         if self._streamctl_cluster is not None:
             self._streamctl_cluster.close()
+        if self._streamctl_sentinel is not None:
+            self._streamctl_sentinel[0].close()
         super().close()
 
 
@@ -806,6 +924,8 @@ def _translate(
     exc: BaseException, settings: Settings | None, client: object | None
 ) -> StreamctlError | None:
     target = describe_target(settings)
+    if isinstance(exc, MasterNotFoundError):
+        return _no_primary(exc, settings)
     if isinstance(exc, RedisClusterException):
         text = _first_line(exc)
         if "cluster mode is not enabled" in text.lower():
@@ -851,6 +971,29 @@ def _translate(
             return ConnectionFailed(f"authentication failed at {target}: {text}")
         return ServerRefused(f"the server refused: {text}")
     return ServerRefused(f"{type(exc).__name__}: {text}")
+
+
+def _no_primary(exc: BaseException, settings: Settings | None) -> StreamctlError:
+    """No Sentinel answered, or none knows a primary by that name (exit 3)."""
+    found = sentinel_target(settings) if settings is not None else None
+    if found is None:
+        return ConnectionFailed(f"no primary found: {_first_line(exc)}")
+    text = str(exc)
+    if "Authentication" in text or "NOAUTH" in text or "WRONGPASS" in text:
+        return ConnectionFailed(
+            f"the Sentinels at {found.addresses} refused to answer without their password "
+            "(or with this one): give it in STREAMCTL_SENTINEL_PASSWORD or with the profile's "
+            "sentinel_password_env"
+        )
+    if " : " in text:  # redis-py appends each Sentinel's connection error
+        return ConnectionFailed(
+            f"no Sentinel answered for primary {found.master!r} (asked {found.addresses}): "
+            "is any of them running and reachable?"
+        )
+    return ConnectionFailed(
+        f"the Sentinels at {found.addresses} know no healthy primary named {found.master!r} "
+        "(check the name after the Sentinels in the URL, and SENTINEL MASTERS on one of them)"
+    )
 
 
 def _was_lost(exc: BaseException) -> bool:

@@ -42,6 +42,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamctl.core.connection import (
     Client,
+    demoted_error,
     redirect_error,
     route,
     server_time_ms,
@@ -168,6 +169,9 @@ def _call(client: Client, timeout_s: float | None, *args: Any, packed: bytes | N
         return conn.read_response(timeout=timeout_s)
     except ResponseError as exc:
         _raise_redirect(exc, node)
+        demoted = demoted_error(conn, exc)
+        if demoted is not None:
+            raise demoted from None
         raise
     except BaseException:
         conn.disconnect()  # type: ignore[no-untyped-call]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, repeat
 from operator import itemgetter
@@ -20,16 +21,25 @@ from streamctl.core.wire import (
     PipelinedSender,
     opt_id,
     opt_int,
+    pack,
     pairs,
     raw_command,
     raw_pipeline,
     require_stream,
     text,
 )
-from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused, StreamctlError
+from streamctl.errors import (
+    BadInput,
+    CheckFailed,
+    NotFound,
+    PartialFailure,
+    ServerRefused,
+    StreamctlError,
+)
 from streamctl.inputs import FieldPairs, json_text_values
 
 if TYPE_CHECKING:
+    from streamctl.core.durability import Durability
     from streamctl.core.filters import EntryFilter
     from streamctl.core.models import (
         EntryBatch,
@@ -112,35 +122,62 @@ def publish_one(
     entry_id: str = "*",
     trim: list[Any] | None = None,
     mkstream: bool = True,
+    durability: Durability | None = None,
 ) -> str:
-    """XADD one event and return its id."""
+    """XADD one event and return its id; with `durability`, WAIT (or WAITAOF) after it on the
+    same connection (CheckFailed when it is not confirmed: the event stays published)."""
     if not fields:
         raise BadInput("an event needs at least one field: FIELD=VALUE, --json or --file")
-    try:
-        reply = raw_command(
-            client, *xadd_args(stream, fields, entry_id=entry_id, trim=trim, mkstream=mkstream)
-        )
-    except ResponseError as exc:
-        raise _xadd_refusal(client, exc, stream, entry_id) from None
+    args = xadd_args(stream, fields, entry_id=entry_id, trim=trim, mkstream=mkstream)
+    waited: Any = None
+    if durability is not None:
+        from streamctl.core import durability as waits
+
+        waits.require_support(client, durability)
+        reply, waited = waits.write_then_wait(client, args, durability)
+        if isinstance(reply, ResponseError):
+            raise _xadd_refusal(client, reply, stream, entry_id) from None
+    else:
+        try:
+            reply = raw_command(client, *args)
+        except ResponseError as exc:
+            raise _xadd_refusal(client, exc, stream, entry_id) from None
     if reply is None:
         raise NotFound(f"stream {stream!r} does not exist (--no-mkstream)")
-    return text(reply)
+    new_id = text(reply)
+    if durability is not None:
+        waits.require(durability, waited, f"event {new_id} was published")
+    return new_id
 
 
 class _Publication:
     """XADD batches on one PipelinedSender with two batches in flight: the next batch is sent
     before the replies of the previous one are read, so the server works while we parse and
     pack. `published` counts only the replies read, i.e. the events the server acknowledged.
+    With `durability`, each batch is followed by its WAIT (WAITAOF), the batch's last reply.
     """
 
-    def __init__(self, client: Client, stream: str, on_ids: Callable[[list[bytes]], None]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        stream: str,
+        on_ids: Callable[[list[bytes]], None],
+        durability: Durability | None = None,
+    ) -> None:
         self.sender = PipelinedSender(client, stream)
         self.stream = stream
         self.on_ids = on_ids
         self.published = 0
+        self.durability = durability
+        self.wait_packed = pack(durability.command()) if durability is not None else b""
 
     def send(self, commands: list[bytes], count: int | None = None) -> None:
         """Send packed commands: one per event, or `count` events packed together."""
+        if not commands:
+            return
+        if self.durability is not None:
+            events = len(commands) if count is None else count
+            commands, count = [*commands, self.wait_packed], events + 1
         self.sender.send(commands, count)
         if len(self.sender.inflight) > 1:
             self._read()
@@ -152,18 +189,49 @@ class _Publication:
     def _read(self) -> None:
         replies: list[Any] = []
         try:
-            self.sender.receive(replies)
+            if self.durability is None:
+                self.sender.receive(replies)
+            else:
+                self._receive_waited(replies)
         finally:
             ids = [r for r in replies if r.__class__ is bytes]
             self.published += len(ids)
             if ids:
                 self.on_ids(ids)
+        waited: Any = None
+        if self.durability is not None:
+            waited = replies.pop()
         if len(ids) == len(replies):
+            if self.durability is not None:
+                from streamctl.core.durability import require
+
+                if waited.__class__.__name__ == "ReplyError":
+                    waited = ResponseError(str(waited))
+                require(self.durability, waited, "a batch of events was published")
             return
         if any(r is None for r in replies):  # no id for that event
             raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
         failure = next(r for r in replies if r.__class__ is not bytes)
+        if str(failure).startswith("READONLY"):  # the primary was demoted (a failover)
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            from streamctl.core.connection import mark_lost
+
+            self.sender.close(broken=True)
+            raise mark_lost(RedisConnectionError(f"the primary was demoted: {failure}"))
         raise _xadd_refusal(self.sender.client, ResponseError(str(failure)), self.stream, "*")
+
+    def _receive_waited(self, replies: list[Any]) -> None:
+        """The replies of a batch ending with its WAIT, which may block for its timeout: the
+        socket's timeout is lengthened by it while they are read."""
+        assert self.durability is not None
+        sock = self.sender.conn._sock
+        base = sock.gettimeout()
+        sock.settimeout(None if base is None else base + self.durability.timeout_s)
+        try:
+            self.sender.receive(replies)
+        finally:
+            sock.settimeout(base)
 
     def close(self, *, broken: bool) -> None:
         self.sender.close(broken=broken)
@@ -259,6 +327,8 @@ def publish_many(
     batch_size: int = PUBLISH_BATCH,
     should_stop: Callable[[], bool] = lambda: False,
     skipped: int = 0,
+    durability: Durability | None = None,
+    on_notice: Callable[[str], None] = lambda text: None,
 ) -> int:
     """Publish events in pipelined batches; returns how many the server acknowledged.
 
@@ -270,38 +340,60 @@ def publish_many(
     the count of events it acknowledged before the failure. `should_stop` is checked between
     batches (a signal): the batches in flight are completed, then StoppedEarly is raised.
     `skipped`: events of the input skipped before these (the rerun hint counts from the start).
+    `durability`: WAIT (or WAITAOF) after each batch; a batch not confirmed ends the run with
+    PartialFailure (exit 5), its events published and counted.
+    Through Sentinel, a lost connection (a failover) is followed: the run waits for the new
+    primary and publishes again from the first event it lacks (core/failover.py), saying so
+    with `on_notice`.
     """
-    sender = _Publication(client, stream, on_ids)
+    if durability is not None:
+        from streamctl.core.durability import require_support
+
+        require_support(client, durability)
+    from streamctl.core.failover import LOST, Resend
+
+    resend = Resend.wanted(client)  # through Sentinel: ready to publish again after a failover
+    if resend is not None:
+        kept = resend.ids
+
+        def on_ids_kept(new_ids: list[bytes]) -> None:
+            kept.extend(new_ids)
+            on_ids(new_ids)
+
+        sender = _Publication(client, stream, on_ids_kept, durability)
+    else:
+        sender = _Publication(client, stream, on_ids, durability)
     prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
-    batch: list[bytes] = []
-    in_batch = 0
+    units: Iterator[tuple[bytes, int]] = _packed_units(prefix, events, batch_size)
     broken = True
     try:
-        try:
-            for packed, count in _packed_units(prefix, events, batch_size):
-                batch.append(packed)
-                in_batch += count
-                if in_batch >= batch_size:
-                    sender.send(batch, in_batch)
-                    batch, in_batch = [], 0
-                    if should_stop():
-                        sender.flush()
-                        raise StoppedEarly(sender.published)
-        except BadInput as exc:
-            sender.send(batch, in_batch)
-            sender.flush()
-            batch, in_batch = [], 0
-            raise PartialFailure(
-                f"{exc}; {sender.published} events before it were published",
-                done=sender.published,
-                exit_code=exc.exit_code,
-            ) from None
-        sender.send(batch, in_batch)
-        sender.flush()
+        while True:
+            try:
+                _publish_units(sender, units, resend, batch_size, should_stop)
+                break
+            except LOST as exc:
+                if resend is None:
+                    raise
+                sender.close(broken=True)
+                sender.published = resend.recover(client, stream, skipped, exc)
+                on_notice(
+                    f"the connection to the primary was lost ({exc}); publishing again from "
+                    f"event {skipped + sender.published + 1}, the first the primary now lacks"
+                )
+                units = chain(resend.again(), units)
         broken = False
     except (PartialFailure, StoppedEarly):
         broken = False
         raise
+    except CheckFailed as exc:  # a wait not confirmed: the events it followed are published
+        with contextlib.suppress(CheckFailed):
+            sender.flush()  # the batch in flight is published too: count it
+        raise PartialFailure(
+            f"{exc}; {sender.published} events were published (rerun with --skip "
+            f"{skipped + sender.published} to publish the rest)",
+            done=sender.published,
+            exit_code=exc.exit_code,
+        ) from None
     except BaseException as exc:
         from streamctl.core.connection import translate_error
 
@@ -317,6 +409,41 @@ def publish_many(
     finally:
         sender.close(broken=broken)
     return sender.published
+
+
+def _publish_units(
+    sender: _Publication,
+    units: Iterator[tuple[bytes, int]],
+    resend: Any,
+    batch_size: int,
+    should_stop: Callable[[], bool],
+) -> None:
+    """Send the units in batches and read every reply (see publish_many); each unit is handed
+    to `resend` (when publishing through Sentinel) as it is taken."""
+    batch: list[bytes] = []
+    in_batch = 0
+    try:
+        for packed, count in units:
+            if resend is not None:
+                resend.pulled(packed, count)
+            batch.append(packed)
+            in_batch += count
+            if in_batch >= batch_size:
+                sender.send(batch, in_batch)
+                batch, in_batch = [], 0
+                if should_stop():
+                    sender.flush()
+                    raise StoppedEarly(sender.published)
+    except BadInput as exc:
+        sender.send(batch, in_batch)
+        sender.flush()
+        raise PartialFailure(
+            f"{exc}; {sender.published} events before it were published",
+            done=sender.published,
+            exit_code=exc.exit_code,
+        ) from None
+    sender.send(batch, in_batch)
+    sender.flush()
 
 
 # ---- ranges ----
