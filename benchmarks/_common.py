@@ -45,6 +45,16 @@ def best_of(n: int, fn: Callable[[], object]) -> float:
     return min(timed(fn) for _ in range(n))
 
 
+def interleaved(rounds: int, cases: dict[str, Callable[[], object]]) -> dict[str, list[float]]:
+    """Each case's times over `rounds` rounds of running every case once, in turn: on a shared
+    machine, a busy moment then slows all cases, not only the one that happened to run."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            times[name].append(timed(fn))
+    return times
+
+
 def median_of(n: int, fn: Callable[[], object]) -> float:
     return statistics.median(timed(fn) for _ in range(n))
 
