@@ -517,9 +517,10 @@ def primary_address(client: Client) -> tuple[str, int] | None:
 # server), fans out with `primaries(client)` (SCAN is per node) and groups multi-key reads with
 # `slot_groups`. Never a redis-py command on the client itself when it acts on a key: on a
 # cluster found by detection the client is the first node's.
-# A MOVED/ASK reply (a slot moving while the command runs: the cluster is resharding) is not
-# followed on the raw paths: it is reported in one line (exit 3), and a rerun, which reads the
-# new slot map, succeeds.
+# A MOVED/ASK reply (a slot moving while the command runs: the cluster is resharding) is
+# followed on the raw paths (`redirect_target`): MOVED reads the slot map again and resends to
+# the new owner, ASK sends ASKING then the command to the node named, once. On a single server
+# (--no-cluster, or a cluster that was not detected) it is reported in one line (exit 3).
 
 # How a client reaches its server, worded into MOVED messages: "forced-plain" (--no-cluster),
 # "detected-plain" or "cluster". Each client carries its own (two clients, as in replay
@@ -833,6 +834,45 @@ def redirect_error(
         f"the cluster at {target} is moving slots ({text}): a slot changed node while the "
         "command ran; rerun it"
     )
+
+
+MAX_REDIRECTS = 5  # MOVED/ASK replies followed for one command before it is reported
+
+
+def redirect_target(client: Client, exc: BaseException) -> tuple[Client, bool] | None:
+    """Where to resend a command that got the MOVED or ASK reply `exc` (a redis-py exception or
+    a hiredis ReplyError), `client` being the one it was routed with: (the node's client, True
+    when ASKING must be sent before the command). MOVED reads the slot map again (the slot is
+    then owned by the node the reply names, even when the node asked has not learned it yet);
+    ASK leaves the map alone. None on a single server, for any other error, and when the node
+    named is not part of the cluster: the reply is then reported (redirect_error)."""
+    word = redirect_word(exc)
+    if word not in ("MOVED", "ASK"):
+        return None
+    cluster = _as_cluster(client)
+    if cluster is None:
+        return None
+    parts = _first_line(exc).split()
+    if parts and parts[0] == word:
+        parts = parts[1:]  # hiredis keeps the word, redis-py drops it
+    if len(parts) != 2 or not parts[0].isdigit():
+        return None
+    host, _, port_text = parts[1].rpartition(":")
+    if not host or host == "?" or not port_text.isdigit():
+        return None
+    manager = cluster.nodes_manager
+    if word == "MOVED":
+        manager.initialize()
+        manager.move_slot(MovedError(f"{parts[0]} {host}:{port_text}"))
+    node = manager.get_node(host=host, port=int(port_text))
+    if node is None:
+        manager.initialize()
+        node = manager.get_node(host=host, port=int(port_text))
+        if node is None:
+            return None
+    node_redis: Client = cluster.get_redis_connection(node)
+    _own(node_redis, settings_of(client), "cluster")
+    return node_redis, word == "ASK"
 
 
 def server_time_ms(client: Client) -> int:

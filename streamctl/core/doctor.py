@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from streamctl.config import Settings
 from streamctl.core.connection import (
@@ -25,6 +25,7 @@ from streamctl.core.connection import (
     node_client,
     primaries,
 )
+from streamctl.core.models import Endpoint
 from streamctl.core.models_monitoring import (
     ERROR,
     LEVELS,
@@ -115,7 +116,17 @@ def diagnose(client: Client, settings: Settings | None = None) -> DoctorReport:
         topology=topology,
         capabilities=tuple(capabilities),
         findings=tuple(sorted(findings, key=lambda f: order[f.level])),
+        endpoint=_endpoint(client),
     )
+
+
+def _endpoint(client: Client) -> Endpoint | None:
+    from streamctl.core.endpoint import endpoint_of
+
+    try:
+        return endpoint_of(client)
+    except RedisError:  # doctor reports what it can
+        return None
 
 
 def _kind(node: Client, findings: list[Finding]) -> tuple[str, str]:

@@ -41,9 +41,12 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamctl.core.connection import (
+    MAX_REDIRECTS,
     Client,
     demoted_error,
     redirect_error,
+    redirect_target,
+    redirect_word,
     route,
     server_time_ms,
     slot_groups,
@@ -155,19 +158,44 @@ class FollowResult:
 
 
 def _call(client: Client, timeout_s: float | None, *args: Any, packed: bytes | None = None) -> Any:
-    """One command on a pooled connection (on a cluster: of the node owning its key), the reply
-    raw (no redis-py callbacks), with its own read timeout. A connection that failed mid-reply is
-    closed, never reused. `packed`: the command already in RESP (`args` then only route it)."""
+    """One command on a pooled connection (on a cluster: of the node owning its key, a MOVED/ASK
+    reply followed up to MAX_REDIRECTS times), the reply raw (no redis-py callbacks), with its
+    own read timeout. A connection that failed mid-reply is closed, never reused. `packed`: the
+    command already in RESP (`args` then only route it)."""
     node = route(client, args)
+    asking = False
+    for attempt in range(MAX_REDIRECTS + 1):
+        try:
+            return _call_on(node, timeout_s, args, packed, asking=asking)
+        except ResponseError as exc:
+            target = redirect_target(client, exc) if attempt < MAX_REDIRECTS else None
+            if target is None:
+                _raise_redirect(exc, node)
+                raise
+            node, asking = target
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _call_on(
+    node: Client, timeout_s: float | None, args: Any, packed: bytes | None, *, asking: bool
+) -> Any:
     pool = node.connection_pool
     conn = pool.get_connection()
     try:
-        if packed is None:
+        if asking:
+            command = hiredis.pack_command(tuple(args)) if packed is None else packed
+            conn.send_packed_command([_ASKING + command])  # type: ignore[no-untyped-call]
+        elif packed is None:
             conn.send_command(*args)  # type: ignore[no-untyped-call]
         else:
             conn.send_packed_command([packed])  # type: ignore[no-untyped-call]
+        if asking:
+            with contextlib.suppress(ResponseError):  # the command's own reply tells
+                conn.read_response(timeout=timeout_s)
         return conn.read_response(timeout=timeout_s)
     except ResponseError as exc:
+        if redirect_word(exc) in ("MOVED", "ASK"):
+            raise  # _call follows it, or reports it
         _raise_redirect(exc, node)
         demoted = demoted_error(conn, exc)
         if demoted is not None:
@@ -178,6 +206,9 @@ def _call(client: Client, timeout_s: float | None, *args: Any, packed: bytes | N
         raise
     finally:
         pool.release(conn)
+
+
+_ASKING = b"*1\r\n$6\r\nASKING\r\n"
 
 
 def _name_bytes(name: str) -> bytes:
@@ -277,10 +308,19 @@ class _Waiting:
 class _FanOut:
     """Reads streams spread over several slot groups (see the module docstring)."""
 
-    def __init__(self, groups: list[tuple[Client, list[str]]], clock: Callable[[], float]):
+    def __init__(
+        self,
+        groups: list[tuple[Client, list[str]]],
+        clock: Callable[[], float],
+        client: Client | None = None,
+    ):
         self.groups = groups
         self.clock = clock
         self.waiting: dict[int, _Waiting] = {}
+        # the cluster's client: reads are routed by the slot map as it is now (a resharding
+        # moves a group to another node); without it, each group's own node
+        self.client = client
+        self.asking: dict[int, Client] = {}  # a group's next blocking read: ASKING, that node
 
     def read(
         self,
@@ -307,7 +347,11 @@ class _FanOut:
         idle = {gi: pos for gi, pos in idle.items() if pos}
         for gi, pos in idle.items():
             batches += read_round(
-                self.groups[gi][0], pos, group=group, count=count, timeout_s=timeout_s
+                self.client or self.groups[gi][0],
+                pos,
+                group=group,
+                count=count,
+                timeout_s=timeout_s,
             )
         if batches or not block_ms:
             return batches
@@ -328,10 +372,16 @@ class _FanOut:
         args, read_timeout = _read_args(
             positions, group=group, count=count, block_ms=block_ms, timeout_s=timeout_s
         )
-        pool = self.groups[gi][0].connection_pool
+        asking = self.asking.pop(gi, None)
+        node = asking or (route(self.client, args) if self.client else self.groups[gi][0])
+        pool = node.connection_pool
         conn: Any = pool.get_connection()
         try:
-            conn.send_command(*args)
+            if asking is not None:
+                conn.send_packed_command([_ASKING + hiredis.pack_command(tuple(args))])
+                conn.read_response(timeout=timeout_s)
+            else:
+                conn.send_command(*args)
         except BaseException:
             conn.disconnect()
             pool.release(conn)
@@ -365,8 +415,13 @@ class _FanOut:
         try:
             reply = conn.read_response(timeout=timeout_s)
         except ResponseError as exc:
-            _raise_redirect(exc, self.groups[gi][0])
-            raise  # an error reply: the connection is in step
+            target = redirect_target(self.client, exc) if self.client else None
+            if target is None:
+                _raise_redirect(exc, self.groups[gi][0])
+                raise  # an error reply: the connection is in step
+            if target[1]:  # ASK: the next blocking read goes there, after ASKING
+                self.asking[gi] = target[0]
+            return []  # MOVED: the map is read again; the next round reads the new owner
         except BaseException:
             conn.disconnect()
             raise
@@ -785,7 +840,7 @@ class _Follower:
     def _setup(self) -> None:
         groups = slot_groups(self.client, list(self.opts.streams))
         if len(groups) > 1:
-            self.rounds.fanout = _FanOut(groups, self.clock)
+            self.rounds.fanout = _FanOut(groups, self.clock, self.client)
         self.states = _Starts(self.client, self.opts, self.on_notice).states()
 
     def _run(self) -> FollowResult:

@@ -76,6 +76,16 @@ class EntryBatch:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where a command ran: the server's address (host:port, or a socket path), its role
+    (primary, replica, unknown when ROLE is refused) and, through Sentinel, the master name."""
+
+    address: str
+    role: str
+    master_name: str | None = None
+
+
+@dataclass(frozen=True)
 class StreamSummary:
     """One row of `ls`."""
 
@@ -87,6 +97,7 @@ class StreamSummary:
     last_generated_id: str
     now_ms: int  # the server's clock when read, for ages
     memory: int | None = None
+    endpoint: Endpoint | None = None  # the server (a cluster: the node) the stream is on
 
 
 @dataclass(frozen=True)
@@ -120,3 +131,4 @@ class StreamInfo:
     radix_tree_nodes: int | None
     now_ms: int
     groups: list[GroupInfo] = field(default_factory=list)
+    endpoint: Endpoint | None = None  # the server (a cluster: the node) the stream is on

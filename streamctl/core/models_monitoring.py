@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamctl.core.models import Endpoint
+
 # ---- metrics ----
 
 
@@ -91,6 +93,7 @@ class DoctorReport:
     topology: Topology
     capabilities: tuple[Capability, ...]
     findings: tuple[Finding, ...]
+    endpoint: Endpoint | None = None  # where doctor is connected (a cluster: the first node)
 
     @property
     def failed(self) -> bool:

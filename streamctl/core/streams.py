@@ -594,10 +594,20 @@ def list_streams(
 ) -> list[StreamSummary]:
     """The streams SCAN finds, described. A stream the user may not read (NOPERM) is left out
     and reported to `on_refused(name, reason)`; one deleted since the SCAN is left out."""
-    from streamctl.core.models import StreamSummary
+    from streamctl.core.connection import node_client
+    from streamctl.core.endpoint import endpoint_of
+    from streamctl.core.models import Endpoint, StreamSummary
 
     names = scan_streams(client, pattern)
     now = server_time_ms(client)
+    endpoints: dict[int, Endpoint] = {}  # per node (one on a single server)
+
+    def endpoint(name: str) -> Endpoint:
+        node = node_client(client, name)
+        if id(node) not in endpoints:
+            endpoints[id(node)] = endpoint_of(client, node)
+        return endpoints[id(node)]
+
     out: list[StreamSummary] = []
     for i in range(0, len(names), 200):
         chunk = names[i : i + 200]
@@ -628,12 +638,15 @@ def list_streams(
                     last_generated_id=text(info["last-generated-id"]),
                     now_ms=now,
                     memory=int(mem) if isinstance(mem, int) else None,
+                    endpoint=endpoint(name),
                 )
             )
     return out
 
 
 def stream_info(client: Client, stream: str) -> StreamInfo:
+    from streamctl.core.connection import node_client
+    from streamctl.core.endpoint import endpoint_of
     from streamctl.core.groups import list_groups
     from streamctl.core.models import Entry, StreamInfo
 
@@ -654,4 +667,5 @@ def stream_info(client: Client, stream: str) -> StreamInfo:
         radix_tree_nodes=opt_int(info.get("radix-tree-nodes")),
         now_ms=now,
         groups=list_groups(client, stream, check_exists=False),
+        endpoint=endpoint_of(client, node_client(client, stream)),
     )

@@ -9,11 +9,13 @@ one-line error, never handed back as the command's verdict.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from redis.exceptions import ResponseError
 
 from streamctl.core.connection import (
+    MAX_REDIRECTS,
     Client,
     command_key,
     connection_answered,
@@ -22,6 +24,8 @@ from streamctl.core.connection import (
     node_client,
     note_answered,
     redirect_error,
+    redirect_target,
+    redirect_word,
     route,
 )
 from streamctl.errors import NotFound, ServerRefused, StreamctlError
@@ -59,6 +63,10 @@ def pack(args: tuple[Any, ...] | list[Any]) -> bytes:
     return hiredis.pack_command(tuple(args))  # type: ignore[no-any-return]
 
 
+_ASKING = b"*1\r\n$6\r\nASKING\r\n"
+_PLAIN_REPLIES = frozenset((bytes, int, list, type(None)))
+
+
 def never() -> bool:
     """The default `should_stop` of bulk work: run to the end."""
     return False
@@ -68,18 +76,39 @@ def never() -> bool:
 
 
 def raw_command(client: Client, *args: Any) -> Any:
-    """Send one command and return the reply as hiredis parsed it (lists and bytes)."""
+    """Send one command and return the reply as hiredis parsed it (lists and bytes). On a
+    cluster a MOVED/ASK reply is followed (connection.redirect_target), at most
+    MAX_REDIRECTS times; any other redirect is raised as a one-line error."""
     node = route(client, args)
+    asking = False
+    for attempt in range(MAX_REDIRECTS + 1):
+        try:
+            return _command_on(node, args, asking=asking)
+        except ResponseError as exc:
+            target = redirect_target(client, exc) if attempt < MAX_REDIRECTS else None
+            if target is None:
+                redirect = redirect_error(exc, client=node)
+                if redirect is not None:
+                    raise redirect from None
+                raise
+            node, asking = target
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _command_on(node: Client, args: tuple[Any, ...], *, asking: bool = False) -> Any:
+    """One command on a connection of `node`'s pool (after ASKING when `asking`); an error
+    reply is raised (the connection is in step and is reused)."""
     pool = node.connection_pool
     conn: Any = pool.get_connection()
     try:
-        conn.send_command(*args)
+        if asking:
+            conn.send_packed_command([pack(("ASKING",)) + pack(args)])
+            with contextlib.suppress(ResponseError):  # the command's own reply tells
+                conn.read_response()
+        else:
+            conn.send_command(*args)
         return conn.read_response()
-    except ResponseError as exc:
-        # an error reply: the connection is in step and can be reused
-        redirect = redirect_error(exc, client=node)
-        if redirect is not None:
-            raise redirect from None
+    except ResponseError:
         raise
     except BaseException:
         conn.disconnect()  # a half-read reply must never reach the next command
@@ -122,13 +151,47 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     replies: list[Any] = [None] * len(commands)
     for node, indexes in by_node.values():
         for i, reply in zip(
-            indexes, _pipeline_on(node, [commands[i] for i in indexes]), strict=True
+            indexes, _pipeline_following(client, node, [commands[i] for i in indexes]), strict=True
         ):
             replies[i] = reply
     return replies
 
 
-def _pipeline_on(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
+def _pipeline_following(client: Client, node: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """_pipeline_on(node, commands) on a cluster, following MOVED/ASK replies: only the
+    commands redirected are sent again (in their order, grouped by the node they go to; after
+    ASKING each for ASK), at most MAX_REDIRECTS times. A redirected command of a MULTI block,
+    or one still redirected after that, is reported as a one-line error."""
+    replies = _pipeline_on(node, commands, follow=True)
+    redirected = [i for i, r in enumerate(replies) if _followable(r)]
+    blocks = any(text(cmd[0]).upper() == "MULTI" for cmd in commands)
+    for _ in range(MAX_REDIRECTS):
+        if not redirected or blocks:
+            break
+        targets = _targets(client, [replies[i] for i in redirected], redirected)
+        if targets is None:
+            break
+        for to, asking, indexes in targets:
+            sent = [commands[i] for i in indexes]
+            if asking:
+                sent = [c for cmd in sent for c in (("ASKING",), cmd)]
+            got = _pipeline_on(to, sent, follow=True)
+            for i, reply in zip(indexes, got[1::2] if asking else got, strict=True):
+                replies[i] = reply
+        redirected = [i for i in redirected if _followable(replies[i])]
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            redirect = redirect_error(reply, client=node)
+            if redirect is not None:
+                raise redirect
+    return replies
+
+
+def _pipeline_on(
+    client: Client, commands: list[tuple[Any, ...]], *, follow: bool = False
+) -> list[Any]:
+    """Commands in one write, every reply read; a MOVED/ASK/... reply is raised as a one-line
+    error, unless `follow` (_pipeline_following then resends the commands redirected)."""
     pool = client.connection_pool
     conn: Any = pool.get_connection()
     replies: list[Any] = []
@@ -146,9 +209,49 @@ def _pipeline_on(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
         raise
     finally:
         pool.release(conn)
-    if redirect is not None:
+    if redirect is not None and not follow:
         raise redirect
     return replies
+
+
+def _followable(reply: Any) -> bool:
+    """A MOVED or ASK error reply (redis-py's or hiredis')."""
+    return isinstance(reply, Exception) and redirect_word(reply) in ("MOVED", "ASK")
+
+
+def _targets(
+    client: Client, replies: list[Any], indexes: list[int]
+) -> list[tuple[Client, bool, list[int]]] | None:
+    """The redirected commands (`indexes`, their `replies`) grouped by where they go now:
+    (node, ASKING first, indexes in order); None when one of them cannot be followed. The slot
+    map is read once per distinct MOVED reply."""
+    seen: dict[str, tuple[Client, bool] | None] = {}
+    groups: dict[tuple[int, bool], tuple[Client, bool, list[int]]] = {}
+    for i, reply in zip(indexes, replies, strict=True):
+        key = str(reply)
+        if key not in seen:
+            seen[key] = redirect_target(client, reply)
+        target = seen[key]
+        if target is None:
+            return None
+        groups.setdefault((id(target[0]), target[1]), (*target, []))[2].append(i)
+    return list(groups.values())
+
+
+def _split_packed(data: bytes) -> list[bytes]:
+    """The RESP-packed commands in `data`, each on its own."""
+    commands: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        start = pos
+        end = data.index(b"\r\n", pos)
+        count = int(data[pos + 1 : end])
+        pos = end + 2
+        for _ in range(count):
+            end = data.index(b"\r\n", pos)
+            pos = end + 2 + int(data[pos + 1 : end]) + 2
+        commands.append(data[start:pos])
+    return commands
 
 
 # ---- key checks ----
@@ -218,6 +321,8 @@ class PipelinedSender:
     A failure while sending or reading drops the connection (unread replies never reach the next
     user of the pool); once the server has answered on it, the failure reads "lost the
     connection to URL", not "cannot connect" (connection.mark_lost).
+    On a cluster, MOVED/ASK replies are followed as they are read (`_follow`): the batch's other
+    replies are final, and only the commands redirected are sent again, in their order.
     """
 
     def __init__(self, client: Client, key: str) -> None:
@@ -229,6 +334,8 @@ class PipelinedSender:
         self.conn: Any = None
         self.reader = hiredis.Reader()
         self.inflight: list[int] = []  # replies expected, per batch sent and not yet read
+        self.sent: list[bytes] = []  # the commands of each batch in flight (to resend some)
+        self.ahead: list[list[Any]] = []  # replies read ahead after a slot moved (_read_ahead)
 
     def send(self, packed: list[bytes], count: int | None = None) -> None:
         """Write packed commands in one call without reading: one reply is expected per item of
@@ -239,14 +346,30 @@ class PipelinedSender:
             if self.conn is None:
                 self.pool = node_client(self.client, self.key).connection_pool
                 self.conn = self.pool.get_connection()
-            self.conn.send_packed_command([b"".join(packed)])
+            data = b"".join(packed)
+            self.conn.send_packed_command([data])
         except BaseException as exc:
             raise self._failed(exc, 0)  # noqa: B904 - the same exception, reworded
         self.inflight.append(len(packed) if count is None else count)
+        self.sent.append(data)
 
     def receive(self, into: list[Any]) -> None:
         """Append the replies of the oldest batch in flight to `into`, in order (on a failure,
-        `into` holds the replies read before it)."""
+        `into` holds the replies read before it); MOVED/ASK replies followed on a cluster."""
+        if self.ahead:
+            self.inflight.pop(0)
+            self.sent.pop(0)
+            into.extend(self.ahead.pop(0))
+            return
+        got = len(into)
+        self._receive_batch(into)
+        data = self.sent.pop(0)
+        if _PLAIN_REPLIES.issuperset(map(type, into[got:])):
+            return  # no error reply (the usual batch: checked in C)
+        if self._follow(into, got, data) and self.inflight:
+            self._read_ahead()
+
+    def _receive_batch(self, into: list[Any]) -> None:
         n = len(into) + self.inflight.pop(0)
         conn = self.conn
         gets, feed = self.reader.gets, self.reader.feed
@@ -310,3 +433,55 @@ class PipelinedSender:
 
             self.reader = hiredis.Reader()
             self.inflight = []
+            self.sent, self.ahead = [], []
+
+    # ---- following MOVED/ASK on a cluster (kept apart from the reading above) ----
+
+    def _follow(self, into: list[Any], got: int, data: bytes) -> bool:
+        """Send again the commands of a batch (`data`, its replies from `into[got]` on) that
+        were redirected, and put their replies in place. True when a slot moved (MOVED): the
+        connection must then go to the new owner (_read_ahead). A redirect that cannot be
+        followed (a single server, too many) is left in `into`, reported by the caller."""
+        redirected = [i for i in range(got, len(into)) if _followable(into[i])]
+        if not redirected or not is_cluster(self.client):
+            return False
+        commands = _split_packed(data)
+        if len(commands) != len(into) - got:
+            return False
+        moved = False
+        for _ in range(MAX_REDIRECTS):
+            targets = _targets(self.client, [into[i] for i in redirected], redirected)
+            if targets is None:
+                break
+            for to, asking, indexes in targets:
+                moved = moved or not asking
+                packed = [commands[i - got] for i in indexes]
+                if asking:
+                    packed = [c for cmd in packed for c in (_ASKING, cmd)]
+                helper = PipelinedSender(to, self.key)
+                try:
+                    replies = helper.exchange(packed)
+                finally:
+                    helper.close()
+                for i, reply in zip(indexes, replies[1::2] if asking else replies, strict=True):
+                    into[i] = reply
+            redirected = [i for i in redirected if _followable(into[i])]
+            if not redirected:
+                break
+        return moved
+
+    def _read_ahead(self) -> None:
+        """After a MOVED: read the batches still in flight on the old owner's connection now
+        (their redirected commands sent again, in order, before any later batch), then give the
+        connection back: the next batch goes to the new owner. `receive` hands out what was
+        read here."""
+        counts, sent = list(self.inflight), list(self.sent)
+        ahead: list[list[Any]] = []
+        for _ in counts:
+            replies: list[Any] = []
+            self._receive_batch(replies)
+            self._follow(replies, 0, self.sent.pop(0))
+            ahead.append(replies)
+        self.pool.release(self.conn)
+        self.conn = None
+        self.inflight, self.sent, self.ahead = counts, sent, ahead

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from streamctl.core.models_monitoring import DoctorReport
+from streamctl.render.serialize import endpoint_data, endpoint_text
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "unknown": "magenta", "ok": "green"}
 
@@ -38,6 +39,7 @@ def doctor_data(r: DoctorReport) -> dict[str, Any]:
             for f in r.findings
         ],
         "failed": r.failed,
+        "connected": endpoint_data(r.endpoint),
     }
 
 
@@ -63,6 +65,8 @@ def doctor_view(r: DoctorReport) -> RenderableType:
     elif t.detail:
         shape += f" ({t.detail})"
     head.add_row("topology", shape)
+    if r.endpoint is not None:
+        head.add_row("connected", endpoint_text(r.endpoint))
 
     caps = Table(title="capabilities", box=box.SIMPLE_HEAD, title_justify="left")
     caps.add_column("capability")

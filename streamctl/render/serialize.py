@@ -18,6 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 from streamctl.core.models import (
+    Endpoint,
     Entry,
     GroupInfo,
     RawEntry,
@@ -213,6 +214,19 @@ def time_of(entry_id: str | None) -> str | None:
     return format_time(id_ms(entry_id))
 
 
+def endpoint_data(e: Endpoint | None) -> dict[str, Any] | None:
+    """Where a command ran, as the `connected` key of ls, info and doctor."""
+    if e is None:
+        return None
+    return {"address": e.address, "role": e.role, "master_name": e.master_name}
+
+
+def endpoint_text(e: Endpoint) -> str:
+    """e.g. `10.0.0.5:6379 (primary, Sentinel master mymaster)`."""
+    extra = f", Sentinel master {e.master_name}" if e.master_name else ""
+    return f"{e.address} ({e.role}{extra})"
+
+
 def stream_summary_data(s: StreamSummary) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": s.name,
@@ -226,6 +240,8 @@ def stream_summary_data(s: StreamSummary) -> dict[str, Any]:
     }
     if s.memory is not None:
         data["memory_bytes"] = s.memory
+    if s.endpoint is not None:
+        data["connected"] = endpoint_data(s.endpoint)
     return data
 
 
@@ -262,6 +278,7 @@ def stream_info_data(i: StreamInfo) -> dict[str, Any]:
         "first_entry": entry_data(i.first_entry) if i.first_entry else None,
         "last_entry": entry_data(i.last_entry) if i.last_entry else None,
         "groups": [group_data(g) for g in i.groups],
+        "connected": endpoint_data(i.endpoint),
     }
 
 

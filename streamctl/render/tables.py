@@ -12,7 +12,7 @@ from rich.text import Text
 
 from streamctl.core.models import Entry, GroupInfo, StreamInfo, StreamSummary
 from streamctl.ids import format_age, format_duration, format_time, id_ms
-from streamctl.render.serialize import time_of
+from streamctl.render.serialize import endpoint_text, time_of
 
 
 def show_bytes(value: bytes) -> str:
@@ -61,7 +61,8 @@ def entries_table(
 def streams_table(streams: list[StreamSummary]) -> RenderableType:
     if not streams:
         return Text("no streams", style="dim")
-    table = _table()
+    where = sorted({endpoint_text(s.endpoint) for s in streams if s.endpoint is not None})
+    table = _table("on " + ", ".join(where) if where else None)
     with_memory = any(s.memory is not None for s in streams)
     for col, justify in (
         ("stream", "left"),
@@ -141,6 +142,8 @@ def stream_info_view(info: StreamInfo) -> RenderableType:
         table.add_row(label, f"{entry.id}  {format_time(entry.time_ms)}  ({age})")
 
     table.add_row("stream", info.name)
+    if info.endpoint is not None:
+        table.add_row("connected", endpoint_text(info.endpoint))
     table.add_row("length", f"{info.length:,}")
     entry_row("first entry", info.first_entry)
     entry_row("last entry", info.last_entry)

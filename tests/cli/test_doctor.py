@@ -42,6 +42,13 @@ def test_a_safe_server_passes(cli, config, server):
     assert report["topology"]["mode"] == "standalone"
     assert [f["level"] for f in report["findings"]] == ["ok", "ok", "ok"]
     assert report["failed"] is False
+    assert report["connected"] == {
+        "address": f"127.0.0.1:{server.port}",
+        "role": "primary",
+        "master_name": None,
+    }
+    table = cli("doctor", "-o", "table")
+    assert f"connected  127.0.0.1:{server.port} (primary)" in table.stdout
 
 
 def test_allkeys_eviction_is_an_error_and_exit_5(cli, config):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def test_ls_lists_streams_only(cli, r):
+def test_ls_lists_streams_only(cli, r, server):
     r.xadd("orders", {"a": 1}, id="1795773600000-0")
     r.xadd("orders", {"a": 2}, id="1795773660000-0")
     r.xadd("payments", {"a": 1}, id="1795773600000-0")
@@ -16,6 +16,12 @@ def test_ls_lists_streams_only(cli, r):
     orders = data[0]
     age = orders.pop("last_age_ms")
     assert isinstance(age, int) and age >= 0
+    # where it was read: the server's address and role
+    assert orders.pop("connected") == {
+        "address": f"127.0.0.1:{server.port}",
+        "role": "primary",
+        "master_name": None,
+    }
     assert orders == {
         "name": "orders",
         "length": 2,
@@ -35,16 +41,17 @@ def test_ls_pattern_and_memory(cli, r):
     assert all(s["memory_bytes"] > 0 for s in res.json())
 
 
-def test_ls_empty_stream_and_table(cli, r):
+def test_ls_empty_stream_and_table(cli, r, server):
     r.xadd("e", {"a": 1})
     r.xtrim("e", maxlen=0, approximate=False)
     res = cli("ls", "-o", "table")
     assert res.exit_code == 0
+    assert res.lines[0].strip() == f"on 127.0.0.1:{server.port} (primary)"
     assert any(line.split()[:3] == ["e", "0", "0"] for line in res.lines)
     assert cli("ls", "zzz*", "-o", "json").json() == []
 
 
-def test_info_in_full(cli, r):
+def test_info_in_full(cli, r, server):
     r.xadd("orders", {"a": "1"}, id="1795773600000-0")
     r.xadd("orders", {"a": "2"}, id="1795773600000-1")
     r.xadd("orders", {"a": "3"}, id="1795773700000-0")
@@ -59,6 +66,11 @@ def test_info_in_full(cli, r):
     assert info["entries_added"] == 3
     assert info["max_deleted_id"] == "1795773600000-1"
     assert info["first_entry"]["fields"] == {"a": "1"}
+    assert info["connected"] == {
+        "address": f"127.0.0.1:{server.port}",
+        "role": "primary",
+        "master_name": None,
+    }
     [group] = info["groups"]
     assert group["group"] == "billing"
     assert group["last_delivered_id"] == "1795773600000-0"
@@ -68,10 +80,13 @@ def test_info_in_full(cli, r):
     assert group["behind_ms"] == 100_000
 
 
-def test_info_table(cli, r):
+def test_info_table(cli, r, server):
     r.xadd("orders", {"a": "1"}, id="1795773600000-0")
     res = cli("info", "orders", "-o", "table")
     assert res.exit_code == 0
+    assert ["connected", f"127.0.0.1:{server.port}", "(primary)"] in [
+        line.split() for line in res.lines
+    ]
     assert "1795773600000-0  2026-11-27T10:00:00.000Z" in res.stdout
     assert "no consumer groups" in res.stdout
 

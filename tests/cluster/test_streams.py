@@ -98,6 +98,12 @@ def test_info_of_a_stream_on_another_node(rc, cli_cluster):
     assert info["last_entry"]["fields"] == {"a": "2"}
     assert [(g["stream"], g["group"]) for g in info["groups"]] == [(name, "billing")]
     assert info["groups"][0]["lag"] == 2
+    # the node the stream is on, not the one of the URL
+    assert info["connected"] == {
+        "address": node_of(rc, name),
+        "role": "primary",
+        "master_name": None,
+    }
 
 
 def test_ls_lists_streams_of_every_shard(cluster, rc, cli_cluster):
@@ -116,6 +122,10 @@ def test_ls_lists_streams_of_every_shard(cluster, rc, cli_cluster):
     assert {r["name"]: (r["length"], r["groups"]) for r in rows} == {
         n: (i + 1, 1 if i == 4 else 0) for i, n in enumerate(names)
     }
+    assert {r["name"]: r["connected"]["address"] for r in rows} == {
+        n: node_of(rc, n) for n in names
+    }
+    assert {r["connected"]["role"] for r in rows} == {"primary"}
     res = cli_cluster("ls", "-o", "json", "--memory")
     assert res.exit_code == 0, res.stderr
     rows = res.json()

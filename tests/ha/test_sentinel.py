@@ -29,7 +29,7 @@ def test_publish_and_range_reach_the_primary(cli_ha, hr: redis.Redis, ha: Sentin
     ]
 
 
-def test_groups_tail_pending_check_ls_info(cli_ha, hr: redis.Redis) -> None:
+def test_groups_tail_pending_check_ls_info(cli_ha, hr: redis.Redis, ha: SentinelTopology) -> None:
     for n in range(3):
         hr.xadd("jobs", {"n": str(n)})
     assert cli_ha("group", "create", "jobs", "workers", "--from", "0").exit_code == 0
@@ -53,6 +53,16 @@ def test_groups_tail_pending_check_ls_info(cli_ha, hr: redis.Redis) -> None:
     info = cli_ha("info", "jobs", "-o", "json")
     assert info.exit_code == 0, info.stderr
     assert info.json()["length"] == 3
+    # where they are connected: the primary the Sentinels name, and the master's name
+    connected = {
+        "address": f"127.0.0.1:{ha.primary().port}",
+        "role": "primary",
+        "master_name": MASTER,
+    }
+    assert [s["connected"] for s in ls.json()] == [connected]
+    assert info.json()["connected"] == connected
+    doctor = cli_ha("doctor", "-o", "json")
+    assert doctor.json()["connected"] == connected, doctor.stderr
 
 
 def test_the_client_through_sentinel(ha: SentinelTopology, hr: redis.Redis) -> None:
