@@ -14,13 +14,13 @@ read (NOPERM) is left out and reported to `on_refused(name, reason)`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from redis.exceptions import ResponseError
 
 from streamctl.core.connection import Client, primaries
-from streamctl.core.groups import behind_ms, group_lag, group_lags
+from streamctl.core.groups import LagQuery, behind_ms, group_lag, group_lags
 from streamctl.core.models_monitoring import ConsumerMetrics
 from streamctl.core.wire import raw_pipeline
 
@@ -192,24 +192,24 @@ def _describe_batch(
     del replies
 
     second: list[tuple[Any, ...]] = []
-    for name, _, records, _ in found:
-        for g in records:
-            if pel and int(g[b"pending"]):
-                second.append(("XPENDING", name, g[b"name"], "-", "+", pel))
-            if consumers:
-                second.append(("XINFO", "CONSUMERS", name, g[b"name"]))
+    if pel or consumers:
+        for name, _, records, _ in found:
+            for g in records:
+                if pel and int(g[b"pending"]):
+                    second.append(("XPENDING", name, g[b"name"], "-", "+", pel))
+                if consumers:
+                    second.append(("XINFO", "CONSUMERS", name, g[b"name"]))
     more = iter(raw_pipeline(client, second))
 
-    lag_queries: list[tuple[str, str, int | None, tuple[str | None, str | None]]] = []
+    # the lags the server does not report are counted for the whole batch at once, after
+    counting: list[tuple[list[GroupState], int, LagQuery]] = []
     staged: list[tuple[str, dict[bytes, Any], Any, tuple[str | None, str | None], list[Any]]] = []
     for name, info, records, mem in found:
         first, last = info.get(b"first-entry"), info.get(b"last-entry")
         edges = (_text(first[0]) if first else None, _text(last[0]) if last else None)
-        group_parts: list[Any] = []
+        states: list[GroupState] = []
         for g in records:
-            page: Any = None
-            if pel and int(g[b"pending"]):
-                page = next(more)
+            page: Any = next(more) if pel and int(g[b"pending"]) else None
             consumer_list: tuple[ConsumerMetrics, ...] | None = None
             if consumers:
                 reply = next(more)
@@ -217,18 +217,11 @@ def _describe_batch(
                     tuple(_consumer(c) for c in reply) if isinstance(reply, list) else ()
                 )
             last_delivered = _text(g[b"last-delivered-id"])
-            lag_queries.append((name, last_delivered, _opt_int(g.get(b"lag")), edges))
-            group_parts.append((g, last_delivered, page, consumer_list))
-        staged.append((name, info, mem, edges, group_parts))
-
-    lags = _lags(client, lag_queries)
-    out: list[StreamState] = []
-    position = 0
-    for name, info, mem, edges, group_parts in staged:
-        states: list[GroupState] = []
-        for g, last_delivered, page, consumer_list in group_parts:
-            lag, computed = lags[position]
-            position += 1
+            lag = g.get(b"lag")
+            if lag is None:
+                counting.append((states, len(states), (name, last_delivered, None, edges)))
+            else:
+                lag = int(lag)
             oldest = page[0] if isinstance(page, list) and page else None
             states.append(
                 GroupState(
@@ -236,19 +229,34 @@ def _describe_batch(
                     consumers=int(g[b"consumers"]),
                     pending=int(g[b"pending"]),
                     lag=lag,
-                    lag_computed=computed,
+                    lag_computed=False,
                     entries_read=_opt_int(g.get(b"entries-read")),
                     last_delivered_id=last_delivered,
                     behind_ms=behind_ms(last_delivered, lag, edges) if lag is not None else None,
                     oldest_pending_id=_text(oldest[0]) if oldest else None,
                     oldest_pending_idle_ms=int(oldest[2]) if oldest else None,
-                    pel_idle=(
-                        idlest(page, len(page) < pel) if isinstance(page, list) and page else None
-                    ),
+                    pel_idle=idlest(page, len(page) < pel) if oldest else None,
                     consumer_list=consumer_list,
                 )
             )
-        states.sort(key=lambda s: s.name)
+        staged.append((name, info, mem, edges, states))
+
+    if counting:
+        lags = _lags(client, [query for _, _, query in counting])
+        for (states, index, (_, last_delivered, _, edges)), (lag, computed) in zip(
+            counting, lags, strict=True
+        ):
+            states[index] = replace(
+                states[index],
+                lag=lag,
+                lag_computed=computed,
+                behind_ms=behind_ms(last_delivered, lag, edges) if lag is not None else None,
+            )
+
+    out: list[StreamState] = []
+    for name, info, mem, edges, states in staged:
+        if len(states) > 1:
+            states.sort(key=lambda s: s.name)
         out.append(
             StreamState(
                 name=name,
@@ -266,9 +274,7 @@ def _describe_batch(
     return out
 
 
-def _lags(
-    client: Client, queries: list[tuple[str, str, int | None, tuple[str | None, str | None]]]
-) -> list[tuple[int | None, bool]]:
+def _lags(client: Client, queries: list[LagQuery]) -> list[tuple[int | None, bool]]:
     """The lag of each group, pipelined; when a stream went away while it was counted, that
     group's lag is None (the others are counted one by one)."""
     try:

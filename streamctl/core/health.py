@@ -35,7 +35,9 @@ from streamctl.core.connection import Client
 from streamctl.core.fleet import GroupState, PendingIdle, describe_streams, scan_names
 from streamctl.core.models_health import (
     BREACHED,
+    GROUP_CHECKS,
     OK,
+    STREAM_CHECKS,
     CheckReport,
     CheckResult,
     GroupRates,
@@ -118,22 +120,28 @@ def check_streams(
             require_stream(client, name)
     else:
         names = scan_names(client, "*")[0]
-    want_idle = thresholds.wanted("idle_ms")
+    want = {check: thresholds.wanted(check) for check in STREAM_CHECKS + GROUP_CHECKS}
+    limits = {check: thresholds.limit(check) for check in STREAM_CHECKS + GROUP_CHECKS}
+    want_length, want_lag, want_pending, want_idle, want_behind = (
+        want["length"],
+        want["lag"],
+        want["pending"],
+        want["idle_ms"],
+        want["behind_ms"],
+    )
     results: list[CheckResult] = []
     approximate: list[str] = []
     measured = 0
 
     def add(stream: str, grp: str | None, check: str, value: int | None, status: str = "") -> None:
-        limit = thresholds.limit(check)
+        limit = limits[check]
         results.append(
             CheckResult(stream, grp, check, value, limit, status or _status(value, limit))
         )
 
-    described = describe_streams(
-        client, names, only_group=group, pel=min(PEL_PAGE, PEL_SCAN_LIMIT) if want_idle else 0
-    )
+    pel = min(PEL_PAGE, PEL_SCAN_LIMIT) if want_idle else 0
     seen = 0
-    for s in described:
+    for s in describe_streams(client, names, only_group=group, pel=pel):
         if named:  # deleted since it was checked: as missing as before
             if names[seen] != s.name:
                 raise NotFound(f"stream {names[seen]!r} does not exist")
@@ -143,16 +151,16 @@ def check_streams(
                 raise NotFound(f"group {group!r} does not exist on stream {s.name!r}")
             continue
         measured += 1
-        if thresholds.wanted("length"):
+        if want_length:
             add(s.name, None, "length", s.length)
         for g in s.groups:
-            if thresholds.wanted("lag"):
+            if want_lag:
                 add(s.name, g.name, "lag", g.lag)
-            if thresholds.wanted("pending"):
+            if want_pending:
                 add(s.name, g.name, "pending", g.pending)
             if want_idle:
                 add_idle(client, s.name, g, thresholds, add, approximate)
-            if thresholds.wanted("behind_ms"):
+            if want_behind:
                 add(s.name, g.name, "behind_ms", g.behind_ms)
     if named and seen < len(names):
         raise NotFound(f"stream {names[seen]!r} does not exist")
