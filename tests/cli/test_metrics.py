@@ -348,3 +348,37 @@ def test_the_readme_alert_rules_pass_promtool(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS: 2 rules found" in proc.stdout
+
+
+def test_the_exposition_is_what_prometheus_client_writes(server, r):
+    """metrics writes the exposition itself: the same bytes as prometheus_client's
+    generate_latest for the same families (escaped labels, counters, consumers, big and tiny
+    values, empty streams, a group with nothing pending, a lag the server leaves nil)."""
+    from prometheus_client.exposition import generate_latest
+
+    from streamctl.core.metrics import collect_metrics
+    from streamctl.core.models_monitoring import MetricsSnapshot
+    from streamctl.render.metrics import exposition, registry_for
+
+    r.xadd('we"ird\\name\n', {"x": 1})
+    for i in range(3):
+        r.xadd(f"orders-{i}", {"n": "1"}, id="1-0")
+        r.xadd(f"orders-{i}", {"n": "2"}, id="2-0")
+        r.xgroup_create(f"orders-{i}", "billing", id="0")
+        r.xgroup_create(f"orders-{i}", 'a"udit\n', id="0")
+        r.xreadgroup("billing", "c1\\", {f"orders-{i}": ">"}, count=1)
+    r.xadd("gone", {"a": "1"}, id="1-0")
+    r.xdel("gone", "1-0")
+    r.xgroup_create("orders-1", "late", id="1-0")
+    r.xadd("orders-1", {"n": "3"}, id="3-0")
+    r.xdel("orders-1", "3-0")  # a tombstone after the groups: the server reports no lag
+    snap = collect_metrics(server.client(), consumers=True)
+    assert any(g.lag_computed for s in snap.streams for g in s.groups)
+    for s in (
+        snap,
+        MetricsSnapshot(up=False, error="down"),
+        MetricsSnapshot(up=True, duration_s=12345678.9, truncated=True),
+        MetricsSnapshot(up=True, duration_s=1e-9),
+    ):
+        assert exposition(s) == generate_latest(registry_for(lambda s=s: s))  # type: ignore[misc]
+    promtool_ok(exposition(snap).decode())
