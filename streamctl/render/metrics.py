@@ -174,6 +174,8 @@ def metric_families(snap: MetricsSnapshot) -> list[Metric]:
 
 def _go_float(d: float) -> str:
     """A sample value as prometheus_client writes it (its utils.floatToGoString)."""
+    if type(d) is int and -(10**15) < d < 1_000_000:
+        return f"{d}.0"  # repr(float(d)), without the float
     d = float(d)
     if d == math.inf:
         return "+Inf"
@@ -198,27 +200,27 @@ def exposition(snap: MetricsSnapshot) -> bytes:
     generate_latest writes for metric_families (a test compares them), written here: on 20,000
     streams generate_latest took longer than reading the server."""
     out: list[str] = []
-    escaped: dict[str, str] = {}  # each stream name appears in ~10 families
-
-    def label(v: str) -> str:
-        e = escaped.get(v)
-        if e is None:
-            e = escaped[v] = _label_value(v)
-        return e
-
+    # the label set of a sample, written once: a stream's or a group's appears in many families
+    label_sets: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
     for name, kind, help_text, label_names, samples in families(snap):
         sample_name = name + "_total" if kind == "counter" else name
         help_line = help_text.replace("\\", r"\\").replace("\n", r"\n")
         out.append(f"# HELP {sample_name} {help_line}\n# TYPE {sample_name} {kind}\n")
+        written = label_sets.setdefault(label_names, {})
         # labels in the order of their names, as generate_latest sorts them
         order = sorted(range(len(label_names)), key=lambda i: label_names[i])
-        prefixed = [(f'{label_names[i]}="', i) for i in order]
+        append = out.append
         for values, value in samples:
-            if values:
-                labels = '",'.join(p + label(values[i]) for p, i in prefixed)
-                out.append(f'{sample_name}{{{labels}"}} {_go_float(value)}\n')
-            else:
-                out.append(f"{sample_name} {_go_float(value)}\n")
+            labels = written.get(values)
+            if labels is None:
+                labels = written[values] = (
+                    "{"
+                    + ",".join(f'{label_names[i]}="{_label_value(values[i])}"' for i in order)
+                    + "}"
+                    if values
+                    else ""
+                )
+            append(f"{sample_name}{labels} {_go_float(value)}\n")
     return "".join(out).encode("utf-8")
 
 

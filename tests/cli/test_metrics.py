@@ -382,3 +382,15 @@ def test_the_exposition_is_what_prometheus_client_writes(server, r):
     ):
         assert exposition(s) == generate_latest(registry_for(lambda s=s: s))  # type: ignore[misc]
     promtool_ok(exposition(snap).decode())
+
+
+def test_sample_values_are_written_as_prometheus_client_writes_them():
+    from prometheus_client.utils import floatToGoString
+
+    from streamctl.render.metrics import _go_float
+
+    values = [0, 1, -1, 999_999, 1_000_000, 1_234_567, 10**15 - 1, 10**15, -(10**15), 2**63 - 1]
+    values += [0.0, -0.0, 0.001, 1e-9, 1.5, 999_999.5, 1_000_000.0, 12_345_678.9, 1e300]
+    values += [float("inf"), float("-inf"), float("nan")]
+    for v in values:
+        assert _go_float(v) == floatToGoString(v), v
