@@ -35,7 +35,8 @@ def _text(value: Any) -> str:
 def _record(reply: list[Any]) -> dict[bytes, Any]:
     """A flat [field, value, ...] reply as a dict keyed by the raw field names (bytes: no
     decoding of the ~20 fields of each reply, which thousands of streams feel)."""
-    return dict(zip(reply[::2], reply[1::2], strict=True))
+    pairs = iter(reply)
+    return dict(zip(pairs, pairs))  # noqa: B905 - one iterator: names and values alternate
 
 
 def _opt_int(value: Any) -> int | None:
