@@ -5,8 +5,8 @@ against the same command on 100k entries (bounded memory: ten times the entries,
 Targets against that write-only C ceiling: replay >= 0.35x (it reads every entry back from the
 server and writes it again, so the server does twice the reference's work, and the client packs
 each entry in Python: a bare hiredis read+write loop measured about 0.38x here), export >= 0.4x
-(reads and formats NDJSON), import >= 0.5x (issue 13: at the speed of publish --file); peak RSS at 1M
-within 10 MiB of 100k (bounded memory).  Run: python benchmarks/bench_transfer.py
+(reads and formats NDJSON), import >= 0.5x (issue 13: at the speed of publish --file); peak RSS
+at 1M within 10 MiB of 100k (bounded memory).  Run: python benchmarks/bench_transfer.py
 """
 
 from __future__ import annotations
