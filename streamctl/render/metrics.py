@@ -209,7 +209,8 @@ def exposition(snap: MetricsSnapshot) -> bytes:
         written = label_sets.setdefault(label_names, {})
         # labels in the order of their names, as generate_latest sorts them
         order = sorted(range(len(label_names)), key=lambda i: label_names[i])
-        append = out.append
+        lines: list[str] = []
+        append = lines.append
         for values, value in samples:
             labels = written.get(values)
             if labels is None:
@@ -220,7 +221,11 @@ def exposition(snap: MetricsSnapshot) -> bytes:
                     if values
                     else ""
                 )
-            append(f"{sample_name}{labels} {_go_float(value)}\n")
+            if type(value) is int and -(10**15) < value < 1_000_000:
+                append(f"{sample_name}{labels} {value}.0\n")  # _go_float's first case, inline
+            else:
+                append(f"{sample_name}{labels} {_go_float(value)}\n")
+        out.append("".join(lines))
     return "".join(out).encode("utf-8")
 
 
