@@ -40,8 +40,8 @@ for i in range(0, len(names), 1000):
 """
 
 
-def fill(client) -> None:  # type: ignore[no-untyped-def]
-    for start in range(0, STREAMS, 1000):
+def fill(client, streams: int = STREAMS, other_keys: int = OTHER_KEYS) -> None:  # type: ignore[no-untyped-def]
+    for start in range(0, streams, 1000):
         pipe = client.pipeline(transaction=False)
         for i in range(start, start + 1000):
             name = f"orders-{i}"
@@ -51,7 +51,7 @@ def fill(client) -> None:  # type: ignore[no-untyped-def]
             if i % 2:
                 pipe.xreadgroup("billing", "w1", {name: ">"}, count=1)
         pipe.execute()
-    for start in range(0, OTHER_KEYS, 1000):
+    for start in range(0, other_keys, 1000):
         pipe = client.pipeline(transaction=False)
         for i in range(start, start + 1000):
             pipe.set(f"cache:{i}", "x" * 20)

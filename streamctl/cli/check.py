@@ -103,17 +103,19 @@ def check(
     _duration(max_idle, "--max-idle")
     _duration(max_behind, "--max-behind")
 
+    from streamctl.cli._bulk import no_gc
     from streamctl.render import health as render_health
 
-    report = app_ctx.sc.check(
-        streams or [],
-        group=group,
-        max_length=max_length,
-        max_lag=max_lag,
-        max_pending=max_pending,
-        max_idle=max_idle,
-        max_behind=max_behind,
-    )
+    with no_gc():  # thousands of streams: many objects, no cycles
+        report = app_ctx.sc.check(
+            streams or [],
+            group=group,
+            max_length=max_length,
+            max_lag=max_lag,
+            max_pending=max_pending,
+            max_idle=max_idle,
+            max_behind=max_behind,
+        )
     for where in report.approximate:
         app_ctx.notice(
             f"note: the PEL of {where} is too large to scan whole: its idle is a lower bound "

@@ -96,10 +96,12 @@ def metrics(
         )
 
     if address is None:
+        from streamctl.cli._bulk import no_gc
         from streamctl.render.metrics import exposition
 
-        snap = read()
-        app_ctx.write_bytes(exposition(snap))
+        with no_gc():  # thousands of streams: many objects, no cycles
+            snap = read()
+            app_ctx.write_bytes(exposition(snap))
         if not snap.up:
             raise ConnectionFailed(snap.error or "the server did not answer")
         return

@@ -68,6 +68,12 @@ def _edges(client: Client, stream: str) -> tuple[str | None, str | None]:
     return first_id, last_id
 
 
+LagQuery = tuple[str, str, int | None, tuple[str | None, str | None]]
+"""(stream, last delivered id, the server's lag or None, (first id, last id) of the stream)."""
+
+FIRST_COUNT = 100  # the first pipelined XRANGE of each group: most lags end there
+
+
 def group_lag(
     client: Client,
     stream: str,
@@ -76,15 +82,40 @@ def group_lag(
     edges: tuple[str | None, str | None],
 ) -> tuple[int, bool]:
     """(lag, computed): the server's value when it has one, else counted from the stream."""
-    if server_lag is not None:
-        return server_lag, False
-    first_id, last_id = edges
-    if last_id is None:
-        return 0, True
-    delivered = StreamId.parse(last_delivered)
-    if delivered >= StreamId.parse(last_id):
-        return 0, True
-    return count_entries_after(client, stream, last_delivered), True
+    return group_lags(client, [(stream, last_delivered, server_lag, edges)])[0]
+
+
+def group_lags(client: Client, queries: list[LagQuery]) -> list[tuple[int, bool]]:
+    """`group_lag` of many groups: the counting ones share one pipelined XRANGE (COUNT
+    FIRST_COUNT) per group; a group with more entries behind goes on with count_range. A stream
+    deleted meanwhile raises ResponseError, as XRANGE would."""
+    out: list[tuple[int, bool]] = []
+    counting: list[tuple[int, str, str]] = []  # (index in out, stream, first id to count)
+    for stream, last_delivered, server_lag, (_first, last_id) in queries:
+        if server_lag is not None:
+            out.append((server_lag, False))
+            continue
+        out.append((0, True))
+        if last_id is None:
+            continue
+        delivered = StreamId.parse(last_delivered)
+        if delivered >= StreamId.parse(last_id) or delivered == MAX_ID:
+            continue
+        counting.append((len(out) - 1, stream, str(delivered.next())))
+    if not counting:
+        return out
+    replies = raw_pipeline(
+        client,
+        [("XRANGE", stream, start, "+", "COUNT", FIRST_COUNT) for _, stream, start in counting],
+    )
+    for (index, stream, _), reply in zip(counting, replies, strict=True):
+        if isinstance(reply, Exception):
+            raise reply
+        total = len(reply)
+        if total == FIRST_COUNT:
+            total += count_range(client, stream, text(reply[-1][0]))
+        out[index] = (total, True)
+    return out
 
 
 def behind_ms(last_delivered: str, lag: int, edges: tuple[str | None, str | None]) -> int | None:

@@ -32,11 +32,12 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from streamctl.core.connection import Client
-from streamctl.core.groups import group_lag, list_groups
-from streamctl.core.models import GroupInfo
+from streamctl.core.fleet import GroupState, PendingIdle, describe_streams, scan_names
 from streamctl.core.models_health import (
     BREACHED,
+    GROUP_CHECKS,
     OK,
+    STREAM_CHECKS,
     CheckReport,
     CheckResult,
     GroupRates,
@@ -44,8 +45,7 @@ from streamctl.core.models_health import (
     Thresholds,
     TopReport,
 )
-from streamctl.core.streams import scan_streams
-from streamctl.core.wire import pairs, raw_command, raw_pipeline, require_stream, text
+from streamctl.core.wire import raw_command, require_stream, text
 from streamctl.errors import NotFound, ServerRefused
 from streamctl.ids import id_ms
 
@@ -54,16 +54,6 @@ PEL_SCAN_LIMIT = 1_000_000
 
 
 # ---------------------------------------------------------------- check
-
-
-@dataclass(frozen=True)
-class PendingIdle:
-    """The idlest entry of a group's PEL (XPENDING extended form, read in pages)."""
-
-    count: int  # entries scanned
-    max_idle_ms: int | None  # None: the PEL is empty
-    max_idle_id: str | None
-    complete: bool  # False: the scan stopped at the limit; max_idle_ms is a lower bound
 
 
 def pending_idle(
@@ -121,60 +111,87 @@ def check_streams(
 ) -> CheckReport:
     """Measure each stream (all of them when `streams` is empty) and its groups against the
     thresholds. A named stream that is missing raises NotFound (exit 4), as does `group` when a
-    named stream lacks it, or when no stream at all has it."""
+    named stream lacks it, or when no stream at all has it. The streams are read in pipelined
+    batches (core.fleet); only a PEL longer than one page is read on its own."""
     named = bool(streams)
-    names = list(dict.fromkeys(streams)) if streams else scan_streams(client, "*")
-    measured: list[tuple[str, int, list[GroupInfo]]] = []
-    for name in names:
-        if named:
+    if streams:
+        names = list(dict.fromkeys(streams))
+        for name in names:
             require_stream(client, name)
-        try:
-            groups = list_groups(client, name, check_exists=False)
-        except NotFound:
-            if named:
-                raise
-            continue  # deleted between SCAN and now
-        if group is not None:
-            groups = [g for g in groups if g.name == group]
-            if not groups:
-                if named:
-                    raise NotFound(f"group {group!r} does not exist on stream {name!r}")
-                continue
-        length = int(raw_command(client, "XLEN", name))
-        measured.append((name, length, sorted(groups, key=lambda g: g.name)))
-    if group is not None and not measured:
-        raise NotFound(f"group {group!r} does not exist on any stream")
-
+    else:
+        names = scan_names(client, "*")[0]
+    want = {check: thresholds.wanted(check) for check in STREAM_CHECKS + GROUP_CHECKS}
+    limits = {check: thresholds.limit(check) for check in STREAM_CHECKS + GROUP_CHECKS}
+    want_length, want_lag, want_pending, want_idle, want_behind = (
+        want["length"],
+        want["lag"],
+        want["pending"],
+        want["idle_ms"],
+        want["behind_ms"],
+    )
     results: list[CheckResult] = []
     approximate: list[str] = []
+    measured = 0
 
     def add(stream: str, grp: str | None, check: str, value: int | None, status: str = "") -> None:
-        limit = thresholds.limit(check)
+        limit = limits[check]
         results.append(
             CheckResult(stream, grp, check, value, limit, status or _status(value, limit))
         )
 
-    for name, length, groups in measured:
-        if thresholds.wanted("length"):
-            add(name, None, "length", length)
-        for g in groups:
-            if thresholds.wanted("lag"):
-                add(name, g.name, "lag", g.lag)
-            if thresholds.wanted("pending"):
-                add(name, g.name, "pending", g.pending)
-            if thresholds.wanted("idle_ms"):
-                idle = pending_idle(client, name, g.name) if g.pending else None
-                value = idle.max_idle_ms if idle else None
-                status = ""
-                if idle is not None and not idle.complete:
-                    approximate.append(f"{name}/{g.name}")
-                    if thresholds.max_idle_ms is not None:
-                        exceeded = idle_breached(client, name, g.name, thresholds.max_idle_ms)
-                        status = BREACHED if exceeded else OK
-                add(name, g.name, "idle_ms", value, status)
-            if thresholds.wanted("behind_ms"):
-                add(name, g.name, "behind_ms", g.behind_ms)
+    pel = min(PEL_PAGE, PEL_SCAN_LIMIT) if want_idle else 0
+    seen = 0
+    for s in describe_streams(client, names, only_group=group, pel=pel):
+        if named:  # deleted since it was checked: as missing as before
+            if names[seen] != s.name:
+                raise NotFound(f"stream {names[seen]!r} does not exist")
+            seen += 1
+        if group is not None and not s.groups:
+            if named:
+                raise NotFound(f"group {group!r} does not exist on stream {s.name!r}")
+            continue
+        measured += 1
+        if want_length:
+            add(s.name, None, "length", s.length)
+        for g in s.groups:
+            if want_lag:
+                add(s.name, g.name, "lag", g.lag)
+            if want_pending:
+                add(s.name, g.name, "pending", g.pending)
+            if want_idle:
+                add_idle(client, s.name, g, thresholds, add, approximate)
+            if want_behind:
+                add(s.name, g.name, "behind_ms", g.behind_ms)
+    if named and seen < len(names):
+        raise NotFound(f"stream {names[seen]!r} does not exist")
+    if group is not None and not measured:
+        raise NotFound(f"group {group!r} does not exist on any stream")
     return CheckReport(tuple(results), thresholds, tuple(approximate))
+
+
+def add_idle(
+    client: Client,
+    stream: str,
+    g: GroupState,
+    thresholds: Thresholds,
+    add: Callable[..., None],
+    approximate: list[str],
+) -> None:
+    """The idle_ms result of a group: from the first PEL page read with the batch, or the whole
+    PEL read in pages when it is longer than that."""
+    if not g.pending:
+        add(stream, g.name, "idle_ms", None)
+        return
+    idle = g.pel_idle
+    if idle is None or not idle.complete:
+        idle = pending_idle(client, stream, g.name)
+    status = ""
+    if not idle.complete:
+        approximate.append(f"{stream}/{g.name}")
+        if thresholds.max_idle_ms is not None:
+            exceeded = idle_breached(client, stream, g.name, thresholds.max_idle_ms)
+            status = BREACHED if exceeded else OK
+    add(stream, g.name, "idle_ms", idle.max_idle_ms, status)
 
 
 # ---------------------------------------------------------------- top: snapshots
@@ -215,63 +232,36 @@ def _opt_int(value: Any) -> int | None:
 
 
 def take_snapshot(client: Client, pattern: str = "*") -> Snapshot:
-    """One sample of every stream matching the glob: two pipelined round trips after SCAN."""
-    names = scan_streams(client, pattern)
-    commands: list[tuple[Any, ...]] = [("TIME",)]
-    for name in names:
-        commands.append(("XINFO", "STREAM", name))
-        commands.append(("XINFO", "GROUPS", name))
-    replies = raw_pipeline(client, commands)
-    now = server_time_ms_from(replies[0])
-
-    found: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
-    for i, name in enumerate(names):
-        info, group_list = replies[1 + 2 * i], replies[2 + 2 * i]
-        if isinstance(info, Exception) or isinstance(group_list, Exception):
-            continue  # deleted (or replaced) between SCAN and now
-        found.append((name, pairs(info), [pairs(g) for g in group_list]))
-
-    pel_commands = [
-        ("XPENDING", name, text(g["name"]), "-", "+", 1) for name, _, gs in found for g in gs
-    ]
-    pel_replies = iter(raw_pipeline(client, pel_commands))
-
+    """One sample of every stream matching the glob: pipelined batches after SCAN (core.fleet)."""
+    names = scan_names(client, pattern)[0]
     streams: list[StreamSample] = []
-    for name, info, raw_groups in found:
-        first, last = info.get("first-entry"), info.get("last-entry")
-        edges = (text(first[0]) if first else None, text(last[0]) if last else None)
-        groups: list[GroupSample] = []
-        for g in raw_groups:
-            pel = next(pel_replies)
-            oldest = pel[0] if isinstance(pel, list) and pel else None
-            last_delivered = text(g["last-delivered-id"])
-            server_lag = _opt_int(g.get("lag"))
-            try:
-                lag, computed = group_lag(client, name, last_delivered, server_lag, edges)
-            except ResponseError:
-                lag, computed = None, False
-            groups.append(
-                GroupSample(
-                    name=text(g["name"]),
-                    consumers=int(g["consumers"]),
-                    pending=int(g["pending"]),
-                    lag=lag,
-                    lag_computed=computed,
-                    entries_read=_opt_int(g.get("entries-read")),
-                    last_delivered_id=last_delivered,
-                    oldest_pending_id=text(oldest[0]) if oldest else None,
-                    oldest_pending_idle_ms=int(oldest[2]) if oldest else None,
-                )
-            )
+    now: int | None = None
+    for s in describe_streams(client, names, pel=1):
+        now = s.now_ms if now is None else now
         streams.append(
             StreamSample(
-                name=name,
-                length=int(info["length"]),
-                entries_added=_opt_int(info.get("entries-added")),
-                last_generated_id=text(info["last-generated-id"]),
-                groups=tuple(sorted(groups, key=lambda s: s.name)),
+                name=s.name,
+                length=s.length,
+                entries_added=s.entries_added,
+                last_generated_id=s.last_generated_id,
+                groups=tuple(
+                    GroupSample(
+                        name=g.name,
+                        consumers=g.consumers,
+                        pending=g.pending,
+                        lag=g.lag,
+                        lag_computed=g.lag_computed,
+                        entries_read=g.entries_read,
+                        last_delivered_id=g.last_delivered_id,
+                        oldest_pending_id=g.oldest_pending_id,
+                        oldest_pending_idle_ms=g.oldest_pending_idle_ms,
+                    )
+                    for g in s.groups
+                ),
             )
         )
+    if now is None:
+        now = server_time_ms_from(raw_command(client, "TIME"))
     return Snapshot(now, tuple(streams))
 
 

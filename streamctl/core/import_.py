@@ -245,6 +245,15 @@ def _import_batch(
                 done=state.imported,
                 exit_code=mapped.exit_code,
             ) from None
+    # no group to map and every entry written (bytes: its new id): the batch is accounted for
+    # at once, in C; a refused entry goes through the loop below, which names it
+    if (keep_ids or not groups) and replies and set(map(type, replies)) == {bytes}:
+        state.imported += len(replies)
+        if state.first_id is None:
+            state.first_id = replies[0].decode()
+        state.last_id = replies[-1].decode()
+        state.last_source_id = meta[-1].id
+        return
     limits = [(g.name, id_key(g.last_delivered_id) or (0, 0)) for g in groups]
     for item, reply in zip(meta, replies, strict=True):
         if isinstance(reply, Exception):

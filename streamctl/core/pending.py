@@ -113,33 +113,54 @@ def iter_pending(
     """Pending entries matching `flt`, in id order, a page at a time (at most `limit`).
 
     Pages continue after the last id seen (`(ID`), so entries claimed or acknowledged while the
-    caller works on a page do not shift the next one. The caller checks the group exists."""
+    caller works on a page do not shift the next one. The next page is asked for as soon as a
+    page arrives (one page in flight on a connection of its own), so the server reads it while
+    the caller works on this one; memory holds two pages at most. The caller checks the group
+    exists."""
     if limit is not None and limit <= 0:
         return
-    start, remaining = flt.start, limit
-    while True:
+    from streamctl.core.wire import PipelinedSender, pack
+
+    def request(start: str) -> bytes:
         args: list[Any] = ["XPENDING", stream, group]
         if flt.min_idle_ms:
             args += ["IDLE", flt.min_idle_ms]
         args += [start, flt.end, page]
         if flt.consumer is not None:
             args.append(flt.consumer)
-        try:
-            reply = raw_command(client, *args)
-        except ResponseError as exc:
-            raise _missing_group(exc, stream, group) from None
-        if not reply:
-            return
-        selected = [e for e in map(_entry, reply) if e.deliveries >= flt.min_deliveries]
-        if remaining is not None:
-            selected = selected[:remaining]
-            remaining -= len(selected)
-        if selected:
-            yield selected
-        last = StreamId.parse(reply[-1][0])
-        if len(reply) < page or remaining == 0 or last == MAX_ID:
-            return
-        start = f"({last}"
+        return pack(args)
+
+    sender = PipelinedSender(client, stream, redis_errors=True)
+    remaining = limit
+    try:
+        sender.send([request(flt.start)])
+        while True:
+            replies: list[Any] = []
+            sender.receive(replies)
+            reply = replies[0]
+            if isinstance(reply, ResponseError):
+                raise _missing_group(reply, stream, group)
+            if isinstance(reply, Exception):
+                raise reply
+            if not reply:
+                return
+            last_raw = reply[-1][0]
+            last = StreamId.parse(last_raw)
+            done = len(reply) < page or last == MAX_ID
+            if not done and (remaining is None or remaining > len(reply)):
+                sender.send([request("(" + text(last_raw))])  # read while this page is used
+            selected = [e for e in map(_entry, reply) if e.deliveries >= flt.min_deliveries]
+            if remaining is not None:
+                selected = selected[:remaining]
+                remaining -= len(selected)
+            if selected:
+                yield selected
+            if done or remaining == 0:
+                return
+            if not sender.inflight:
+                sender.send([request("(" + text(last_raw))])
+    finally:
+        sender.close()
 
 
 def _existing(client: Client, stream: str, ids: list[str]) -> set[str]:

@@ -13,7 +13,6 @@ from redis.exceptions import ResponseError
 from streamctl.core.connection import (
     Client,
     node_client,
-    primaries,
     redirect_error,
     server_time_ms,
 )
@@ -24,7 +23,6 @@ from streamctl.core.wire import (
     pack,
     pairs,
     raw_command,
-    raw_pipeline,
     require_stream,
     text,
 )
@@ -566,11 +564,9 @@ def read_range(
 
 def scan_streams(client: Client, pattern: str = "*") -> list[str]:
     """Stream names matching the glob, sorted; on a cluster every primary is scanned."""
-    names: set[str] = set()
-    for node in primaries(client):
-        for key in node.scan_iter(match=pattern, count=1000, _type="stream"):
-            names.add(text(key))
-    return sorted(names)
+    from streamctl.core.fleet import scan_names
+
+    return scan_names(client, pattern)[0]
 
 
 def _xinfo_stream(client: Client, stream: str) -> dict[str, Any]:
@@ -596,10 +592,9 @@ def list_streams(
     and reported to `on_refused(name, reason)`; one deleted since the SCAN is left out."""
     from streamctl.core.connection import node_client
     from streamctl.core.endpoint import endpoint_of
+    from streamctl.core.fleet import describe_streams
     from streamctl.core.models import Endpoint, StreamSummary
 
-    names = scan_streams(client, pattern)
-    now = server_time_ms(client)
     endpoints: dict[int, Endpoint] = {}  # per node (one on a single server)
 
     def endpoint(name: str) -> Endpoint:
@@ -608,40 +603,23 @@ def list_streams(
             endpoints[id(node)] = endpoint_of(client, node)
         return endpoints[id(node)]
 
-    out: list[StreamSummary] = []
-    for i in range(0, len(names), 200):
-        chunk = names[i : i + 200]
-        commands: list[tuple[Any, ...]] = []
-        for name in chunk:
-            commands.append(("XINFO", "STREAM", name))
-            if memory:
-                commands.append(("MEMORY", "USAGE", name))
-        replies = raw_pipeline(client, commands)
-        step = 2 if memory else 1
-        for j, name in enumerate(chunk):
-            reply = replies[j * step]
-            if isinstance(reply, Exception):
-                reason = str(reply)
-                if on_refused is not None and reason.startswith("NOPERM"):
-                    on_refused(name, reason)
-                continue  # refused, or deleted (or replaced) between SCAN and now
-            info = pairs(reply)
-            first, last = info.get("first-entry"), info.get("last-entry")
-            mem = replies[j * step + 1] if memory else None
-            out.append(
-                StreamSummary(
-                    name=name,
-                    length=int(info["length"]),
-                    groups=int(info["groups"]),
-                    first_id=text(first[0]) if first else None,
-                    last_id=text(last[0]) if last else None,
-                    last_generated_id=text(info["last-generated-id"]),
-                    now_ms=now,
-                    memory=int(mem) if isinstance(mem, int) else None,
-                    endpoint=endpoint(name),
-                )
-            )
-    return out
+    described = describe_streams(
+        client, scan_streams(client, pattern), groups=False, memory=memory, on_refused=on_refused
+    )
+    return [
+        StreamSummary(
+            name=s.name,
+            length=s.length,
+            groups=s.group_count,
+            first_id=s.first_id,
+            last_id=s.last_id,
+            last_generated_id=s.last_generated_id,
+            now_ms=s.now_ms,
+            memory=s.memory,
+            endpoint=endpoint(s.name),
+        )
+        for s in described
+    ]
 
 
 def stream_info(client: Client, stream: str) -> StreamInfo:

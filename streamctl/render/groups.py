@@ -466,13 +466,10 @@ class PendingWriter:
             sep = ",\n    " if self.count else "\n    "
             self.write(sep + ",\n    ".join(items))
         elif self.fmt == "ndjson":
+            from streamctl.render.serialize import dump_ndjson
+
             base = {"stream": self.summary.stream, "group": self.summary.group}
-            self.write(
-                "".join(
-                    json.dumps({**base, **pending_entry_data(e, now)}, ensure_ascii=False) + "\n"
-                    for e in entries
-                )
-            )
+            self.write(dump_ndjson([{**base, **pending_entry_data(e, now)} for e in entries]))
         elif self.fmt == "yaml":
             from streamctl.render.serialize import dump_yaml
 

@@ -348,3 +348,49 @@ def test_the_readme_alert_rules_pass_promtool(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS: 2 rules found" in proc.stdout
+
+
+def test_the_exposition_is_what_prometheus_client_writes(server, r):
+    """metrics writes the exposition itself: the same bytes as prometheus_client's
+    generate_latest for the same families (escaped labels, counters, consumers, big and tiny
+    values, empty streams, a group with nothing pending, a lag the server leaves nil)."""
+    from prometheus_client.exposition import generate_latest
+
+    from streamctl.core.metrics import collect_metrics
+    from streamctl.core.models_monitoring import MetricsSnapshot
+    from streamctl.render.metrics import exposition, registry_for
+
+    r.xadd('we"ird\\name\n', {"x": 1})
+    for i in range(3):
+        r.xadd(f"orders-{i}", {"n": "1"}, id="1-0")
+        r.xadd(f"orders-{i}", {"n": "2"}, id="2-0")
+        r.xgroup_create(f"orders-{i}", "billing", id="0")
+        r.xgroup_create(f"orders-{i}", 'a"udit\n', id="0")
+        r.xreadgroup("billing", "c1\\", {f"orders-{i}": ">"}, count=1)
+    r.xadd("gone", {"a": "1"}, id="1-0")
+    r.xdel("gone", "1-0")
+    r.xgroup_create("orders-1", "late", id="1-0")
+    r.xadd("orders-1", {"n": "3"}, id="3-0")
+    r.xdel("orders-1", "3-0")  # a tombstone after the groups: the server reports no lag
+    snap = collect_metrics(server.client(), consumers=True)
+    assert any(g.lag_computed for s in snap.streams for g in s.groups)
+    for s in (
+        snap,
+        MetricsSnapshot(up=False, error="down"),
+        MetricsSnapshot(up=True, duration_s=12345678.9, truncated=True),
+        MetricsSnapshot(up=True, duration_s=1e-9),
+    ):
+        assert exposition(s) == generate_latest(registry_for(lambda s=s: s))  # type: ignore[misc]
+    promtool_ok(exposition(snap).decode())
+
+
+def test_sample_values_are_written_as_prometheus_client_writes_them():
+    from prometheus_client.utils import floatToGoString
+
+    from streamctl.render.metrics import _go_float
+
+    values = [0, 1, -1, 999_999, 1_000_000, 1_234_567, 10**15 - 1, 10**15, -(10**15), 2**63 - 1]
+    values += [0.0, -0.0, 0.001, 1e-9, 1.5, 999_999.5, 1_000_000.0, 12_345_678.9, 1e300]
+    values += [float("inf"), float("-inf"), float("nan")]
+    for v in values:
+        assert _go_float(v) == floatToGoString(v), v

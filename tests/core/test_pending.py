@@ -90,6 +90,30 @@ def test_iter_pending_pages_with_exclusive_ranges_and_filters(r):
     assert (first.consumer, first.deliveries) == ("A", 1) and first.idle_ms >= 0
 
 
+def test_iter_pending_reads_ahead_without_losing_or_repeating_an_entry(r):
+    """The next page is in flight while the caller works on one: entries acknowledged then (in
+    the page just read, and past it) are listed once or not at all, never twice; a listing
+    left half-way drops its connection (a reply was unread) and the next one works."""
+    setup_group(r, 9, read=9)
+    seen: list[str] = []
+    for page in pending.iter_pending(r, "s", "g", PendingFilter(), page=2):
+        seen += [e.id for e in page]
+        r.xack("s", "g", *[e.id for e in page])  # what the caller does with a page
+        if page[0].id == "3000-0":
+            r.xack("s", "g", "8000-0")  # past the page in flight: gone before it is read
+    assert seen == [f"{i}000-0" for i in range(1, 10) if i != 8]
+    assert r.xpending("s", "g")["pending"] == 0
+
+    r.xgroup_setid("s", "g", "0")
+    r.xreadgroup("g", "A", {"s": ">"})
+    pages = pending.iter_pending(r, "s", "g", PendingFilter(), page=2)
+    assert [e.id for e in next(pages)] == ["1000-0", "2000-0"]
+    pages.close()  # abandoned with a page in flight
+    assert [e.id for p in pending.iter_pending(r, "s", "g", PendingFilter()) for e in p] == [
+        f"{i}000-0" for i in range(1, 10)
+    ]
+
+
 def test_iter_pending_min_idle(r):
     setup_group(r, 3, read=2)
     idle_past(60)

@@ -258,3 +258,30 @@ def test_blocks_without_arrays_parse_joined_and_still_name_bad_lines(tmp_path: P
     path.write_text('{"a": 1}\n{}\n')
     with pytest.raises(BadInput, match="line 2: an event needs at least one field"):
         list(inputs.read_events(str(path)))
+
+
+def test_envelopes_read_by_orjson_equal_the_json_reading(tmp_path: Path) -> None:
+    """read_envelopes takes a line from orjson only when nothing could have been lost: repeated
+    field names (orjson keeps the last), escaped quotes, lone surrogates, big numbers, NaN go to
+    json with its pairs hook, and every line reads as json alone reads it."""
+    lines = [
+        '{"stream":"s","id":"1-0","time":"t","fields":{"a":"1","b":"2"}}',
+        '{"stream":"s","id":"2-0","fields":{"a":"1","a":"2"}}',  # a repeated name
+        '{"id" : "3-0", "fields" : {"a" : "x", "a" : "y"}}',  # the same, spaced
+        '{"id":"4-0","fields":{"q\\"uote":"v\\"al","b":{"base64":"/w=="}}}',
+        '{"id":"5-0","fields":[["a","1"],["a","2"]],"extra":[1,2.5,null,true]}',
+        '{"id":"6-0","fields":{"s":"\\ud800"}}',  # a lone surrogate: json reads it
+        '{"id":"7-0","fields":{"n":"1"},"big":123456789012345678901234567890}',
+        '{"id":"8-0","fields":{"n":"1"},"x":NaN}',
+        '{"id":"9-0","fields":{"é":"ü\\u00e9","k":"a:b\\",c"}}',
+        "",
+    ]
+    path = tmp_path / "in.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    got = list(inputs.read_envelopes(str(path)))
+    decode = json.JSONDecoder(object_pairs_hook=inputs._pairs_hook).decode
+    expected_fields = [decode(line)["fields"] for line in lines if line]
+    assert [e.id for e in got] == [f"{i}-0" for i in range(1, 10)]
+    assert [e.flat for e in got] == [inputs._flat_fields(f, "") for f in expected_fields]
+    assert got[1].flat == [b"a", b"1", b"a", b"2"] and got[2].flat == [b"a", b"x", b"a", b"y"]
+    assert got[5].flat == ["s", "\ud800"]
