@@ -197,3 +197,23 @@ def test_sentinel_with_cluster_flag_is_refused(ha: SentinelTopology, run_cli) ->
     out = run_cli(["-u", ha.url, "--cluster", "ls"])
     assert out.exit_code == 2
     assert "not a Redis Cluster" in out.stderr
+
+
+def test_metrics_and_doctor_through_sentinel(cli_ha, hr: redis.Redis, ha: SentinelTopology) -> None:
+    """metrics reads the current primary (the lag the primary has), doctor says where it is."""
+    for n in range(5):
+        hr.xadd("jobs", {"n": str(n)})
+    hr.xgroup_create("jobs", "workers", id="0")
+    hr.xreadgroup("workers", "c1", {"jobs": ">"}, count=2)
+    out = cli_ha("metrics")
+    assert out.exit_code == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "streamctl_up 1.0" in lines
+    lag = [line for line in lines if line.startswith("streamctl_group_lag{")]
+    assert lag == ['streamctl_group_lag{group="workers",stream="jobs"} 3.0']
+    doctor = cli_ha("doctor", "-o", "json")
+    assert doctor.exit_code in (0, 5), doctor.stderr
+    connected = doctor.json()["connected"]
+    assert connected["master_name"] == MASTER
+    assert connected["role"] == "primary"
+    assert connected["address"].endswith(f":{ha.primary().port}")
