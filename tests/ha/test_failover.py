@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -93,17 +94,44 @@ def test_publish_file_continues_at_least_once_in_order(
     ha: SentinelTopology, hr: redis.Redis, tmp_path: Path
 ) -> None:
     n = 300_000
-    path = tmp_path / "events.ndjson"
-    path.write_text("".join(f'{{"n": "{i}"}}\n' for i in range(n)))
+    lines = [f'{{"n": "{i}"}}\n'.encode() for i in range(n)]
     ids_file = (tmp_path / "ids.ndjson").open("wb")  # not a pipe: it would fill and stall the run
-    proc = _streamctl(
-        ["-u", ha.url, "publish", "big", "--file", str(path), "-o", "ndjson"], stdout=ids_file
-    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamctl", "-u", ha.url, "publish", "big", "--file", "-",
+         "-o", "ndjson"],
+        stdin=subprocess.PIPE, stdout=ids_file, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None
+    # The events are fed at a steady pace until the failover is over, so the run is certainly
+    # publishing while it happens and after it (a file would be done before the failover is).
+    failed_over = threading.Event()
+    fed = 0
+
+    def feed() -> None:
+        nonlocal fed
+        assert proc.stdin is not None
+        after = 0
+        while fed < n and after < 5:
+            proc.stdin.write(b"".join(lines[fed : fed + 2000]))
+            proc.stdin.flush()
+            fed = min(n, fed + 2000)
+            after += failed_over.is_set()
+            time.sleep(0.01)
+        proc.stdin.write(b"".join(lines[fed:]))
+        proc.stdin.close()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
     try:
         _wait_for(lambda: hr.xlen("big") > 20_000, timeout=60)
         ha.failover()
-        _, err = proc.communicate(timeout=120)
+        failed_over.set()
+        feeder.join(timeout=120)
+        assert proc.stderr is not None
+        err = proc.stderr.read()  # until the run ends (stdin is closed by the feeder)
+        proc.wait(timeout=120)
     finally:
+        failed_over.set()
         proc.kill()
         ids_file.close()
     out = (tmp_path / "ids.ndjson").read_bytes()
