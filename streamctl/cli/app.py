@@ -244,7 +244,8 @@ def root(
         typer.Option(
             "-u",
             "--url",
-            help="redis://[user:pass@]host:port/db, rediss:// (TLS) or unix:///path.sock "
+            help="redis://[user:pass@]host:port/db, rediss:// (TLS), unix:///path.sock or "
+            "redis+sentinel://[user:pass@]HOST:PORT[,HOST:PORT...]/MASTER[/DB] "
             "[env: STREAMCTL_URL, REDIS_URL; default redis://localhost:6379/0]",
             show_default=False,
         ),

@@ -24,6 +24,7 @@ from streamctl.core.connection import (
     is_cluster,
     node_client,
     primaries,
+    sentinel_of,
 )
 from streamctl.core.models import Endpoint
 from streamctl.core.models_monitoring import (
@@ -185,7 +186,15 @@ def _topology(
                 )
             )
             return Topology("replica", primaries=(primary,), detail=f"link {link}")
-        topology = Topology("standalone", replicas=tuple(_replicas(info)))
+        found = sentinel_of(client)
+        if found is not None:  # the primary the Sentinels name for this master
+            topology = Topology(
+                "sentinel",
+                replicas=tuple(_replicas(info)),
+                detail=f"Sentinel-managed primary of master {found[1].master!r}",
+            )
+        else:
+            topology = Topology("standalone", replicas=tuple(_replicas(info)))
     _replication(nodes, findings)
     return topology
 

@@ -78,7 +78,7 @@ class Capability:
 
 @dataclass(frozen=True)
 class Topology:
-    mode: str  # standalone | replica | cluster | unknown
+    mode: str  # standalone | sentinel (a Sentinel-managed primary) | replica | cluster | unknown
     primaries: tuple[str, ...] = ()  # host:port (cluster)
     replicas: tuple[str, ...] = ()  # host:port of the replicas (of every primary)
     slots_served: bool | None = None  # cluster: every one of the 16384 slots is served

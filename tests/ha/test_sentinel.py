@@ -213,6 +213,9 @@ def test_metrics_and_doctor_through_sentinel(cli_ha, hr: redis.Redis, ha: Sentin
     assert lag == ['streamctl_group_lag{group="workers",stream="jobs"} 3.0']
     doctor = cli_ha("doctor", "-o", "json")
     assert doctor.exit_code in (0, 5), doctor.stderr
+    topology = doctor.json()["topology"]
+    assert topology["mode"] == "sentinel"
+    assert MASTER in topology["detail"]
     connected = doctor.json()["connected"]
     assert connected["master_name"] == MASTER
     assert connected["role"] == "primary"
