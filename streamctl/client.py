@@ -159,8 +159,10 @@ def _value_bytes(value: Any, from_object: Callable[[Any, str], FieldPairs]) -> b
     return from_object({"v": value}, "fields")[0][1]
 
 
-# Core words its errors for the command line (it was written for it first); a Client names its
-# own arguments instead, in this one place: `--max-deliveries` reads `max_deliveries`.
+# Errors are worded once, with the command line's flags (core was written for it first, and the
+# Client's own checks follow suit); a Client names its own arguments instead, in this one place:
+# `--max-deliveries` reads `max_deliveries`. The CLI's Client keeps the flags (wording="flags"),
+# so the CLI needs no checks of its own to word them.
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z-]*)")
 _ARGUMENT_OF_FLAG = {
     "from": "start",
@@ -614,14 +616,14 @@ class Client:
             group=group,
             consumer=consumer if group is not None else None,
             count=kw["count"],
-            idle_timeout_ms=ids.parse_duration(timeout, what="timeout")
+            idle_timeout_ms=ids.parse_duration(timeout, what="--timeout")
             if timeout is not None
             else None,
             follow=kw["follow"],
             filter=compile_filter(kw["match"], kw["where"]),
             ack=kw["ack"],
             create_group=kw["create_group"],
-            retry_for_ms=ids.parse_duration(kw["retry_for"], what="retry_for"),
+            retry_for_ms=ids.parse_duration(kw["retry_for"], what="--retry-for"),
             command_timeout_s=self._settings.timeout,
         )
 
@@ -755,6 +757,7 @@ class Client:
 
     # ---- pending, claim, dead-letter, ack ----
 
+    @_mapped
     def pending_filter(
         self,
         *,
@@ -768,11 +771,12 @@ class Client:
         from streamctl.core.pending import PendingFilter
 
         if min_deliveries < 0:
-            raise BadInput(f"bad min_deliveries {min_deliveries}: give a count of 0 or more")
+            raise BadInput(f"bad --min-deliveries {min_deliveries}: give a count of 0 or more")
+        min_idle_ms = ids.parse_duration(min_idle, what="--min-idle") if min_idle else 0
         first, last = self._range_bounds(start, end)
         return PendingFilter(
             consumer=consumer,
-            min_idle_ms=ids.parse_duration(min_idle, what="min_idle") if min_idle else 0,
+            min_idle_ms=min_idle_ms,
             min_deliveries=min_deliveries,
             start=first,
             end=last,
@@ -971,7 +975,7 @@ class Client:
         from streamctl.core import trim as core_trim
 
         older_than_ms = (
-            ids.parse_duration(older_than, what="older_than") if older_than is not None else None
+            ids.parse_duration(older_than, what="--older-than") if older_than is not None else None
         )
         return core_trim.trim(
             self.redis,
@@ -1147,9 +1151,9 @@ class Client:
         from streamctl.core.models_health import Thresholds
 
         for name, value in (
-            ("max_lag", max_lag),
-            ("max_pending", max_pending),
-            ("max_length", max_length),
+            ("--max-lag", max_lag),
+            ("--max-pending", max_pending),
+            ("--max-length", max_length),
         ):
             if value is not None and value < 0:
                 raise BadInput(f"bad {name} {value}: give a count of 0 or more")
@@ -1157,10 +1161,10 @@ class Client:
             max_length=max_length,
             max_lag=max_lag,
             max_pending=max_pending,
-            max_idle_ms=ids.parse_duration(max_idle, what="max_idle")
+            max_idle_ms=ids.parse_duration(max_idle, what="--max-idle")
             if max_idle is not None
             else None,
-            max_behind_ms=ids.parse_duration(max_behind, what="max_behind")
+            max_behind_ms=ids.parse_duration(max_behind, what="--max-behind")
             if max_behind is not None
             else None,
         )

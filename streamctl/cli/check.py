@@ -7,7 +7,7 @@ import typer
 from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
-from streamctl.errors import BadInput, CheckFailed
+from streamctl.errors import CheckFailed
 
 if TYPE_CHECKING:
     from streamctl.core.models_health import CheckReport
@@ -15,20 +15,6 @@ if TYPE_CHECKING:
 
 def register(app: typer.Typer) -> None:
     app.command("check")(check)
-
-
-def _count(value: int | None, option: str) -> int | None:
-    if value is not None and value < 0:
-        raise BadInput(f"bad {option} {value}: give a count of 0 or more")
-    return value
-
-
-def _duration(value: str | None, option: str) -> int | None:
-    if value is None:
-        return None
-    from streamctl.ids import parse_duration
-
-    return parse_duration(value, what=option)
 
 
 def check(
@@ -96,12 +82,6 @@ def check(
     """
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
-    # flag-worded checks first; the Client parses the same values again
-    _count(max_length, "--max-length")
-    _count(max_lag, "--max-lag")
-    _count(max_pending, "--max-pending")
-    _duration(max_idle, "--max-idle")
-    _duration(max_behind, "--max-behind")
 
     from streamctl.cli._bulk import no_gc
     from streamctl.render import health as render_health

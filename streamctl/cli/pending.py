@@ -114,13 +114,6 @@ def pending(
             "--start or --end"
         )
 
-    from streamctl import ids as grammar
-
-    # flag-worded checks first; the Client parses the same values again
-    if min_idle:
-        grammar.parse_duration(min_idle, what="--min-idle")
-    grammar.parse_position(start)
-    grammar.parse_position(end, allow_exclusive=False)
     selection: dict[str, Any] = {
         "consumer": consumer,
         "min_idle": min_idle,

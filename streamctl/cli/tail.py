@@ -198,7 +198,6 @@ def _check_options(
 ) -> None:
     """Every option checked, worded with its flag, before anything is read: a mistake is exit 2,
     not a late failure. The Client parses the same values again."""
-    from streamctl import ids
     from streamctl.cli.options import entry_filter
 
     if count is not None and count < 1:
@@ -207,9 +206,6 @@ def _check_options(
         raise BadInput("--consumer, --no-ack and --create-group need --group G")
     if consumer == "" or group == "":
         raise BadInput("--group and --consumer need a name")
-    if timeout is not None:
-        ids.parse_duration(timeout, what="--timeout")
-    ids.parse_duration(retry_for, what="--retry-for")
     entry_filter(match, where)
 
 

@@ -79,11 +79,8 @@ def trim(
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
 
-    from streamctl import ids
     from streamctl.render.transfer import trim_view
 
-    if older_than is not None:
-        ids.parse_duration(older_than, what="--older-than")  # flag-worded check first
     result = app_ctx.sc.trim(
         stream,
         maxlen=maxlen,
