@@ -495,9 +495,9 @@ class Client:
         then stop), `match` (FIELD=GLOB, all must match) and `where` (a JMESPath expression on
         the envelope): only passing entries count and are yielded. In group mode (`group`,
         `consumer`, default `<hostname>-<pid>`) nothing is acknowledged before the loop body
-        has finished with it: a read's entries are acknowledged together once the loop asks
-        for the entry after the last of them (at-least-once: breaking out of the loop leaves
-        that read's entries pending, for this consumer to read again with `start="0"` or for
+        has finished with it: a read's entries are acknowledged together, no sooner than the
+        loop asks for the entry after the last of them (a backlog's XACK rides with the next
+        read; at-least-once: breaking out of the loop leaves that read's entries pending, for this consumer to read again with `start="0"` or for
         a claim); `ack=False` leaves them all pending, and so do entries that do not pass the
         filters; `create_group` creates the group at `start` if missing. A dropped connection
         is retried for `retry_for`.
@@ -543,8 +543,9 @@ class Client:
     ) -> TailRun:
         """`tail` at full speed, pushing instead of yielding: each read's entries go to
         `sink.write(stream, raw_entries)` (raw: `(id, [name, value, ...])` as bytes), then one
-        `sink.flush()`; in group mode they are acknowledged after that flush (one XACK per read).
-        Raising from the sink stops the run; that read's entries stay pending. `on_notice` gets
+        `sink.flush()`; in group mode they are acknowledged after that flush (one XACK per read;
+        while a backlog is drained, it rides in front of the next read, sent ahead). Raising
+        from the sink stops the run; that read's entries (and a read sent ahead) stay pending. `on_notice` gets
         retries and group creation. Returns the options it ran with and what it did (`.failure`:
         the CheckFailed of a count + timeout wait that saw too few)."""
         from streamctl.core.follow import follow as run_follow

@@ -22,6 +22,12 @@ duplicating or hanging.
   handled, so no entry is read twice. At the end the waiting reads are cut (their connections
   closed): in group mode a reply that had already arrived is counted as left pending.
 
+- A backlog on one connection (one stream, no --count) is read ahead (`_Ahead`): when a read
+  comes back full, the next one is sent before this one is written, so the server reads while
+  this side writes, as `range` does; the acknowledgements owed ride in front of it (XACK then
+  XREADGROUP in one write). A read ahead never blocks; one not taken is read at the end and, in
+  group mode, counted as left pending.
+
 Nothing here prints: entries go to the sink (a block per stream and read, then one flush),
 notices (retries) to `on_notice`.
 """
@@ -581,8 +587,10 @@ class _Rounds:
 
     client: Client
     opts: FollowOptions
+    acks: _Acks | None = None  # group mode: acknowledgements owed ride in front of a read ahead
     fanout: _FanOut | None = None  # streams in several slots of a cluster
     last_count: int = READ_BATCH  # COUNT of the last read: a full batch means a backlog
+    ahead: _Ahead | None = None  # the next read, sent before this one's entries are written
 
     def read(
         self, states: dict[str, _StreamState], *, remaining_ms: int | None, seen: int
@@ -603,7 +611,10 @@ class _Rounds:
             count = min(count, opts.count - seen)
         self.last_count = count
         group = GroupRead(opts.group, opts.consumer or "") if opts.group else None
-        if self.fanout is None:
+        taken = self._take_ahead(positions, count)
+        if taken is not None:
+            batches = taken
+        elif self.fanout is None:
             batches = read_round(
                 self.client,
                 positions,
@@ -625,11 +636,165 @@ class _Rounds:
             for name, state in active.items():
                 if name not in returned and not state.history:
                     state.done = True  # nothing more to read now
+        self._read_ahead(states, batches, count, group)
         return batches
 
+    def _read_ahead(
+        self,
+        states: dict[str, _StreamState],
+        batches: list[EntryBatch],
+        count: int,
+        group: GroupRead | None,
+    ) -> None:
+        """Send the next read now when this one is a full batch of a backlog (see _Ahead): one
+        stream on one connection, no --count, and (--no-follow) its end not reached."""
+        if self.fanout is not None or self.opts.count is not None or len(batches) != 1:
+            return
+        batch = batches[0]
+        state = states[batch.stream]
+        if len(batch.entries) < count or any(not s.done for s in states.values() if s is not state):
+            return
+        last = batch.entries[-1][0]
+        if (
+            not self.opts.follow
+            and not state.history
+            and (state.done or state.end is None or StreamId.parse(last) >= state.end)
+        ):
+            return  # this batch ends the read
+        # the position the next read asks for once this batch is handled (as read() makes it)
+        position = last.decode() if state.history or group is None else ">"
+        positions = {batch.stream: position}
+        timeout_s = self.opts.command_timeout_s
+        args, _ = _read_args(
+            positions, group=group, count=count, block_ms=None, timeout_s=timeout_s
+        )
+        owed = self.acks.owed() if self.acks is not None else {}
+        try:
+            self.ahead = _Ahead(
+                self.client,
+                args,
+                positions,
+                count,
+                [self.acks.packed(name, ids) for name, ids in owed.items()] if self.acks else [],
+                owed,
+                timeout_s,
+            )
+        except BaseException:
+            if self.acks is not None:
+                self.acks.returned(owed)
+            raise
+
+    def _take_ahead(self, positions: dict[str, str], count: int) -> list[EntryBatch] | None:
+        """The reply of the read sent ahead, when it asked for what is wanted now; None when
+        there is none (or it was redirected: the caller reads again, following it)."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is None:
+            return None
+        if ahead.positions != positions or ahead.count != count:
+            self._drop(ahead)  # not what is wanted now (never expected): read again
+            return None
+        try:
+            ack_replies, reply = ahead.take()
+        except BaseException:
+            if self.acks is not None:
+                self.acks.returned(ahead.owed)
+            raise
+        self._acked(ahead, ack_replies)
+        if isinstance(reply, ResponseError):
+            if redirect_word(reply) in ("MOVED", "ASK"):
+                return None
+            _raise_redirect(reply, ahead.node)
+            raise reply
+        return _batches(reply)
+
+    def _acked(self, ahead: _Ahead, ack_replies: list[Any]) -> None:
+        if self.acks is None:
+            return
+        for ids, reply in zip(ahead.owed.values(), ack_replies, strict=True):
+            if isinstance(reply, ResponseError):
+                raise reply  # NOGROUP: the group is gone, reported as for a read
+            self.acks.confirmed(ids)
+
+    def _drop(self, ahead: _Ahead) -> int:
+        """Take a read ahead that is not wanted: how many entries it delivered (group mode:
+        left pending). Its reply is read, not cut: a read without BLOCK answers at once, and
+        the acknowledgements in front of it count."""
+        try:
+            ack_replies, reply = ahead.take()
+            self._acked(ahead, ack_replies)
+        except Exception:
+            if self.acks is not None:
+                self.acks.returned(ahead.owed)
+            return 0
+        if self.opts.group is None or isinstance(reply, ResponseError):
+            return 0
+        return sum(len(b.entries) for b in _batches(reply) if b.entries)
+
     def cut(self) -> int:
-        """Cut the reads still waiting (a fan-out); how many entries an arrived reply held."""
-        return self.fanout.close() if self.fanout is not None else 0
+        """Cut the reads still waiting (a fan-out, a read ahead); how many entries an arrived
+        reply held."""
+        left = self.fanout.close() if self.fanout is not None else 0
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            left += self._drop(ahead)
+        return left
+
+
+class _Ahead:
+    """The next read of a backlog, sent before the current batch is written, so the server
+    reads while this side writes (as `range` does); what the next read asks for is known once a
+    full batch has come: the id after its last entry, or `>`. The acknowledgements owed for
+    what was written and flushed before ride in front of it, in the same write: one round trip
+    per batch for both. A read ahead never blocks (no BLOCK): an empty reply means caught up."""
+
+    def __init__(
+        self,
+        client: Client,
+        args: list[Any],
+        positions: dict[str, str],
+        count: int,
+        ack_commands: list[bytes],
+        owed: dict[str, list[bytes]],
+        timeout_s: float,
+    ) -> None:
+        self.positions = positions
+        self.count = count
+        self.owed = owed
+        self.timeout_s = timeout_s
+        self.node = route(client, args)
+        self._pool = self.node.connection_pool
+        conn: Any = self._pool.get_connection()
+        self._conn = conn
+        try:
+            conn.send_packed_command([b"".join([*ack_commands, hiredis.pack_command(tuple(args))])])
+        except BaseException:
+            conn.disconnect()
+            self._pool.release(conn)
+            raise
+
+    def take(self) -> tuple[list[Any], Any]:
+        """The XACK replies and the read's reply (error replies as their exceptions, after
+        every reply is read: the connection stays usable). A reply from a demoted primary is a
+        lost connection, as for every read."""
+        conn = self._conn
+        replies: list[Any] = []
+        try:
+            for _ in range(len(self.owed) + 1):
+                try:
+                    replies.append(conn.read_response(timeout=self.timeout_s))
+                except ResponseError as exc:
+                    replies.append(exc)
+            for reply in replies:
+                if isinstance(reply, ResponseError):
+                    demoted = demoted_error(conn, reply)
+                    if demoted is not None:
+                        raise demoted
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            self._pool.release(conn)
+        return replies[:-1], replies[-1]
 
 
 @dataclass
@@ -741,20 +906,35 @@ class _Acks:
         for name, ids in written.items():
             self.unacked.setdefault(name, []).extend(ids)
 
+    def packed(self, name: str, ids: list[bytes]) -> bytes:
+        # hiredis packs the ids in one C call; redis-py's packer looks at each argument in
+        # Python (a microsecond per id: a third of what writing an entry costs)
+        packed: bytes = hiredis.pack_command(("XACK", _name_bytes(name), self._group, *ids))  # type: ignore[arg-type]
+        return packed
+
     def send(self, *, best_effort: bool = False) -> None:
         for name in list(self.unacked):
             ids = self.unacked[name]
-            # hiredis packs the ids in one C call; redis-py's packer looks at each argument in
-            # Python (a microsecond per id: a third of what writing an entry costs)
-            packed = hiredis.pack_command(("XACK", _name_bytes(name), self._group, *ids))  # type: ignore[arg-type]
             try:
-                _call(self.client, self.timeout_s, "XACK", name, packed=packed)
+                _call(self.client, self.timeout_s, "XACK", name, packed=self.packed(name, ids))
             except CONNECTION_LOST:
                 if best_effort:
                     return  # kept: acked after the reconnect, before the next read
                 raise
             del self.unacked[name]
-            self.result.acked += len(ids)
+            self.confirmed(ids)
+
+    def owed(self) -> dict[str, list[bytes]]:
+        """Everything owed, handed to a read ahead (`confirmed` or `returned` after)."""
+        owed, self.unacked = self.unacked, {}
+        return owed
+
+    def confirmed(self, ids: list[bytes]) -> None:
+        self.result.acked += len(ids)
+
+    def returned(self, owed: dict[str, list[bytes]]) -> None:
+        """Acknowledgements whose reply was lost: owed again (XACK twice is harmless)."""
+        self.add(owed)
 
 
 @dataclass
@@ -820,13 +1000,13 @@ class _Follower:
         self.clock = clock
         self.result = FollowResult()
         self.states: dict[str, _StreamState] = {}
-        self.rounds = _Rounds(client, opts)
         self.selection = _Selection(opts, self.result, clock)
         self.acks = (
             _Acks(client, opts.group, opts.command_timeout_s, self.result)
             if opts.group is not None
             else None
         )
+        self.rounds = _Rounds(client, opts, self.acks if opts.ack else None)
         self.backoff = _Backoff(opts.retry_for_ms, clock, on_notice)
 
     def run(self) -> FollowResult:
@@ -848,8 +1028,8 @@ class _Follower:
         self.selection.last_match_at = self.clock()
         while True:
             try:
-                if self.acks is not None and self.acks.unacked:
-                    self.acks.send()
+                if self.acks is not None and self.acks.unacked and self.rounds.ahead is None:
+                    self.acks.send()  # with a read ahead, they ride in front of the next one
                 if self._finished():
                     return self.result
                 batches = self.rounds.read(
@@ -923,7 +1103,8 @@ class _Follower:
             raise
         if self.acks is not None:
             self.acks.add(written)
-            self.acks.send(best_effort=True)
+            if self.rounds.ahead is None:
+                self.acks.send(best_effort=True)
 
     def _after_disconnect(self) -> None:
         self.rounds.cut()  # reads on the lost connections: sent again after the retry
