@@ -491,16 +491,17 @@ class Client:
         """Follow new entries of one or more streams, like `tail -f`: a generator.
 
         `start` (default `$`: only new entries), `count` (stop after that many), `timeout`
-        (a duration: stop after that long without a new entry), `follow=False` (what is there,
-        then stop), `match` (FIELD=GLOB, all must match) and `where` (a JMESPath expression on
-        the envelope): only passing entries count and are yielded. In group mode (`group`,
-        `consumer`, default `<hostname>-<pid>`) nothing is acknowledged before the loop body
-        has finished with it: a read's entries are acknowledged together, no sooner than the
-        loop asks for the entry after the last of them (a backlog's XACK rides with the next
-        read; at-least-once: breaking out of the loop leaves that read's entries pending, for this consumer to read again with `start="0"` or for
-        a claim); `ack=False` leaves them all pending, and so do entries that do not pass the
-        filters; `create_group` creates the group at `start` if missing. A dropped connection
-        is retried for `retry_for`.
+        (a duration: stop after that long without a new entry), `follow=False` (what is
+        there, then stop), `match` (FIELD=GLOB, all must match) and `where` (a JMESPath
+        expression on the envelope): only passing entries count and are yielded. In group
+        mode (`group`, `consumer`, default `<hostname>-<pid>`) nothing is acknowledged
+        before the loop body has finished with it: a read's entries are acknowledged
+        together, no sooner than the loop asks for the entry after the last of them (a
+        backlog's XACK rides with the next read; at-least-once: breaking out of the loop
+        leaves that read's entries pending, for this consumer to read again with `start="0"`
+        or for a claim); `ack=False` leaves them all pending, and so do entries that do not
+        pass the filters; `create_group` creates the group at `start` if missing. A dropped
+        connection is retried for `retry_for`.
 
         With `count` and `timeout` together, seeing fewer than `count` entries before the
         timeout raises CheckFailed (the CI wait-for-event). Entries a read delivered to the
@@ -542,12 +543,13 @@ class Client:
         on_notice: Callable[[str], None] | None = None,
     ) -> TailRun:
         """`tail` at full speed, pushing instead of yielding: each read's entries go to
-        `sink.write(stream, raw_entries)` (raw: `(id, [name, value, ...])` as bytes), then one
-        `sink.flush()`; in group mode they are acknowledged after that flush (one XACK per read;
-        while a backlog is drained, it rides in front of the next read, sent ahead). Raising
-        from the sink stops the run; that read's entries (and a read sent ahead) stay pending. `on_notice` gets
-        retries and group creation. Returns the options it ran with and what it did (`.failure`:
-        the CheckFailed of a count + timeout wait that saw too few)."""
+        `sink.write(stream, raw_entries)` (raw: `(id, [name, value, ...])` as bytes), then
+        one `sink.flush()`; in group mode they are acknowledged after that flush (one XACK
+        per read; while a backlog is drained, it rides in front of the next read, sent
+        ahead). Raising from the sink stops the run; that read's entries (and a read sent
+        ahead) stay pending. `on_notice` gets retries and group creation. Returns the
+        options it ran with and what it did (`.failure`: the CheckFailed of a count +
+        timeout wait that saw too few)."""
         from streamctl.core.follow import follow as run_follow
 
         with self.errors():

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from streamctl.errors import BadInput
@@ -194,6 +195,17 @@ def _ndjson_chunks(fh: IO[bytes]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     def loads(text: str) -> Any:
         return json.loads(text, parse_constant=_reject_constant)
 
+    for lineno, head, count in _line_blocks(fh):
+        objs = _parse_block(head, count, loads)
+        if objs is not None:
+            yield lineno + 1, objs
+        else:
+            yield from _parse_lines(head.split(b"\n")[:count], lineno, loads)
+
+
+def _line_blocks(fh: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
+    """(lines before it, a block of complete lines ending in a line break, how many lines) for
+    the input, about NDJSON_BLOCK bytes at a time (a last line without its break gets one)."""
     read = getattr(fh, "read1", fh.read)
     lineno = 0  # lines consumed before the current block
     rest = b""
@@ -211,11 +223,7 @@ def _ndjson_chunks(fh: IO[bytes]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         else:
             return
         count = head.count(b"\n")
-        objs = _parse_block(head, count, loads)
-        if objs is not None:
-            yield lineno + 1, objs
-        else:
-            yield from _parse_lines(head.split(b"\n")[:count], lineno, loads)
+        yield lineno, head, count
         lineno += count
 
 
@@ -383,6 +391,22 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
     return obj if len(obj) == len(pairs) else [[k, v] for k, v in pairs]
 
 
+class EntryBlock(NamedTuple):
+    """Entry envelopes of consecutive lines, column by column (the usual export file read a block
+    at a time): entry i is on line `lineno + i`; every `fields` object has the same names, in
+    the same order, with string values."""
+
+    lineno: int
+    ids: list[str]  # canonical ids (no leading zeros)
+    keys: list[tuple[int, int]]  # (ms, seq) of each id: ids.IdKey
+    fields: list[dict[str, str]]
+
+    def lines(self) -> Iterator[EntryLine]:
+        """The same entries one by one, as the line-by-line reader gives them."""
+        for i, (eid, key, fields) in enumerate(zip(self.ids, self.keys, self.fields, strict=True)):
+            yield EntryLine(self.lineno + i, eid, key, list(chain.from_iterable(fields.items())))
+
+
 class EntryLine(NamedTuple):
     """An entry envelope of the import input: its line, id and fields ([name, value, ...],
     str when the JSON had a string, bytes when it had {"base64": ...})."""
@@ -463,56 +487,134 @@ def read_envelopes(path: str) -> Iterator[EntryLine | GroupLine]:
     skipped. A malformed line raises BadInput naming it: bad JSON, not an object, no 'fields',
     no 'id', a bad id, a field that is neither a string nor {"base64": ...}.
     """
+    for item in read_envelope_blocks(path):
+        if type(item) is EntryBlock:
+            yield from item.lines()
+        else:
+            yield item  # type: ignore[misc]
+
+
+def read_envelope_blocks(path: str) -> Iterator[EntryBlock | EntryLine | GroupLine]:
+    """What read_envelopes reads, with runs of lines of one shape as EntryBlocks: the usual
+    export file is decoded a block at a time (one orjson call per ~1 MiB), nothing per line in
+    Python; any other block (escapes, arrays, other shapes, a bad line) line by line."""
+    fh = open_input(path)
+    try:
+        for lineno, head, count in _line_blocks(fh):
+            block = _envelope_block(head, count, lineno + 1)
+            if block is not None:
+                yield block
+            else:
+                yield from _envelope_lines(head.split(b"\n")[:count], lineno)
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+_CANONICAL_IDS = re.compile(r"(?:(?:0|[1-9][0-9]*)-(?:0|[1-9][0-9]*)\n)*")
+
+
+def _envelope_block(head: bytes, count: int, lineno: int) -> EntryBlock | None:
+    """The entries of a block of complete lines when every line is an entry envelope of one
+    shape: the same keys in the same order, string values, `fields` an object with the same
+    names and string values, a canonical id; None otherwise (read line by line then).
+
+    Decoded with ONE orjson call on the lines joined into an array: without '[' anywhere, each
+    element is exactly one line (see _parse_block). orjson keeps the last of repeated names: the
+    block is taken only when its quotes are exactly the strings found, two each (a repeated name
+    leaves its quotes over, and so does an escaped quote: neither can hide the other).
+    """
+    import orjson
+
+    if b"[" in head or not _OBJECT_LINES_B.fullmatch(head):
+        return None
+    try:
+        objs = orjson.loads(b"[" + head[:-1].replace(b"\n", b",") + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(objs) != count or set(map(type, objs)) != {dict}:
+        return None
+    shapes = set(map(tuple, objs))
+    if len(shapes) != 1:
+        return None
+    (keys,) = shapes
+    if "fields" not in keys or "id" not in keys:
+        return None
+    fields: list[dict[str, str]] = []
+    for key in keys:
+        column = list(map(itemgetter(key), objs))
+        if key == "fields":
+            fields = column
+        elif set(map(type, column)) != {str}:
+            return None
+    if set(map(type, fields)) != {dict}:
+        return None
+    names = set(map(tuple, fields))
+    if len(names) != 1:
+        return None
+    (shape,) = names
+    if not shape or any(set(map(type, map(itemgetter(n), fields))) != {str} for n in shape):
+        return None
+    # every string: the keys, the values but `fields`, and each field's name and value
+    if head.count(b'"') != 2 * count * (2 * len(keys) - 1 + 2 * len(shape)):
+        return None
+    ids: list[str] = list(map(itemgetter("id"), objs))
+    if not _CANONICAL_IDS.fullmatch("\n".join(ids) + "\n"):
+        return None
+    parts = list(map(int, "-".join(ids).split("-")))
+    ms, seq = parts[0::2], parts[1::2]
+    if max(ms) > _MAX_PART or max(seq) > _MAX_PART:
+        return None
+    return EntryBlock(lineno, ids, list(zip(ms, seq, strict=True)), fields)
+
+
+_OBJECT_LINES_B = re.compile(rb"(?:\{[^\n]*\}\n)*")
+_MAX_PART = (1 << 64) - 1
+
+
+def _envelope_lines(raw_lines: list[bytes], before: int) -> Iterator[EntryLine | GroupLine]:
+    """The envelopes of lines (after line `before`) one by one, naming a malformed line."""
     import orjson
 
     from streamctl.ids import id_key
 
-    fh = open_input(path)
     decode = json.JSONDecoder(object_pairs_hook=_pairs_hook).decode
     loads, refused = orjson.loads, orjson.JSONDecodeError
-    try:
-        for lineno, raw_line in enumerate(fh, 1):
-            # orjson first (5x json with a pairs hook); it keeps the last of repeated names, so
-            # a line is taken from it only when its quotes are all accounted for by the strings
-            # it found (a repeated name, or an escaped quote, sends the line to json)
-            try:
-                obj = loads(raw_line)
-            except refused:
-                obj = None
-            if obj is not None and raw_line.count(b'"') != 2 * _strings(obj):
-                obj = None
-            try:
-                if obj is None:
-                    obj = decode(raw_line.decode())
-            except UnicodeDecodeError:
-                raise BadInput(f"line {lineno}: not UTF-8 text; {ENVELOPE_FORMS}") from None
-            except ValueError as exc:
-                if not raw_line.strip():
-                    continue
-                raise BadInput(f"line {lineno}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
-            except RecursionError:
-                raise BadInput(f"line {lineno}: JSON nested too deeply; {ENVELOPE_FORMS}") from None
-            if type(obj) is not dict:
-                raise BadInput(f"line {lineno}: expected a JSON object; {ENVELOPE_FORMS}")
-            fields = obj.get("fields")
-            if fields is None:
-                if "group" in obj:
-                    yield GroupLine(lineno, _group_state(obj["group"], f"line {lineno}"))
-                    continue
-                raise BadInput(f"line {lineno}: no 'fields'; {ENVELOPE_FORMS}")
-            eid = obj.get("id")
-            if type(eid) is not str:
-                raise BadInput(
-                    f"line {lineno}: no 'id' (a string like \"1795773600000-0\"); {ENVELOPE_FORMS}"
-                )
-            key = id_key(eid)
-            if key is None:
-                raise BadInput(
-                    f"line {lineno}: bad id {eid!r}: expected ms-seq, e.g. 1795773600000-0"
-                )
-            yield EntryLine(
-                lineno, f"{key[0]}-{key[1]}", key, _flat_fields(fields, f"line {lineno}")
+    for lineno, raw_line in enumerate(raw_lines, before + 1):
+        # orjson first (5x json with a pairs hook); it keeps the last of repeated names, so
+        # a line is taken from it only when its quotes are all accounted for by the strings
+        # it found (a repeated name, or an escaped quote, sends the line to json)
+        try:
+            obj = loads(raw_line)
+        except refused:
+            obj = None
+        if obj is not None and raw_line.count(b'"') != 2 * _strings(obj):
+            obj = None
+        try:
+            if obj is None:
+                obj = decode(raw_line.decode())
+        except UnicodeDecodeError:
+            raise BadInput(f"line {lineno}: not UTF-8 text; {ENVELOPE_FORMS}") from None
+        except ValueError as exc:
+            if not raw_line.strip():
+                continue
+            raise BadInput(f"line {lineno}: invalid JSON ({exc}); {ENVELOPE_FORMS}") from None
+        except RecursionError:
+            raise BadInput(f"line {lineno}: JSON nested too deeply; {ENVELOPE_FORMS}") from None
+        if type(obj) is not dict:
+            raise BadInput(f"line {lineno}: expected a JSON object; {ENVELOPE_FORMS}")
+        fields = obj.get("fields")
+        if fields is None:
+            if "group" in obj:
+                yield GroupLine(lineno, _group_state(obj["group"], f"line {lineno}"))
+                continue
+            raise BadInput(f"line {lineno}: no 'fields'; {ENVELOPE_FORMS}")
+        eid = obj.get("id")
+        if type(eid) is not str:
+            raise BadInput(
+                f"line {lineno}: no 'id' (a string like \"1795773600000-0\"); {ENVELOPE_FORMS}"
             )
-    finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()
+        key = id_key(eid)
+        if key is None:
+            raise BadInput(f"line {lineno}: bad id {eid!r}: expected ms-seq, e.g. 1795773600000-0")
+        yield EntryLine(lineno, f"{key[0]}-{key[1]}", key, _flat_fields(fields, f"line {lineno}"))

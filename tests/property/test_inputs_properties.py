@@ -304,6 +304,53 @@ def test_envelopes_round_trip_through_entry_data(
     ]
 
 
+block_names = st.lists(st.sampled_from(["a", "b", "status", 'q"uote', "é"]), min_size=1, max_size=4)
+block_values = st.text(max_size=8)  # quotes, backslashes, control and non-ASCII characters
+
+
+@PROPS
+@given(
+    block_names,
+    st.lists(st.lists(block_values, min_size=4, max_size=4), min_size=1, max_size=40),
+    st.booleans(),
+    st.integers(min_value=0, max_value=2**64 - 1),
+)
+def test_envelope_blocks_read_as_each_line_holds(
+    workdir: Path, names: list[str], values: list[list[str]], ascii_only: bool, first_ms: int
+) -> None:
+    """Lines of one shape are decoded a block at a time (EntryBlock): they read back exactly as
+    written, repeated names included (a block with one goes line by line), and a block is
+    taken whenever nothing in it needs the line-by-line reader."""
+    rows = [
+        (f"{first_ms}-{i}", [(n, v) for n, v in zip(names, vals, strict=False)])
+        for i, vals in enumerate(values)
+    ]
+
+    def text(value: str) -> str:
+        return json.dumps(value, ensure_ascii=ascii_only)
+
+    lines = [
+        '{"stream":"s","id":' + text(eid) + ',"fields":{'
+        + ",".join(text(n) + ":" + text(v) for n, v in pairs) + "}}"
+        for eid, pairs in rows
+    ]  # fmt: skip
+    data = ("\n".join(lines) + "\n").encode()
+    path = write(workdir, "block.ndjson", data)
+    got, exc = drain(inputs.read_envelopes(path))
+    assert exc is None, exc
+    assert [(e.lineno, e.id, sent_fields(e)) for e in entries_only(got)] == [
+        (lineno, eid, tuple((n.encode(), v.encode()) for n, v in pairs))
+        for lineno, (eid, pairs) in enumerate(rows, 1)
+    ]
+    blocks = list(inputs.read_envelope_blocks(path))
+    # a '[' or an escaped quote sends a block line by line (see inputs._envelope_block)
+    plain = len(set(names)) == len(names) and b"[" not in data and b'\\"' not in data
+    if plain:  # the usual file: one block, nothing read line by line
+        assert [type(b) for b in blocks] == [inputs.EntryBlock]
+    else:
+        assert all(type(b) is inputs.EntryLine for b in blocks)
+
+
 envelope_junk_lines = st.one_of(
     st.builds(
         lambda stream, eid, fields: json.dumps({"stream": stream, "id": eid, "fields": fields}),
