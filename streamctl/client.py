@@ -1122,12 +1122,12 @@ class Client:
         already present (a rerun neither loses nor duplicates an entry), and recreates the
         groups an export `with_groups` wrote."""
         from streamctl.core.import_ import import_entries
-        from streamctl.inputs import read_envelopes
+        from streamctl.inputs import read_envelope_blocks
 
         return import_entries(
             self.redis,
             stream,
-            read_envelopes(source),
+            read_envelope_blocks(source),
             keep_ids=keep_ids,
             dry_run=dry_run,
             should_stop=should_stop or (lambda: False),

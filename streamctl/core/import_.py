@@ -9,11 +9,15 @@ core.models_transfer.
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import lt
 from typing import TYPE_CHECKING, Any
 
 from streamctl.core.models_transfer import GroupImport, GroupState, ImportResult, PendingState
+from streamctl.core.streams import pack_uniform
 from streamctl.core.wire import (
     PipelinedSender,
     never,
@@ -24,7 +28,7 @@ from streamctl.core.wire import (
 )
 from streamctl.errors import BadInput, ExitCode, PartialFailure, ServerRefused, StreamctlError
 from streamctl.ids import IdKey, id_key
-from streamctl.inputs import EntryLine, GroupLine
+from streamctl.inputs import EntryBlock, EntryLine, GroupLine
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
@@ -51,7 +55,7 @@ class _ImportState:
 def import_entries(
     client: Client,
     stream: str,
-    items: Iterable[EntryLine | GroupLine],
+    items: Iterable[EntryBlock | EntryLine | GroupLine],
     *,
     keep_ids: bool = False,
     dry_run: bool = False,
@@ -88,7 +92,7 @@ def import_entries(
 def _import_entries(
     client: Client,
     stream: str,
-    items: Iterable[EntryLine | GroupLine],
+    items: Iterable[EntryBlock | EntryLine | GroupLine],
     sender: PipelinedSender,
     *,
     keep_ids: bool = False,
@@ -109,16 +113,15 @@ def _import_entries(
     state = _ImportState()
     groups: list[GroupState] = []
     wanted: set[str] = set()  # pending ids to map (new ids)
-    batch: list[bytes] = []
-    meta: list[EntryLine] = []
+    batch = _Batch()
     previous: IdKey | None = None
 
     def flush() -> None:
-        nonlocal batch, meta
-        if batch:
-            _import_batch(sender, batch, meta, state, groups, wanted, dry_run, keep_ids)
+        nonlocal batch
+        if batch.ids:
+            _import_batch(sender, batch, state, groups, wanted, dry_run, keep_ids)
             on_progress(state.imported, state.skipped)
-        batch, meta = [], []
+        batch = _Batch()
 
     def result(group_results: tuple[GroupImport, ...] = (), stopped: bool = False) -> ImportResult:
         return ImportResult(
@@ -136,9 +139,87 @@ def _import_entries(
         )
 
     star = ("XADD", stream, "*")
+
+    def add_line(item: EntryLine) -> None:
+        """One entry: its id checked (with keep_ids), packed and added to the batch."""
+        nonlocal previous
+        if keep_ids:
+            key = item.key
+            if previous is not None and key <= previous:
+                raise BadInput(
+                    f"line {item.lineno}: id {item.id} is not after the previous id "
+                    f"{previous[0]}-{previous[1]} (with --keep-ids, ids must increase)"
+                )
+            previous = key
+            if key == (0, 0):
+                raise BadInput(f"line {item.lineno}: id 0-0 cannot be written to a stream")
+            if key <= last_generated:
+                state.skipped += 1
+                state.last_source_id = item.id
+                return
+            prefix: tuple[Any, ...] = ("XADD", stream, item.id)
+        else:
+            prefix = star
+        try:
+            packed = pack((*prefix, *item.flat))
+        except UnicodeEncodeError:
+            raise BadInput(
+                f"line {item.lineno}: a string that is not valid Unicode (a lone surrogate); "
+                'write raw bytes as {"base64": "..."}'
+            ) from None
+        batch.add(packed, item.lineno, item.id, item.key)
+
+    def add_block(block: EntryBlock) -> bool:
+        """A block's entries, packed column by column a batch at a time; True when stopped.
+        A block whose ids would be refused goes entry by entry, to name the line."""
+        nonlocal previous
+        keys, n, start = block.keys, len(block.ids), 0
+        if keep_ids:
+            if (
+                (previous is not None and keys[0] <= previous)
+                or keys[0] == (0, 0)
+                or not all(map(lt, keys, islice(keys, 1, None)))
+            ):
+                return add_lines(block.lines())
+            previous = keys[-1]
+            start = bisect_right(keys, last_generated)  # already there: skipped
+            if start:
+                state.skipped += start
+                state.last_source_id = block.ids[start - 1]
+        while start < n:
+            end = min(n, start + batch_size - len(batch.ids))
+            ids = block.ids[start:end]
+            packed = (
+                pack_uniform(("XADD", stream), block.fields[start:end], ids)
+                if keep_ids
+                else pack_uniform(star, block.fields[start:end])
+            )
+            if packed is None:  # a lone surrogate: entry by entry, to name it
+                if add_lines(islice(block.lines(), start, end)):
+                    return True
+            else:
+                batch.add_many(packed, block.lineno + start, ids, keys[start:end])
+                if len(batch.ids) >= batch_size and flush_then_stop():
+                    return True
+            start = end
+        return False
+
+    def add_lines(lines: Iterable[EntryLine]) -> bool:
+        for line in lines:
+            add_line(line)
+            if len(batch.ids) >= batch_size and flush_then_stop():
+                return True
+        return False
+
+    def flush_then_stop() -> bool:
+        flush()
+        return should_stop()
+
     try:
         for item in items:
-            if type(item) is GroupLine:
+            kind = type(item)
+            if kind is GroupLine:
+                assert isinstance(item, GroupLine)
                 if state.seen_entry:
                     raise BadInput(
                         f"line {item.lineno}: the groups' state must come before the entries"
@@ -146,36 +227,14 @@ def _import_entries(
                 groups.append(item.state)
                 wanted.update(p.id for p in item.state.pending)
                 continue
-            assert isinstance(item, EntryLine)
             state.seen_entry = True
-            if keep_ids:
-                key = item.key
-                if previous is not None and key <= previous:
-                    raise BadInput(
-                        f"line {item.lineno}: id {item.id} is not after the previous id "
-                        f"{previous[0]}-{previous[1]} (with --keep-ids, ids must increase)"
-                    )
-                previous = key
-                if key == (0, 0):
-                    raise BadInput(f"line {item.lineno}: id 0-0 cannot be written to a stream")
-                if key <= last_generated:
-                    state.skipped += 1
-                    state.last_source_id = item.id
-                    continue
-                prefix: tuple[Any, ...] = ("XADD", stream, item.id)
+            if kind is EntryBlock:
+                assert isinstance(item, EntryBlock)
+                if add_block(item):
+                    return result(stopped=True)
             else:
-                prefix = star
-            try:
-                batch.append(pack((*prefix, *item.flat)))
-            except UnicodeEncodeError:
-                raise BadInput(
-                    f"line {item.lineno}: a string that is not valid Unicode (a lone surrogate); "
-                    'write raw bytes as {"base64": "..."}'
-                ) from None
-            meta.append(item)
-            if len(batch) >= batch_size:
-                flush()
-                if should_stop():
+                assert isinstance(item, EntryLine)
+                if add_lines((item,)):
                     return result(stopped=True)
     except BadInput as exc:
         flush()
@@ -216,21 +275,44 @@ def _import_entries(
     return result(tuple(group_results))
 
 
+@dataclass
+class _Batch:
+    """Packed XADDs to send together, and per entry its line, source id and key."""
+
+    packed: list[bytes] = field(default_factory=list)
+    linenos: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    keys: list[IdKey] = field(default_factory=list)
+
+    def add(self, packed: bytes, lineno: int, entry_id: str, key: IdKey) -> None:
+        self.packed.append(packed)
+        self.linenos.append(lineno)
+        self.ids.append(entry_id)
+        self.keys.append(key)
+
+    def add_many(self, packed: bytes, lineno: int, ids: list[str], keys: list[IdKey]) -> None:
+        """Commands packed together, of consecutive lines from `lineno`."""
+        self.packed.append(packed)
+        self.linenos.extend(range(lineno, lineno + len(ids)))
+        self.ids.extend(ids)
+        self.keys.extend(keys)
+
+
 def _import_batch(
     sender: PipelinedSender,
-    batch: list[bytes],
-    meta: list[EntryLine],
+    batch: _Batch,
     state: _ImportState,
     groups: list[GroupState],
     wanted: set[str],
     dry_run: bool,
     keep_ids: bool,
 ) -> None:
+    linenos, source_ids = batch.linenos, batch.ids
     if dry_run:
-        replies: list[Any] = [m.id.encode() if keep_ids else None for m in meta]
+        replies: list[Any] = [i.encode() if keep_ids else None for i in source_ids]
     else:
         try:
-            replies = sender.exchange(batch)
+            replies = sender.exchange(batch.packed, len(source_ids))
         except Exception as exc:
             from streamctl.core.connection import translate_error
 
@@ -239,7 +321,7 @@ def _import_batch(
                 raise
             raise PartialFailure(
                 f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
-                f"to {len(batch):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
+                f"to {len(source_ids):,} more (lines {linenos[0]}-{linenos[-1]}) may have been"
                 # with --keep-ids the same command skips what is there: it continues
                 + ("; rerun the same command to continue" if keep_ids else ""),
                 done=state.imported,
@@ -252,12 +334,12 @@ def _import_batch(
         if state.first_id is None:
             state.first_id = replies[0].decode()
         state.last_id = replies[-1].decode()
-        state.last_source_id = meta[-1].id
+        state.last_source_id = source_ids[-1]
         return
     limits = [(g.name, id_key(g.last_delivered_id) or (0, 0)) for g in groups]
-    for item, reply in zip(meta, replies, strict=True):
+    for lineno, source_id, key, reply in zip(linenos, source_ids, batch.keys, replies, strict=True):
         if isinstance(reply, Exception):
-            what = f"line {item.lineno}: the server refused id {item.id}"
+            what = f"line {lineno}: the server refused id {source_id}"
             raise PartialFailure(
                 f"{sender.refusal_text(reply, what)}; "
                 f"{state.imported:,} entries before it were imported",
@@ -272,13 +354,13 @@ def _import_batch(
             state.first_id = new_id
         state.last_id = new_id
         if not keep_ids and groups:
-            if item.id in wanted:
-                state.id_map[item.id] = new_id
+            if source_id in wanted:
+                state.id_map[source_id] = new_id
             for name, limit in limits:
-                if item.key <= limit:
+                if key <= limit:
                     state.positions[name] = new_id
-    if meta:
-        state.last_source_id = meta[-1].id
+    if source_ids:
+        state.last_source_id = source_ids[-1]
 
 
 # Restores one group whole: created with its consumers and every pending entry in one script,

@@ -251,7 +251,7 @@ def _packed_units(
     """(packed XADD commands, how many events) for the events, in order.
 
     Blocks of NDJSON objects of one shape with string values (the usual file) are packed a
-    slice at a time, column by column (_pack_uniform); anything else one event at a time with
+    slice at a time, column by column (pack_uniform); anything else one event at a time with
     hiredis, values that are not str/bytes/int/float as their JSON text.
     """
     import hiredis
@@ -263,7 +263,7 @@ def _packed_units(
     for group in groups:
         for start in range(0, len(group), batch_size):
             part = group[start : start + batch_size]
-            packed = _pack_uniform(prefix, part) if len(part) > 1 else None
+            packed = pack_uniform(prefix, part) if len(part) > 1 else None
             if packed is not None:
                 done += len(part)
                 yield packed, len(part)
@@ -281,10 +281,13 @@ def _packed_units(
                 yield command, 1
 
 
-def _pack_uniform(prefix: tuple[Any, ...], events: list[Any]) -> bytes | None:
+def pack_uniform(
+    prefix: tuple[Any, ...], events: list[Any], ids: list[str] | None = None
+) -> bytes | None:
     """The XADD commands of `events` in RESP, built column by column (C-level map/zip/join,
     nothing per event in Python), when every event is a dict with the same keys in the same
-    order and only string values; None otherwise. Byte for byte what hiredis packs."""
+    order and only string values; None otherwise. Byte for byte what hiredis packs for
+    `(*prefix, *fields)`, or with `ids` `(*prefix, ids[i], *fields)`."""
     if events[0].__class__ is not dict:
         return None
     shapes = set(map(tuple, events))
@@ -309,8 +312,16 @@ def _pack_uniform(prefix: tuple[Any, ...], events: list[Any]) -> bytes | None:
             columns.append(repeat(b"\r\n"))
     except UnicodeEncodeError:
         return None  # a lone surrogate: the per-event path names it
+    if ids is not None:
+        encoded_ids = list(map(str.encode, ids))
+        columns[:0] = [
+            map(b"$%d\r\n".__mod__, map(len, encoded_ids)),
+            encoded_ids,
+            repeat(b"\r\n"),
+        ]
     head = hiredis.pack_command(prefix)
-    head = b"*%d\r\n" % (len(prefix) + 2 * len(keys)) + head[head.index(b"\r\n") + 2 :]
+    arity = len(prefix) + (ids is not None) + 2 * len(keys)
+    head = b"*%d\r\n" % arity + head[head.index(b"\r\n") + 2 :]
     return b"".join(chain.from_iterable(zip(repeat(head), *columns, strict=False)))
 
 

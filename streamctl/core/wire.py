@@ -407,10 +407,11 @@ class PipelinedSender:
             raise self._failed(exc, len(into) - got)  # noqa: B904 - the same exception
         note_answered(conn)
 
-    def exchange(self, packed: list[bytes]) -> list[Any]:
-        """Send packed commands and read their replies (no other batch may be in flight)."""
+    def exchange(self, packed: list[bytes], count: int | None = None) -> list[Any]:
+        """Send packed commands and read their replies (no other batch may be in flight);
+        `count` as for `send`."""
         replies: list[Any] = []
-        self.send(packed)
+        self.send(packed, count)
         if self.inflight:
             self.receive(replies)
         return replies

@@ -234,15 +234,21 @@ def test_column_packing_equals_hiredis_per_event() -> None:
 
     prefix = tuple(streams.xadd_args("orders", (), trim=["MAXLEN", "=", 10], mkstream=False))
     events = [{"order_id": str(i), "note": "é" * i, "empty": ""} for i in range(5)]
-    packed = streams._pack_uniform(prefix, events)
+    packed = streams.pack_uniform(prefix, events)
     expected = b"".join(
         hiredis.pack_command(prefix + tuple(x for kv in e.items() for x in kv)) for e in events
     )
     assert packed == expected
+    # with an id per event (import --keep-ids): XADD key ID field value ...
+    ids = [f"{1795773600000 + i}-{i * 7}" for i in range(5)]
+    assert streams.pack_uniform(("XADD", "orders"), events, ids) == b"".join(
+        hiredis.pack_command(("XADD", "orders", i, *(x for kv in e.items() for x in kv)))
+        for i, e in zip(ids, events, strict=True)
+    )
     # other shapes go one event at a time
-    assert streams._pack_uniform(prefix, [{"a": "1"}, {"b": "2"}]) is None
-    assert streams._pack_uniform(prefix, [{"a": "1"}, {"a": 2}]) is None
-    assert streams._pack_uniform(prefix, [{"a": "1", "b": "2"}, {"b": "2", "a": "1"}]) is None
+    assert streams.pack_uniform(prefix, [{"a": "1"}, {"b": "2"}]) is None
+    assert streams.pack_uniform(prefix, [{"a": "1"}, {"a": 2}]) is None
+    assert streams.pack_uniform(prefix, [{"a": "1", "b": "2"}, {"b": "2", "a": "1"}]) is None
 
 
 def test_blocks_without_arrays_parse_joined_and_still_name_bad_lines(tmp_path: Path) -> None:
