@@ -6,6 +6,8 @@
   acknowledged after: checked), vs the same redis-cli XRANGE: target >= 0.5x.
 - live latency, publish -> the line on tail's stdout, 1000 events at 200/s, alone and in a
   group: target p99 <= 20 ms.
+- cost growth: `tail --group --no-follow` of 1M entries vs 100k, per entry (the process's
+  start included in both): target within 1.2x. BENCH_GROWTH=0 skips it (it fills 1.1M entries).
 Run: python benchmarks/bench_tail.py   (on a quiet machine: it needs a core for each side)
 """
 
@@ -72,6 +74,47 @@ def live_p99(srv, client, group: bool) -> float:  # type: ignore[no-untyped-def]
     return latencies[int(len(latencies) * 0.99) - 1]
 
 
+def drain_group(srv, client, stream: str, group: str) -> float:  # type: ignore[no-untyped-def]
+    """Seconds for `tail STREAM --group G --no-follow` of a new group at 0 (all acked: checked)."""
+    client.xgroup_create(stream, group, "0")
+    start = time.perf_counter()
+    subprocess.run(
+        [*STREAMCTL, "-u", srv.url, "tail", stream, "--group", group, "-c", "c",
+         "--no-follow", "-o", "ndjson"],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )  # fmt: skip
+    took = time.perf_counter() - start
+    info = {g["name"].decode(): g for g in client.xinfo_groups(stream)}[group]
+    if info["pending"] != 0 or info["entries-read"] != client.xlen(stream):
+        sys.exit(f"group {group} on {stream}: not every entry delivered and acknowledged: {info}")
+    client.xgroup_destroy(stream, group)
+    return took
+
+
+def growth(srv, client) -> None:  # type: ignore[no-untyped-def]
+    """tail --group's cost per entry at 1M entries against 100k (best of 3 each, interleaved)."""
+    fill(client, "small", 100_000)
+    fill(client, "large", 1_000_000)
+    runs = iter(range(100))
+    times = interleaved(
+        3,
+        {
+            "small": lambda: drain_group(srv, client, "small", f"g{next(runs)}"),
+            "large": lambda: drain_group(srv, client, "large", f"g{next(runs)}"),
+        },
+    )
+    small = min(times["small"]) / 100_000 * 1e6
+    large = min(times["large"]) / 1_000_000 * 1e6
+    ratio = large / small
+    print(
+        f"cost growth, tail --group --no-follow 100k -> 1M: {large:.2f} us/entry at 1M, "
+        f"{small:.2f} us/entry at 100k, ratio {ratio:.2f}x (target <= 1.2x) "
+        f"{'OK' if ratio <= 1.2 else 'MISSED'}  [cores: {os.cpu_count()}]"
+    )
+    client.delete("small", "large")
+
+
 def main() -> None:
     srv = server()
     try:
@@ -130,6 +173,8 @@ def main() -> None:
         rate = N / min(times["group"])
         report(f"tail --group --no-follow -o ndjson {N:,} (all acked)", rate, ref, "entries/s",
                ">= 0.5x", rate >= 0.5 * ref)  # fmt: skip
+        if os.environ.get("BENCH_GROWTH", "1") != "0":
+            growth(srv, client)
         for group in (False, True):
             p99 = live_p99(srv, client, group)
             case = f"live latency p99, {LIVE_EVENTS} events at {LIVE_RATE}/s" + (
