@@ -288,3 +288,77 @@ def test_two_consumers_and_a_producer_through_a_server_restart_every_event_once(
     assert len(received) == len(set(received))  # no event twice, across both consumers
     assert sorted(received) == sorted(expected)  # none lost
     assert pending_of(client) == []
+
+
+# ---- a backlog drained with reads ahead while the server restarts ----
+
+BACKLOG = 30_000
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("group", [True, False], ids=["group", "plain"])
+def test_backlog_read_ahead_through_a_server_restart_each_entry_once(
+    aof_server: ServerProcess, tmp_path: Path, group: bool
+) -> None:
+    """A backlog is read ahead (the next read sent before a batch is written, the XACK owed in
+    front of it). This test stops reading the tail's stdout after 5,000 lines, so the tail is
+    certainly in the middle of the backlog, blocked writing; the server is paused (SIGSTOP),
+    the reading resumes: the tail writes what it holds, then waits for a read sent ahead to the
+    paused server, which is killed and restarted. Every entry is written once, in order, and
+    (group) acknowledged: nothing is pending after."""
+    client = aof_server.client()
+    for start in range(0, BACKLOG, 5000):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, start + 5000):
+            pipe.xadd("jobs", {"n": str(i)}, id=f"{BASE_MS}-{i}")
+        pipe.execute()
+    args = ["--no-follow", "--from", "0", "--format", "{id}"]
+    if group:
+        client.xgroup_create("jobs", "workers", id="0")
+        args += ["--group", "workers", "--consumer", "c1"]
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_ENV_DROP}
+    with open(tmp_path / "err", "wb") as errors:
+        tail = subprocess.Popen(
+            [sys.executable, "-m", "streamctl", "-u", aof_server.url, "tail", "jobs", *args],
+            stdout=subprocess.PIPE, stderr=errors, env=env,
+        )  # fmt: skip
+    assert tail.stdout is not None
+    lines: list[str] = []
+    go_on = threading.Event()
+
+    def read() -> None:
+        assert tail.stdout is not None
+        for line in tail.stdout:
+            lines.append(line.decode().strip())
+            if len(lines) == 5000:
+                go_on.wait(30)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: len(lines) >= 5000, "5,000 lines")
+        time.sleep(0.3)  # the tail fills the pipe and blocks writing, mid-backlog
+        aof_server.pause()
+        go_on.set()
+        time.sleep(1.0)  # it writes what it holds, then waits on the paused server
+        held = len(lines)
+        aof_server.kill()
+        aof_server.start()
+        code = finish(tail)
+        reader.join(30)
+    finally:
+        go_on.set()
+        if tail.poll() is None:
+            tail.kill()
+            tail.wait()
+    err = (tmp_path / "err").read_text()
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert held < BACKLOG  # the restart came in the middle of the backlog
+    assert err.startswith("connection lost (") and "\nreconnected; resuming after jobs " in err
+    assert lines == [f"{BASE_MS}-{i}" for i in range(BACKLOG)]  # each once, in order
+    client = aof_server.client()
+    if group:
+        info = client.xinfo_groups("jobs")[0]
+        last = f"{BASE_MS}-{BACKLOG - 1}".encode()
+        assert (info["pending"], info["last-delivered-id"]) == (0, last)
