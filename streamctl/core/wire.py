@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from streamctl.core.connection import (
     MAX_REDIRECTS,
     Client,
+    TryAgain,
     command_key,
     connection_answered,
     is_cluster,
@@ -78,21 +79,42 @@ def never() -> bool:
 def raw_command(client: Client, *args: Any) -> Any:
     """Send one command and return the reply as hiredis parsed it (lists and bytes). On a
     cluster a MOVED/ASK reply is followed (connection.redirect_target), at most
-    MAX_REDIRECTS times; any other redirect is raised as a one-line error."""
+    MAX_REDIRECTS times, and a TRYAGAIN (a multi-key command during a slot migration) is sent
+    again after a short wait (connection.TryAgain); any other redirect, or one still there
+    after that, is raised as a one-line error."""
     node = route(client, args)
     asking = False
-    for attempt in range(MAX_REDIRECTS + 1):
+    redirects = 0
+    again = TryAgain()
+    while True:
         try:
             return _command_on(node, args, asking=asking)
         except ResponseError as exc:
-            target = redirect_target(client, exc) if attempt < MAX_REDIRECTS else None
+            if again.wait(client, exc):
+                node, asking = route(client, args), False
+                continue
+            target = redirect_target(client, exc) if redirects < MAX_REDIRECTS else None
             if target is None:
                 redirect = redirect_error(exc, client=node)
                 if redirect is not None:
                     raise redirect from None
                 raise
             node, asking = target
-    raise AssertionError("unreachable")  # pragma: no cover
+            redirects += 1
+
+
+def eval_script(client: Client, script: str, keys: list[Any], args: list[Any]) -> Any:
+    """Run a Lua script on the node owning its first key (keys must share a slot), as
+    raw_command does (redirects followed, TRYAGAIN retried): EVALSHA, or EVAL where the node
+    has not cached it yet (a node that took the slot over in a migration)."""
+    import hashlib
+
+    sha = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+    try:
+        return raw_command(client, "EVALSHA", sha, len(keys), *keys, *args)
+    except NoScriptError:
+        pass
+    return raw_command(client, "EVAL", script, len(keys), *keys, *args)
 
 
 def _command_on(node: Client, args: tuple[Any, ...], *, asking: bool = False) -> Any:
@@ -121,11 +143,37 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Send commands in one write and read every reply; an error reply is returned, not raised.
 
     On a cluster the commands are sent per node (one write each), the replies in their order;
-    a MULTI ... EXEC block goes whole to the node of its first key (its keys share a slot)."""
+    a MULTI ... EXEC block goes whole to the node of its first key (its keys share a slot).
+    A command answered TRYAGAIN (outside a block) is sent again as raw_command does; one still
+    answered so after that is raised as a one-line error."""
     if not commands:
         return []
     if not is_cluster(client):
         return _pipeline_on(client, commands)
+    replies = _cluster_pipeline(client, commands)
+    again = TryAgain()
+    blocks = any(text(cmd[0]).upper() == "MULTI" for cmd in commands)  # resent whole or not
+    while True:
+        retry = [i for i, r in enumerate(replies) if _try_again(r)]
+        if not retry or blocks or not again.wait(client, replies[retry[0]]):
+            break
+        resent = _cluster_pipeline(client, [commands[i] for i in retry])
+        for i, reply in zip(retry, resent, strict=True):
+            replies[i] = reply
+    for reply in replies:
+        if _try_again(reply):
+            redirect = redirect_error(reply, client=client)
+            if redirect is not None:
+                raise redirect
+    return replies
+
+
+def _try_again(reply: Any) -> bool:
+    return isinstance(reply, Exception) and redirect_word(reply) == "TRYAGAIN"
+
+
+def _cluster_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """raw_pipeline on a cluster, TRYAGAIN replies returned (raw_pipeline retries them)."""
     by_node: dict[int, tuple[Client, list[int]]] = {}
     units: list[list[int]] = []
     block: list[int] | None = None
@@ -180,7 +228,7 @@ def _pipeline_following(client: Client, node: Client, commands: list[tuple[Any, 
                 replies[i] = reply
         redirected = [i for i in redirected if _followable(replies[i])]
     for reply in replies:
-        if isinstance(reply, ResponseError):
+        if isinstance(reply, ResponseError) and not _try_again(reply):
             redirect = redirect_error(reply, client=node)
             if redirect is not None:
                 raise redirect
