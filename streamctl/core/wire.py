@@ -144,9 +144,9 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
 
     On a cluster the commands are sent per node (one write each), the replies in their order;
     a MULTI ... EXEC block goes whole to the node of its first key (its keys share a slot).
-    MOVED/ASK replies are followed (a block is sent again whole) and TRYAGAIN ones sent again
-    after a short wait, as raw_command does; a redirect still there after that is raised as a
-    one-line error."""
+    MOVED/ASK replies are followed; a block is sent again whole, also after TRYAGAIN (keys of
+    a block split by a migration) as raw_command does; a redirect still there after that is
+    raised as a one-line error."""
     if not commands:
         return []
     if not is_cluster(client):
@@ -156,26 +156,12 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     for unit in units:
         if len(unit) > 1:
             _follow_block(client, [commands[i] for i in unit], unit, replies)
-    again = TryAgain()
-    alone = [unit[0] for unit in units if len(unit) == 1]
-    while True:
-        retry = [i for i in alone if _try_again(replies[i])]
-        if not retry or not again.wait(client, replies[retry[0]]):
-            break
-        sent = [commands[i] for i in retry]
-        resent = _cluster_pipeline(client, sent, [[k] for k in range(len(sent))])
-        for i, reply in zip(retry, resent, strict=True):
-            replies[i] = reply
     for reply in replies:
         if isinstance(reply, Exception):
             redirect = redirect_error(reply, client=client)
             if redirect is not None:
                 raise redirect
     return replies
-
-
-def _try_again(reply: Any) -> bool:
-    return isinstance(reply, Exception) and redirect_word(reply) == "TRYAGAIN"
 
 
 def _units(commands: list[tuple[Any, ...]]) -> list[list[int]]:
@@ -202,8 +188,8 @@ def _units(commands: list[tuple[Any, ...]]) -> list[list[int]]:
 def _cluster_pipeline(
     client: Client, commands: list[tuple[Any, ...]], units: list[list[int]]
 ) -> list[Any]:
-    """raw_pipeline on a cluster, redirect replies returned (raw_pipeline retries TRYAGAIN,
-    follows a block's MOVED/ASK, and reports what is left)."""
+    """raw_pipeline on a cluster, MOVED/ASK followed for the commands outside a block; other
+    redirect replies returned (raw_pipeline follows a block's, and reports what is left)."""
     by_node: dict[int, tuple[Client, list[int]]] = {}
     for unit in units:
         node = route(client, _unit_key(commands, unit))

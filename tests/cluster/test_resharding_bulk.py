@@ -331,3 +331,33 @@ def test_tail_group_across_a_migration_writes_and_acks_each_entry_once(cluster, 
     assert (group["entries-read"], group["lag"]) == (7, 0)
     assert owner.xpending(key, "g")["pending"] == 0
     assert m.keys_left() == 0
+
+
+def test_tail_group_blocked_on_hash_tagged_streams_while_one_of_them_moves(cluster, rc, migration):
+    a, b, other = "{tgh}a", "{tgh}b", "tgh-other"
+    assert rc.keyslot(a) != rc.keyslot(other)
+    for name in (a, b, other):
+        rc.xadd(name, {"n": f"{name}-0"})
+    m = migration(a)
+    t, result = in_thread(
+        ["-u", cluster.url, "tail", a, b, other, "--group", "g", "--create-group"]
+        + ["--from", "0", "--consumer", "c1", "-n", "6", "-o", "ndjson", "--timeout", "20s"]
+    )
+    wait_blocked(cluster, 2)  # one read per slot: (a, b) and other
+    mover = when_tried_again(cluster, try_again_replies(cluster), lambda: m.migrate(b))
+    m.start()
+    m.migrate(a)  # the blocked read of a and b wakes up with its keys split: TRYAGAIN
+    mover.join(20)
+    m.finish()
+    for name in (a, b, other):
+        rc.xadd(name, {"n": f"{name}-1"})
+    t.join(30)
+    res = result["res"]
+    assert res.exit_code == 0, res.stderr
+    assert sorted(e["fields"]["n"] for e in res.ndjson()) == sorted(
+        f"{name}-{n}" for name in (a, b, other) for n in range(2)
+    )
+    for name in (a, b, other):
+        assert rc.xpending(name, "g")["pending"] == 0
+        [group] = rc.xinfo_groups(name)
+        assert (group["entries-read"], group["lag"]) == (2, 0)
