@@ -830,6 +830,12 @@ def redirect_error(
         return ConnectionFailed(f"the cluster at {target} is down: {text}")
     if word == "CROSSSLOT":
         return ServerRefused(f"the cluster at {target} refused keys in different slots: {text}")
+    if word == "TRYAGAIN":
+        return ConnectionFailed(
+            f"the cluster at {target} is moving slots ({text}): the command's keys were still "
+            f"split between two nodes after {TRY_AGAIN_FOR_S:g}s of retries; rerun it once the "
+            "migration is over"
+        )
     return ConnectionFailed(
         f"the cluster at {target} is moving slots ({text}): a slot changed node while the "
         "command ran; rerun it"
@@ -873,6 +879,42 @@ def redirect_target(client: Client, exc: BaseException) -> tuple[Client, bool] |
     node_redis: Client = cluster.get_redis_connection(node)
     _own(node_redis, settings_of(client), "cluster")
     return node_redis, word == "ASK"
+
+
+TRY_AGAIN_FOR_S = 2.0  # how long a TRYAGAIN reply is retried before it is reported
+TRY_AGAIN_FIRST_S = 0.01  # the first wait; each next one doubles, up to TRY_AGAIN_MAX_S
+TRY_AGAIN_MAX_S = 0.25
+
+
+class TryAgain:
+    """The retry of one command answered TRYAGAIN: during a slot migration a multi-key command
+    (a script on a stream and its DLQ, XREAD of several streams with one hash tag) whose keys are
+    split between the two nodes cannot run until the rest have moved; it is sent again (routed
+    afresh) after a short doubling wait, for up to TRY_AGAIN_FOR_S, then reported."""
+
+    def __init__(self, sleep: Any = None) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.sleep = sleep or time.sleep
+        self.started: float | None = None
+        self.attempt = 0
+
+    def wait(self, client: object, exc: BaseException) -> bool:
+        """After the reply `exc` to a command sent with `client`: True once the wait before
+        sending it again is over; False when it is not a TRYAGAIN on a cluster, or time is up
+        (the reply is then reported as it is)."""
+        if redirect_word(exc) != "TRYAGAIN" or _as_cluster(client) is None:
+            return False
+        now = self.clock()
+        if self.started is None:
+            self.started = now
+        left = TRY_AGAIN_FOR_S - (now - self.started)
+        if left <= 0:
+            return False
+        self.sleep(min(TRY_AGAIN_MAX_S, TRY_AGAIN_FIRST_S * 2.0**self.attempt, left))
+        self.attempt += 1
+        return True
 
 
 def server_time_ms(client: Client) -> int:

@@ -49,6 +49,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from streamctl.core.connection import (
     MAX_REDIRECTS,
     Client,
+    TryAgain,
     demoted_error,
     redirect_error,
     redirect_target,
@@ -170,16 +171,21 @@ def _call(client: Client, timeout_s: float | None, *args: Any, packed: bytes | N
     command already in RESP (`args` then only route it)."""
     node = route(client, args)
     asking = False
-    for attempt in range(MAX_REDIRECTS + 1):
+    redirects = 0
+    again = TryAgain()  # XREAD of streams with one hash tag while their slot moves
+    while True:
         try:
             return _call_on(node, timeout_s, args, packed, asking=asking)
         except ResponseError as exc:
-            target = redirect_target(client, exc) if attempt < MAX_REDIRECTS else None
+            if again.wait(client, exc):
+                node, asking = route(client, args), False
+                continue
+            target = redirect_target(client, exc) if redirects < MAX_REDIRECTS else None
             if target is None:
                 _raise_redirect(exc, node)
                 raise
             node, asking = target
-    raise AssertionError("unreachable")  # pragma: no cover
+            redirects += 1
 
 
 def _call_on(
@@ -200,7 +206,7 @@ def _call_on(
                 conn.read_response(timeout=timeout_s)
         return conn.read_response(timeout=timeout_s)
     except ResponseError as exc:
-        if redirect_word(exc) in ("MOVED", "ASK"):
+        if redirect_word(exc) in ("MOVED", "ASK", "TRYAGAIN"):
             raise  # _call follows it, or reports it
         _raise_redirect(exc, node)
         demoted = demoted_error(conn, exc)
@@ -421,6 +427,8 @@ class _FanOut:
         try:
             reply = conn.read_response(timeout=timeout_s)
         except ResponseError as exc:
+            if self.client is not None and redirect_word(exc) == "TRYAGAIN":
+                return []  # the next round reads these streams again (_call retries TRYAGAIN)
             target = redirect_target(self.client, exc) if self.client else None
             if target is None:
                 _raise_redirect(exc, self.groups[gi][0])

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from streamctl.core.connection import Client, node_client, same_slot, same_slot_key, server_time_ms
+from streamctl.core.connection import Client, same_slot, same_slot_key, server_time_ms
 from streamctl.core.models_pending import (
     AckResult,
     ClaimResult,
@@ -24,6 +24,7 @@ from streamctl.core.models_pending import (
     PendingSummary,
 )
 from streamctl.core.wire import (
+    eval_script,
     key_type,
     raw_command,
     raw_pipeline,
@@ -474,8 +475,7 @@ def copy_with_marks(
     argv: list[Any] = []
     for mark, flat in items:
         argv += [mark, len(flat), *flat]
-    script = node_client(client, target).register_script(MARKED_COPY_SCRIPT)
-    reply = script(keys=[target, dlq_marks_key(target)], args=argv)
+    reply = eval_script(client, MARKED_COPY_SCRIPT, [target, dlq_marks_key(target)], argv)
     return [(text(new_id), bool(int(fresh))) for new_id, fresh in reply]
 
 
@@ -527,8 +527,6 @@ def dead_letter(
         )
         return result
     # a script runs on the node owning its keys (one node: they share a slot)
-    node = node_client(client, stream)
-    script = None if dry_run else node.register_script(_DEAD_LETTER_SCRIPT)
     for entries in iter_pending(client, stream, group, selecting, limit=limit, page=page):
         if dry_run:
             exists = _existing(client, stream, [e.id for e in entries])
@@ -536,11 +534,12 @@ def dead_letter(
                 item = DeadLetter(e.id, e.consumer, e.deliveries)
                 (result.moved if e.id in exists else result.deleted).append(item)
             continue
-        assert script is not None
         argv: list[str | int] = [group, selecting.min_deliveries, selecting.min_idle_ms]
         argv.append(flt.consumer or "")
         try:
-            reply = script(keys=[stream, dlq], args=argv + [e.id for e in entries])
+            reply = eval_script(
+                client, _DEAD_LETTER_SCRIPT, [stream, dlq], argv + [e.id for e in entries]
+            )
         except ResponseError as exc:
             done = len(result.moved) + len(result.deleted)
             raise PartialFailure(
@@ -575,8 +574,6 @@ def _dead_letter_cross_slot(
     should_stop: Callable[[], bool],
 ) -> None:
     """The three-step move (select, copy with a mark, ack) described above."""
-    source = node_client(client, stream)
-    select = source.register_script(_DLQ_SELECT_SCRIPT)
     argv: list[Any] = [group, selecting.min_deliveries, selecting.min_idle_ms, consumer or ""]
 
     def refused(step: str, exc: ResponseError) -> PartialFailure:
@@ -591,7 +588,9 @@ def _dead_letter_cross_slot(
 
     for entries in iter_pending(client, stream, group, selecting, limit=limit, page=page):
         try:
-            selected = select(keys=[stream], args=argv + [e.id for e in entries])
+            selected = eval_script(
+                client, _DLQ_SELECT_SCRIPT, [stream], argv + [e.id for e in entries]
+            )
         except ResponseError as exc:
             raise refused("step (select)", exc) from None
         to_copy: list[tuple[str, str, int]] = []

@@ -24,7 +24,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from streamctl.core.connection import Client, node_client, same_slot
+from streamctl.core.connection import Client, same_slot
 from streamctl.core.filters import EntryFilter
 from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.core.models_repairs import RedriveResult, Unusable
@@ -32,7 +32,7 @@ from streamctl.core.pending import clear_marks, copy_with_marks
 from streamctl.core.replay import Throttle, chunk_size_for
 from streamctl.core.streams import pin_end, read_range, resolve_range
 from streamctl.core.trim import snapshot
-from streamctl.core.wire import key_type, never, raw_command, require_stream, text
+from streamctl.core.wire import eval_script, key_type, never, raw_command, require_stream, text
 from streamctl.errors import BadInput, PartialFailure, ServerRefused, StreamctlError
 from streamctl.ids import StreamId
 
@@ -226,7 +226,6 @@ class _Mover:
     ) -> None:
         self.client, self.dlq, self.targets, self.result = client, dlq, targets, result
         self.keep, self.dry_run = keep, dry_run
-        self._script: Any = None
 
     def move(self, chunk: list[RawEntry], left: int | None) -> None:
         """One chunk: unusable entries reported, the others moved (at most `left`)."""
@@ -267,15 +266,13 @@ class _Mover:
             self.result.last_new_id = new_id
 
     def _move_local(self, items: list[tuple[str, str]]) -> None:
-        if self._script is None:
-            self._script = node_client(self.client, self.dlq).register_script(REDRIVE_SCRIPT)
         keys = [self.dlq, *dict.fromkeys(t for _, t in items)]
         index = {k: i + 1 for i, k in enumerate(keys)}
         argv: list[Any] = ["keep" if self.keep else ""]
         for sid, target in items:
             argv += [sid, index[target]]
         try:
-            reply = self._script(keys=keys, args=argv)
+            reply = eval_script(self.client, REDRIVE_SCRIPT, keys, argv)
         except ResponseError as exc:
             raise ServerRefused(f"the server refused the redrive step: {exc}") from None
         for (_, target), (_, new_id) in zip(items, reply, strict=True):

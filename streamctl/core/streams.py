@@ -12,8 +12,10 @@ from redis.exceptions import ResponseError
 
 from streamctl.core.connection import (
     Client,
+    is_cluster,
     node_client,
     redirect_error,
+    redirect_word,
     server_time_ms,
 )
 from streamctl.core.wire import (
@@ -542,7 +544,17 @@ def read_range(
         n = min(batch_size, remaining) if remaining is not None else batch_size
         request(n)
         while True:
-            reply: list[RawEntry] = conn.read_response()
+            try:
+                reply: list[RawEntry] = conn.read_response()
+            except ResponseError as exc:
+                if redirect_word(exc) not in ("MOVED", "ASK") or not is_cluster(client):
+                    raise
+                # the slot is moving: this page again as raw_command follows it, the next
+                # ones from the node that owns the slot now
+                reply = raw_command(client, command, stream, first, second, "COUNT", n)
+                pool.release(conn)
+                pool = node_client(client, stream).connection_pool
+                conn = pool.get_connection()
             if not reply:
                 return
             if remaining is not None:

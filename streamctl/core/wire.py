@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from streamctl.core.connection import (
     MAX_REDIRECTS,
     Client,
+    TryAgain,
     command_key,
     connection_answered,
     is_cluster,
@@ -78,21 +79,42 @@ def never() -> bool:
 def raw_command(client: Client, *args: Any) -> Any:
     """Send one command and return the reply as hiredis parsed it (lists and bytes). On a
     cluster a MOVED/ASK reply is followed (connection.redirect_target), at most
-    MAX_REDIRECTS times; any other redirect is raised as a one-line error."""
+    MAX_REDIRECTS times, and a TRYAGAIN (a multi-key command during a slot migration) is sent
+    again after a short wait (connection.TryAgain); any other redirect, or one still there
+    after that, is raised as a one-line error."""
     node = route(client, args)
     asking = False
-    for attempt in range(MAX_REDIRECTS + 1):
+    redirects = 0
+    again = TryAgain()
+    while True:
         try:
             return _command_on(node, args, asking=asking)
         except ResponseError as exc:
-            target = redirect_target(client, exc) if attempt < MAX_REDIRECTS else None
+            if again.wait(client, exc):
+                node, asking = route(client, args), False
+                continue
+            target = redirect_target(client, exc) if redirects < MAX_REDIRECTS else None
             if target is None:
                 redirect = redirect_error(exc, client=node)
                 if redirect is not None:
                     raise redirect from None
                 raise
             node, asking = target
-    raise AssertionError("unreachable")  # pragma: no cover
+            redirects += 1
+
+
+def eval_script(client: Client, script: str, keys: list[Any], args: list[Any]) -> Any:
+    """Run a Lua script on the node owning its first key (keys must share a slot), as
+    raw_command does (redirects followed, TRYAGAIN retried): EVALSHA, or EVAL where the node
+    has not cached it yet (a node that took the slot over in a migration)."""
+    import hashlib
+
+    sha = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+    try:
+        return raw_command(client, "EVALSHA", sha, len(keys), *keys, *args)
+    except NoScriptError:
+        pass
+    return raw_command(client, "EVAL", script, len(keys), *keys, *args)
 
 
 def _command_on(node: Client, args: tuple[Any, ...], *, asking: bool = False) -> Any:
@@ -121,12 +143,30 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Send commands in one write and read every reply; an error reply is returned, not raised.
 
     On a cluster the commands are sent per node (one write each), the replies in their order;
-    a MULTI ... EXEC block goes whole to the node of its first key (its keys share a slot)."""
+    a MULTI ... EXEC block goes whole to the node of its first key (its keys share a slot).
+    MOVED/ASK replies are followed; a block is sent again whole, also after TRYAGAIN (keys of
+    a block split by a migration) as raw_command does; a redirect still there after that is
+    raised as a one-line error."""
     if not commands:
         return []
     if not is_cluster(client):
         return _pipeline_on(client, commands)
-    by_node: dict[int, tuple[Client, list[int]]] = {}
+    units = _units(commands)
+    replies = _cluster_pipeline(client, commands, units)
+    for unit in units:
+        if len(unit) > 1:
+            _follow_block(client, [commands[i] for i in unit], unit, replies)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            redirect = redirect_error(reply, client=client)
+            if redirect is not None:
+                raise redirect
+    return replies
+
+
+def _units(commands: list[tuple[Any, ...]]) -> list[list[int]]:
+    """The indexes of `commands` in the units they are sent in: a command alone, or a whole
+    MULTI ... EXEC block."""
     units: list[list[int]] = []
     block: list[int] | None = None
     for i, cmd in enumerate(commands):
@@ -142,11 +182,17 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
             units.append([i])
     if block is not None:
         units.append(block)
+    return units
+
+
+def _cluster_pipeline(
+    client: Client, commands: list[tuple[Any, ...]], units: list[list[int]]
+) -> list[Any]:
+    """raw_pipeline on a cluster, MOVED/ASK followed for the commands outside a block; other
+    redirect replies returned (raw_pipeline follows a block's, and reports what is left)."""
+    by_node: dict[int, tuple[Client, list[int]]] = {}
     for unit in units:
-        keyed = [commands[i] for i in unit if command_key(commands[i]) is not None] or [
-            commands[unit[0]]
-        ]
-        node = route(client, keyed[0])
+        node = route(client, _unit_key(commands, unit))
         by_node.setdefault(id(node), (node, []))[1].extend(unit)
     replies: list[Any] = [None] * len(commands)
     for node, indexes in by_node.values():
@@ -157,16 +203,51 @@ def raw_pipeline(client: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     return replies
 
 
+def _unit_key(commands: list[tuple[Any, ...]], unit: list[int]) -> tuple[Any, ...]:
+    """The command a unit is routed by: its first with a key (a block's keys share a slot)."""
+    keyed = [commands[i] for i in unit if command_key(commands[i]) is not None]
+    return keyed[0] if keyed else commands[unit[0]]
+
+
+def _follow_block(
+    client: Client, block: list[tuple[Any, ...]], unit: list[int], replies: list[Any]
+) -> None:
+    """A MULTI block (`block`, its replies at `unit` in `replies`) answered MOVED, ASK or
+    TRYAGAIN is sent again whole: to the new owner, or after ASKING (which holds for the whole
+    block) to the importing node, or after a short wait; its new replies put in place."""
+    again = TryAgain()
+    redirects = 0
+    while True:
+        hit = next((replies[i] for i in unit if _redirected(replies[i])), None)
+        if hit is None:
+            return
+        if again.wait(client, hit):
+            node, asking = route(client, _unit_key(block, list(range(len(block))))), False
+        else:
+            target = redirect_target(client, hit) if redirects < MAX_REDIRECTS else None
+            if target is None:
+                return  # reported by raw_pipeline
+            (node, asking), redirects = target, redirects + 1
+        sent = [("ASKING",), *block] if asking else block
+        got = _pipeline_on(node, sent, follow=True)
+        for i, reply in zip(unit, got[1:] if asking else got, strict=True):
+            replies[i] = reply
+
+
+def _redirected(reply: Any) -> bool:
+    return isinstance(reply, Exception) and redirect_word(reply) in ("MOVED", "ASK", "TRYAGAIN")
+
+
 def _pipeline_following(client: Client, node: Client, commands: list[tuple[Any, ...]]) -> list[Any]:
     """_pipeline_on(node, commands) on a cluster, following MOVED/ASK replies: only the
     commands redirected are sent again (in their order, grouped by the node they go to; after
-    ASKING each for ASK), at most MAX_REDIRECTS times. A redirected command of a MULTI block,
-    or one still redirected after that, is reported as a one-line error."""
+    ASKING each for ASK), at most MAX_REDIRECTS times. The commands of a MULTI block are left
+    to _follow_block (sent again whole), and what is still redirected to raw_pipeline."""
     replies = _pipeline_on(node, commands, follow=True)
-    redirected = [i for i, r in enumerate(replies) if _followable(r)]
-    blocks = any(text(cmd[0]).upper() == "MULTI" for cmd in commands)
+    in_block = {i for unit in _units(commands) if len(unit) > 1 for i in unit}
+    redirected = [i for i, r in enumerate(replies) if _followable(r) and i not in in_block]
     for _ in range(MAX_REDIRECTS):
-        if not redirected or blocks:
+        if not redirected:
             break
         targets = _targets(client, [replies[i] for i in redirected], redirected)
         if targets is None:
@@ -179,11 +260,6 @@ def _pipeline_following(client: Client, node: Client, commands: list[tuple[Any, 
             for i, reply in zip(indexes, got[1::2] if asking else got, strict=True):
                 replies[i] = reply
         redirected = [i for i in redirected if _followable(replies[i])]
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            redirect = redirect_error(reply, client=node)
-            if redirect is not None:
-                raise redirect
     return replies
 
 
@@ -254,7 +330,7 @@ def _split_packed(data: bytes) -> list[bytes]:
 
 def key_type(client: Client, key: str) -> str:
     """TYPE of the key ('none' when missing), asked of the node owning it."""
-    return text(node_client(client, key).type(key))
+    return text(raw_command(client, "TYPE", key))
 
 
 def stream_exists(client: Client, key: str, where: str = "") -> bool:

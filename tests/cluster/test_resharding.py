@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,108 +20,8 @@ from streamctl.core import connection
 from streamctl.core.streams import publish_many
 from streamctl.core.wire import raw_command, raw_pipeline
 from streamctl.errors import ConnectionFailed
-from tests.cluster.conftest import blocked_clients, wait_blocked
+from tests.cluster.conftest import blocked_clients, numbers, wait_blocked
 from tests.conftest import invoke
-
-
-def owner_port(cluster: Any, slot: int) -> int:
-    """The port of the slot's owner, once every node agrees on it."""
-    deadline = time.monotonic() + 10
-    while True:
-        owners = set()
-        for node in cluster.nodes:
-            for first, last, primary, *_ in node.client().execute_command("CLUSTER", "SLOTS"):
-                if first <= slot <= last:
-                    owners.add(int(primary[1]))
-        if len(owners) == 1:
-            return owners.pop()
-        assert time.monotonic() < deadline, f"nodes disagree on slot {slot}: {owners}"
-        time.sleep(0.05)
-
-
-@dataclass
-class Migration:
-    """One slot moving from `source` to `target` (ports), in the steps of a reshard."""
-
-    cluster: Any
-    ids: dict[int, str]
-    slot: int
-    source: int
-    target: int
-
-    def node(self, port: int) -> Any:
-        [found] = [n for n in self.cluster.nodes if n.port == port]
-        return found.client()
-
-    def start(self) -> None:
-        """IMPORTING on the target, MIGRATING on the source: a missing key answers ASK."""
-        self.node(self.target).execute_command(
-            "CLUSTER", "SETSLOT", self.slot, "IMPORTING", self.ids[self.source]
-        )
-        self.node(self.source).execute_command(
-            "CLUSTER", "SETSLOT", self.slot, "MIGRATING", self.ids[self.target]
-        )
-
-    def migrate_keys(self) -> int:
-        """MIGRATE every key of the slot to the target; how many there were."""
-        source = self.node(self.source)
-        keys = source.execute_command("CLUSTER", "GETKEYSINSLOT", self.slot, 1000)
-        if keys:
-            source.execute_command("MIGRATE", "127.0.0.1", self.target, "", 0, 5000, "KEYS", *keys)
-        return len(keys)
-
-    def finish(self) -> None:
-        """SETSLOT NODE on the target, the source, then the others: the source answers MOVED."""
-        order = [self.target, self.source] + [
-            p for p in self.ids if p not in (self.source, self.target)
-        ]
-        for port in order:
-            self.node(port).execute_command(
-                "CLUSTER", "SETSLOT", self.slot, "NODE", self.ids[self.target]
-            )
-        assert owner_port(self.cluster, self.slot) == self.target
-
-    def whole(self) -> None:
-        self.start()
-        self.migrate_keys()
-        self.finish()
-
-    def keys_left(self) -> int:
-        """How many keys of the slot the source still holds."""
-        return int(self.node(self.source).execute_command("CLUSTER", "COUNTKEYSINSLOT", self.slot))
-
-    def new_owner(self) -> Any:
-        return self.node(self.target)
-
-
-@pytest.fixture
-def migration(cluster: Any, rc: Any) -> Iterator[Callable[[str], Migration]]:
-    """migration(key) -> the steps that move the key's slot to the next node; the slot goes
-    back (emptied) to its owner at the end of the test."""
-    ids = {n.port: n.client().execute_command("CLUSTER", "MYID").decode() for n in cluster.nodes}
-    made: list[Migration] = []
-
-    def make(key: str) -> Migration:
-        slot = rc.keyslot(key)
-        home = owner_port(cluster, slot)
-        ports = sorted(ids)
-        made.append(Migration(cluster, ids, slot, home, ports[(ports.index(home) + 1) % 3]))
-        return made[-1]
-
-    yield make
-    for m in made:
-        for node in cluster.nodes:  # what a test wrote there goes: the slot moves back empty
-            c = node.client()
-            keys = c.execute_command("CLUSTER", "GETKEYSINSLOT", m.slot, 1000)
-            if keys:
-                c.delete(*keys)
-        # moved back as it came (IMPORTING first): the source takes a new config epoch, so no
-        # node goes back to the target's claim, which the target's own epoch bump made newer
-        Migration(cluster, ids, m.slot, m.target, m.source).whole()
-
-
-def numbers(client: Any, key: str) -> list[int]:
-    return [int(fields[b"n"]) for _, fields in client.xrange(key)]
 
 
 def test_one_command_follows_ask_then_moved(cluster, rc, migration):
@@ -155,6 +54,24 @@ def test_pipeline_follows_moved_for_the_commands_redirected(cluster, rc, migrati
     assert all(isinstance(r, bytes) for r in replies), replies
     for name in (a, b, c):  # each written once
         assert numbers(rc, name) == [0, 1]
+    client.close()
+
+
+def test_multi_block_is_sent_again_whole_after_ask_then_moved(cluster, rc, migration):
+    client = connection.connect(Settings(url=cluster.url))
+    key = "reshard-6"
+    rc.xadd(key, {"n": 0})
+    m = migration(key)
+    assert connection.is_cluster(client)
+    m.start()
+    m.migrate_keys()  # ASK: the block goes whole to the target, after ASKING
+    block = [("MULTI",), ("XADD", key, "*", "n", 1), ("XLEN", key), ("EXEC",)]
+    *_, (added, xlen) = raw_pipeline(client, block)
+    assert added.count(b"-") == 1 and xlen == 2
+    m.finish()  # MOVED: the block goes whole to the new owner
+    *_, (added, xlen) = raw_pipeline(client, block)
+    assert xlen == 3
+    assert numbers(m.new_owner(), key) == [0, 1, 1]
     client.close()
 
 
