@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from streamctl.core.connection import Client, node_client
+from streamctl.core.connection import Client
 from streamctl.core.models import GroupInfo
 from streamctl.core.models_groups import (
     Consumer,
@@ -17,6 +17,7 @@ from streamctl.core.models_groups import (
     SetIdPlan,
 )
 from streamctl.core.wire import (
+    eval_script,
     pairs,
     raw_command,
     raw_pipeline,
@@ -356,8 +357,8 @@ def destroy_group(
     """XGROUP DESTROY; refuses (Refused) while the group has pending entries unless forced."""
     require_stream(client, stream)
     require_group(client, stream, group)
-    node = node_client(client, stream)  # a script runs on the node owning its key
-    reply = node.eval(_DESTROY_SCRIPT, 1, stream, group, "force" if force else "")
+    # on the node owning the key (a slot moving: followed, as for every raw command)
+    reply = eval_script(client, _DESTROY_SCRIPT, [stream], [group, "force" if force else ""])
     destroyed, pending = int(reply[0]), int(reply[1])
     if not destroyed and pending:
         raise Refused(
@@ -469,8 +470,8 @@ def delete_consumer(
             claimed, gone = claim_consumer_entries(client, stream, group, consumer, reassign_to)
             reassigned += claimed
             deleted += gone
-        reply = node_client(client, stream).eval(
-            _DELCONSUMER_SCRIPT, 1, stream, group, consumer, "force" if force else ""
+        reply = eval_script(
+            client, _DELCONSUMER_SCRIPT, [stream], [group, consumer, "force" if force else ""]
         )
         if int(reply) >= 0:
             return DelConsumerResult(
