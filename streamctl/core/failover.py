@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamctl.core.connection import Client, sentinel_of
-from streamctl.core.wire import raw_command
+from streamctl.core.wire import PipelinedSender, raw_command
 from streamctl.errors import ExitCode, PartialFailure
+
+if TYPE_CHECKING:
+    from streamctl.core.durability import Durability
 
 # The packed events kept to publish again: the failover window at full speed is many events
 # (a 0.6 s window lost 130,000 small events in a test), so the bound is in bytes.
@@ -139,3 +143,39 @@ def _drop_commands(packed: bytes, n: int) -> bytes:
             end = packed.index(b"\r\n", pos)
             pos = end + 2 + int(packed[pos + 1 : end]) + 2
     return packed[pos:]
+
+
+class BulkSender:
+    """The writer of `import` and `replay --into`: each batch is one write on a PipelinedSender
+    (its replies read before the next batch), followed by its WAIT/WAITAOF with `durability`
+    (`confirm` checks the wait's reply, after the caller has counted the batch)."""
+
+    def __init__(self, client: Client, key: str, durability: Durability | None = None) -> None:
+        self.sender = PipelinedSender(client, key)
+        self.client = client
+        self.key = key
+        self.durability = durability
+        self.waited: Any = None
+
+    def exchange(self, packed: list[bytes], tags: Sequence[Any] = ()) -> list[Any]:
+        """The replies of `packed` (one command each, error replies returned)."""
+        if self.durability is None:
+            return self.sender.exchange(packed)
+        from streamctl.core.durability import exchange_waited
+
+        replies, self.waited = exchange_waited(self.sender, packed, self.durability)
+        return replies
+
+    def confirm(self, what: str) -> None:
+        """CheckFailed (exit 5) when the last batch's wait fell short; `what` was written."""
+        if self.durability is not None and self.waited is not None:
+            from streamctl.core.durability import require
+
+            waited, self.waited = self.waited, None
+            require(self.durability, waited, what)
+
+    def refusal_text(self, reply: Exception, what: str) -> str:
+        return self.sender.refusal_text(reply, what)
+
+    def close(self, *, broken: bool = False) -> None:
+        self.sender.close(broken=broken)

@@ -13,21 +13,29 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from streamctl.core.failover import BulkSender
 from streamctl.core.models_transfer import GroupImport, GroupState, ImportResult, PendingState
 from streamctl.core.wire import (
-    PipelinedSender,
     never,
     pairs,
     raw_command,
     stream_exists,
     text,
 )
-from streamctl.errors import BadInput, ExitCode, PartialFailure, ServerRefused, StreamctlError
+from streamctl.errors import (
+    BadInput,
+    CheckFailed,
+    ExitCode,
+    PartialFailure,
+    ServerRefused,
+    StreamctlError,
+)
 from streamctl.ids import IdKey, id_key
 from streamctl.inputs import EntryLine, GroupLine
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
+    from streamctl.core.durability import Durability
 
 BATCH = 1000  # entries per pipelined write (one batch in flight)
 
@@ -58,6 +66,7 @@ def import_entries(
     should_stop: Callable[[], bool] = never,
     on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
     batch_size: int = BATCH,
+    durability: Durability | None = None,
 ) -> ImportResult:
     """XADD the entries into STREAM in pipelined batches; then recreate the groups read.
 
@@ -67,8 +76,14 @@ def import_entries(
     With `keep_ids`, ids at or below the stream's last id are skipped: a rerun after an
     interruption neither loses nor duplicates. Without it, entries get new ids (`*`) and the
     groups' positions and pending ids are mapped onto them.
+    `durability`: WAIT (WAITAOF) after each batch; a batch not confirmed ends the run with
+    PartialFailure (exit 5), its entries imported and counted.
     """
-    sender = PipelinedSender(client, stream)
+    if durability is not None and not dry_run:
+        from streamctl.core.durability import require_support
+
+        require_support(client, durability)
+    sender = BulkSender(client, stream, None if dry_run else durability)
     try:
         return _import_entries(
             client,
@@ -89,7 +104,7 @@ def _import_entries(
     client: Client,
     stream: str,
     items: Iterable[EntryLine | GroupLine],
-    sender: PipelinedSender,
+    sender: BulkSender,
     *,
     keep_ids: bool = False,
     dry_run: bool = False,
@@ -117,6 +132,17 @@ def _import_entries(
         nonlocal batch, meta
         if batch:
             _import_batch(sender, batch, meta, state, groups, wanted, dry_run, keep_ids)
+            try:
+                sender.confirm("a batch of entries was imported")
+            except CheckFailed as exc:  # the entries are imported all the same: counted
+                raise PartialFailure(
+                    f"{exc.message}; {state.imported:,} entries were imported"
+                    + (f" ({state.skipped:,} already there were skipped)" if state.skipped else "")
+                    + f", the last one line {meta[-1].lineno}"
+                    + ("; rerun the same command to continue" if keep_ids else ""),
+                    done=state.imported,
+                    exit_code=exc.exit_code,
+                ) from None
             on_progress(state.imported, state.skipped)
         batch, meta = [], []
 
@@ -217,7 +243,7 @@ def _import_entries(
 
 
 def _import_batch(
-    sender: PipelinedSender,
+    sender: BulkSender,
     batch: list[bytes],
     meta: list[EntryLine],
     state: _ImportState,

@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from streamctl.core.failover import BulkSender
 from streamctl.core.filters import EntryFilter
 from streamctl.core.models import EntryBatch
 from streamctl.core.models_transfer import ReplayResult, RewindResult
 from streamctl.core.streams import pin_end, resolve_range
 from streamctl.core.trim import snapshot
 from streamctl.core.wire import (
-    PipelinedSender,
     never,
     require_stream,
     stream_exists,
@@ -28,6 +28,7 @@ from streamctl.core.wire import (
 )
 from streamctl.errors import (
     BadInput,
+    CheckFailed,
     ConnectionFailed,
     ExitCode,
     PartialFailure,
@@ -37,6 +38,7 @@ from streamctl.ids import StreamId, parse_position
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
+    from streamctl.core.durability import Durability
 
 BATCH = 1000  # entries per chunk sent to the target (one chunk in flight)
 
@@ -92,6 +94,7 @@ def replay_into(
     should_stop: ShouldStop = never,
     on_progress: Callable[[int, int], None] = lambda copied, scanned: None,
     batch_size: int = BATCH,
+    durability: Durability | None = None,
 ) -> ReplayResult:
     """Re-publish the entries of STREAM from `start` to `end` into `target` with new ids (`*`),
     pipelined in batches on one connection of `target_client`.
@@ -99,6 +102,8 @@ def replay_into(
     The end is fixed at the stream's last id when the replay starts. Stops early on
     `should_stop` after the chunk in flight (result.stopped); a server failure raises
     PartialFailure naming how far it got and the `--from "(ID"` to continue with.
+    `durability`: WAIT (WAITAOF) on the target after each batch; a batch not confirmed ends the
+    run with PartialFailure (exit 5), its entries copied and counted.
     """
     from streamctl.core.streams import read_range
 
@@ -114,6 +119,15 @@ def replay_into(
         raise
     except Exception as exc:
         raise _target_error(exc, target_client, target_server) from None
+    if durability is not None and not dry_run:
+        from streamctl.core.durability import require_support
+
+        try:
+            require_support(target_client, durability)
+        except StreamctlError:
+            raise
+        except Exception as exc:
+            raise _target_error(exc, target_client, target_server) from None
     lo, hi = resolve_range(source, start, end)
     pinned = pin_end(hi, snapshot(source, stream).last_id)
     started = time.perf_counter()
@@ -156,6 +170,7 @@ def replay_into(
             chunk_size=chunk_size,
             should_stop=should_stop,
             on_progress=on_progress,
+            durability=None if dry_run else durability,
         )
     except StreamctlError:
         raise
@@ -188,13 +203,14 @@ def _copy_range(
     chunk_size: int,
     should_stop: ShouldStop,
     on_progress: Callable[[int, int], None],
+    durability: Durability | None,
 ) -> bool:
     """The copy loop of replay_into; True when it stopped on request."""
     import hiredis
 
     pack = hiredis.pack_command
     prefix: tuple[Any, ...] = ("XADD", target, "*")
-    sender = PipelinedSender(target_client, target)
+    sender = BulkSender(target_client, target, durability)
     chunk: list[bytes] = []
     chunk_ids: list[bytes] = []
     try:
@@ -257,7 +273,7 @@ def _target_error(
 
 
 def _send_chunk(
-    sender: PipelinedSender,
+    sender: BulkSender,
     chunk: list[bytes],
     chunk_ids: list[bytes],
     state: _ReplayState,
@@ -292,6 +308,14 @@ def _send_chunk(
                 exit_code=ExitCode.ERROR,
             )
     _copied(state, chunk_ids, replies)
+    try:
+        sender.confirm("a batch of entries was copied")
+    except CheckFailed as exc:  # the entries are copied all the same: counted
+        raise PartialFailure(
+            f"{exc.message}; {state.copied:,} entries were copied{_continue_hint(state)}",
+            done=state.copied,
+            exit_code=exc.exit_code,
+        ) from None
 
 
 def _copied(state: _ReplayState, source_ids: list[bytes], replies: list[Any]) -> None:

@@ -201,11 +201,9 @@ class _Publication:
             waited = replies.pop()
         if len(ids) == len(replies):
             if self.durability is not None:
-                from streamctl.core.durability import require
+                from streamctl.core.durability import require, wait_reply
 
-                if waited.__class__.__name__ == "ReplyError":
-                    waited = ResponseError(str(waited))
-                require(self.durability, waited, "a batch of events was published")
+                require(self.durability, wait_reply(waited), "a batch of events was published")
             return
         if any(r is None for r in replies):  # no id for that event
             raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
@@ -220,16 +218,10 @@ class _Publication:
         raise _xadd_refusal(self.sender.client, ResponseError(str(failure)), self.stream, "*")
 
     def _receive_waited(self, replies: list[Any]) -> None:
-        """The replies of a batch ending with its WAIT, which may block for its timeout: the
-        socket's timeout is lengthened by it while they are read."""
+        from streamctl.core.durability import receive_waited
+
         assert self.durability is not None
-        sock = self.sender.conn._sock
-        base = sock.gettimeout()
-        sock.settimeout(None if base is None else base + self.durability.timeout_s)
-        try:
-            self.sender.receive(replies)
-        finally:
-            sock.settimeout(base)
+        receive_waited(self.sender, self.durability, replies)
 
     def close(self, *, broken: bool) -> None:
         self.sender.close(broken=broken)
