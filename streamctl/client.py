@@ -1017,6 +1017,7 @@ class Client:
         wait_replicas: int | None = None,
         wait_timeout: float | None = None,
         wait_aof: bool = False,
+        on_notice: Callable[[str], None] | None = None,
     ) -> ReplayResult | RewindResult:
         """Replay a range: `into` re-publishes the entries (new ids) into that stream, on this
         server or on `target` (another Client); `group` rewinds that group to `start` instead
@@ -1024,7 +1025,9 @@ class Client:
         `rate` (entries per second), `dry_run`. A stop (`should_stop`) finishes the batch in
         flight: `result.resume_after` is where a rerun continues (`start="(ID"`).
         `wait_replicas`, `wait_timeout`, `wait_aof` as for `publish`, on the target after each
-        batch: a batch not confirmed raises PartialFailure with exit code 5."""
+        batch: a batch not confirmed raises PartialFailure with exit code 5. A target reached
+        through Sentinel is followed through a failover (see the README's "High
+        availability"); `on_notice` is told."""
         from streamctl.core.filters import compile_filter
         from streamctl.core.replay import replay_into
 
@@ -1068,6 +1071,7 @@ class Client:
             should_stop=should_stop or (lambda: False),
             on_progress=on_progress or (lambda copied, scanned: None),
             durability=waits,
+            on_notice=on_notice or (lambda text: None),
         )
 
     @_mapped
@@ -1126,13 +1130,15 @@ class Client:
         wait_replicas: int | None = None,
         wait_timeout: float | None = None,
         wait_aof: bool = False,
+        on_notice: Callable[[str], None] | None = None,
     ) -> ImportResult:
         """Import envelopes (NDJSON, as `export` writes them) from the file `source` (`-`:
         stdin) into `stream`, pipelined; `keep_ids` keeps the original ids and skips those
         already present (a rerun neither loses nor duplicates an entry), and recreates the
         groups an export `with_groups` wrote. `wait_replicas`, `wait_timeout`, `wait_aof` as
         for `publish`, after each batch: a batch not confirmed raises PartialFailure with exit
-        code 5."""
+        code 5. Through Sentinel, a failover is followed (see the README's "High
+        availability"); `on_notice` is told."""
         from streamctl.core.import_ import import_entries
         from streamctl.inputs import read_envelopes
 
@@ -1146,6 +1152,7 @@ class Client:
             should_stop=should_stop or (lambda: False),
             on_progress=on_progress or (lambda imported, skipped: None),
             durability=waits,
+            on_notice=on_notice or (lambda text: None),
         )
 
     # ---- health ----

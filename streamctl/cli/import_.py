@@ -83,6 +83,7 @@ def import_command(
             should_stop=run.should_stop,
             on_progress=lambda imported, skipped: run.progress(imported + skipped),
             **waits,
+            on_notice=app_ctx.notice,
         )
     app_ctx.emit(result, fmt, import_view)
     if result.stopped:

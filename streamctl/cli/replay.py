@@ -190,6 +190,7 @@ def _run_replay(
             stream, kw.pop("start"), kw.pop("end"), into=into, **kw,
             should_stop=run.should_stop,
             on_progress=lambda copied, scanned: run.progress(copied),
+            on_notice=app_ctx.notice,
         )  # fmt: skip
     assert not isinstance(result, RewindResult)
     if result.stopped:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streamctl.core.failover import BulkSender
+from streamctl.core.failover import BulkSender, Recovered, send_following
 from streamctl.core.models_transfer import GroupImport, GroupState, ImportResult, PendingState
 from streamctl.core.wire import (
     never,
@@ -67,6 +67,7 @@ def import_entries(
     on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
     batch_size: int = BATCH,
     durability: Durability | None = None,
+    on_notice: Callable[[str], None] = lambda text: None,
 ) -> ImportResult:
     """XADD the entries into STREAM in pipelined batches; then recreate the groups read.
 
@@ -78,12 +79,35 @@ def import_entries(
     groups' positions and pending ids are mapped onto them.
     `durability`: WAIT (WAITAOF) after each batch; a batch not confirmed ends the run with
     PartialFailure (exit 5), its entries imported and counted.
+    Through Sentinel, a failover is followed (core/failover.py, `on_notice` is told): the
+    entries the new primary lacks are sent again, at least once and in order; with `keep_ids`
+    exactly once (those it holds are known by their ids).
     """
     if durability is not None and not dry_run:
         from streamctl.core.durability import require_support
 
         require_support(client, durability)
-    sender = BulkSender(client, stream, None if dry_run else durability)
+    from streamctl.core.failover import RETAINED_BYTES, Resend
+
+    def too_old(held: int) -> BaseException:
+        return PartialFailure(
+            f"after a failover the primary lacks entry {held + 1} of this import, older than "
+            f"the {RETAINED_BYTES >> 20} MiB of entries kept to send again; {held:,} entries "
+            "are imported"
+            + (
+                "; rerun the same command to continue"
+                if keep_ids
+                else " (a rerun with --keep-ids continues without duplicates only if the ids "
+                "were kept)"
+            ),
+            done=held,
+            exit_code=ExitCode.CONNECTION,
+        )
+
+    resend = None if dry_run else Resend.wanted(client)
+    sender = BulkSender(
+        client, stream, None if dry_run else durability, resend=resend, too_old=too_old
+    )
     try:
         return _import_entries(
             client,
@@ -95,6 +119,7 @@ def import_entries(
             should_stop=should_stop,
             on_progress=on_progress,
             batch_size=batch_size,
+            on_notice=on_notice,
         )
     finally:
         sender.close()
@@ -111,16 +136,13 @@ def _import_entries(
     should_stop: Callable[[], bool] = never,
     on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
     batch_size: int = BATCH,
+    on_notice: Callable[[str], None] = lambda text: None,
 ) -> ImportResult:
     import hiredis
 
     pack = hiredis.pack_command
     started = time.perf_counter()
-    exists = stream_exists(client, stream)
-    last_generated: IdKey = (0, 0)
-    if exists:
-        info = pairs(raw_command(client, "XINFO", "STREAM", stream))
-        last_generated = id_key(text(info["last-generated-id"])) or (0, 0)
+    last_generated = _last_generated(client, stream)
     state = _ImportState()
     groups: list[GroupState] = []
     wanted: set[str] = set()  # pending ids to map (new ids)
@@ -128,21 +150,56 @@ def _import_entries(
     meta: list[EntryLine] = []
     previous: IdKey | None = None
 
+    def send(packed: list[bytes], lines: list[EntryLine]) -> None:
+        _import_batch(sender, packed, lines, state, groups, wanted, dry_run, keep_ids)
+        try:
+            sender.confirm("a batch of entries was imported")
+        except CheckFailed as exc:  # the entries are imported all the same: counted
+            raise PartialFailure(
+                f"{exc.message}; {state.imported:,} entries were imported"
+                + (f" ({state.skipped:,} already there were skipped)" if state.skipped else "")
+                + f", the last one line {lines[-1].lineno}"
+                + ("; rerun the same command to continue" if keep_ids else ""),
+                done=state.imported,
+                exit_code=exc.exit_code,
+            ) from None
+
+    def recovered(lost: Recovered) -> list[tuple[bytes, Any]]:
+        """After a failover: the counts rolled back to what the new primary holds."""
+        units = lost.units
+        state.imported = lost.held
+        held_ids = sender.resend.ids if sender.resend is not None else []
+        state.last_id = held_ids[-1].decode() if held_ids else None
+        if not held_ids:
+            state.first_id = None
+        if keep_ids and units:  # entries in flight when the connection was lost may be there
+            last = _last_generated(client, stream)
+            there = [line for _, line in units if line.key <= last]
+            if there:
+                assert sender.resend is not None
+                sender.resend.found([line.id.encode() for line in there])
+                state.imported += len(there)
+                state.first_id = state.first_id or there[0].id
+                state.last_id = there[-1].id
+                units = units[len(there) :]
+        on_notice(
+            f"the connection to the primary was lost ({lost.cause}); "
+            + (
+                f"importing again from line {units[0][1].lineno}, the first entry the primary "
+                "now lacks"
+                if units
+                else "the primary holds every entry sent: importing on"
+            )
+        )
+        return units
+
     def flush() -> None:
         nonlocal batch, meta
         if batch:
-            _import_batch(sender, batch, meta, state, groups, wanted, dry_run, keep_ids)
-            try:
-                sender.confirm("a batch of entries was imported")
-            except CheckFailed as exc:  # the entries are imported all the same: counted
-                raise PartialFailure(
-                    f"{exc.message}; {state.imported:,} entries were imported"
-                    + (f" ({state.skipped:,} already there were skipped)" if state.skipped else "")
-                    + f", the last one line {meta[-1].lineno}"
-                    + ("; rerun the same command to continue" if keep_ids else ""),
-                    done=state.imported,
-                    exit_code=exc.exit_code,
-                ) from None
+            if sender.resend is None:
+                send(batch, meta)
+            else:
+                send_following(send, batch, meta, recovered, batch_size)
             on_progress(state.imported, state.skipped)
         batch, meta = [], []
 
@@ -242,6 +299,14 @@ def _import_entries(
     return result(tuple(group_results))
 
 
+def _last_generated(client: Client, stream: str) -> IdKey:
+    """The stream's last id ((0, 0) when there is no stream)."""
+    if not stream_exists(client, stream):
+        return (0, 0)
+    info = pairs(raw_command(client, "XINFO", "STREAM", stream))
+    return id_key(text(info["last-generated-id"])) or (0, 0)
+
+
 def _import_batch(
     sender: BulkSender,
     batch: list[bytes],
@@ -256,7 +321,7 @@ def _import_batch(
         replies: list[Any] = [m.id.encode() if keep_ids else None for m in meta]
     else:
         try:
-            replies = sender.exchange(batch)
+            replies = sender.exchange(batch, meta)
         except Exception as exc:
             from streamctl.core.connection import translate_error
 
