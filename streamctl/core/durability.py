@@ -138,13 +138,7 @@ def write_then_wait(client: Any, args: list[Any], wanted: Durability) -> tuple[A
 def receive_waited(sender: Any, wanted: Durability, into: list[Any]) -> None:
     """The replies of a PipelinedSender's oldest batch, which ends with its WAIT (WAITAOF) and
     so may block for its timeout: the socket's timeout is lengthened by it while they are read."""
-    sock = sender.conn._sock
-    base = sock.gettimeout()
-    sock.settimeout(None if base is None else base + wanted.timeout_s)
-    try:
-        sender.receive(into)
-    finally:
-        sock.settimeout(base)
+    sender.receive_waiting(into, wanted.timeout_s)
 
 
 def wait_reply(reply: Any) -> Any:
