@@ -322,6 +322,8 @@ def _import_batch(
     else:
         try:
             replies = sender.exchange(batch, meta)
+        except PartialFailure:  # already says how far the run got (a loss past the kept)
+            raise
         except Exception as exc:
             from streamctl.core.connection import translate_error
 

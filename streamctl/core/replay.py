@@ -376,6 +376,8 @@ def _send_chunk(
     else:
         try:
             replies = sender.exchange(chunk, chunk_ids)
+        except PartialFailure:  # already says how far the run got (a loss past the kept)
+            raise
         except Exception as exc:
             mapped = _target_error(exc, sender.client, target_server)
             raise PartialFailure(
