@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 # The packed events kept to publish again: the failover window at full speed is many events
 # (a 0.6 s window lost 130,000 small events in a test), so the bound is in bytes.
 RETAINED_BYTES = 256 * 1024 * 1024
+# A unit kept with a tag (import and replay: one entry each) costs about this much beside its
+# packed bytes (the tuple, the tag's objects); counted in the bound.
+TAGGED_UNIT_BYTES = 200
 PRIMARY_WAIT_S = 60.0
 MAX_FAILOVERS = 10
 LOST = (RedisConnectionError, RedisTimeoutError)
@@ -57,12 +60,12 @@ class Resend:
     def pulled(self, packed: bytes, count: int, tag: Any = None) -> None:
         """A unit taken from the input (sent now or with the next batch)."""
         self.units.append((packed, count, tag))
-        self.kept += len(packed)
+        self.kept += len(packed) if tag is None else len(packed) + TAGGED_UNIT_BYTES
         acked = len(self.ids)
         while self.kept > RETAINED_BYTES and self.first + self.units[0][1] <= acked:
             dropped, events, self.before = self.units.popleft()
             self.first += events
-            self.kept -= len(dropped)
+            self.kept -= len(dropped) if self.before is None else len(dropped) + TAGGED_UNIT_BYTES
 
     def recover(
         self,

@@ -198,8 +198,9 @@ def _import_entries(
         if batch:
             if sender.resend is None:
                 send(batch, meta)
-            else:
-                send_following(send, batch, meta, recovered, batch_size)
+            else:  # the entries are kept to send again: without their fields (packed already)
+                lines = [m._replace(flat=_PACKED) for m in meta]
+                send_following(send, batch, lines, recovered, batch_size)
             on_progress(state.imported, state.skipped)
         batch, meta = [], []
 
@@ -297,6 +298,9 @@ def _import_entries(
                 exit_code=mapped.exit_code,
             ) from None
     return result(tuple(group_results))
+
+
+_PACKED: list[Any] = []  # the fields of an entry kept to send again: its packed XADD has them
 
 
 def _last_generated(client: Client, stream: str) -> IdKey:
