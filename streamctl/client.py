@@ -1017,12 +1017,20 @@ class Client:
         dry_run: bool = False,
         should_stop: ShouldStop | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        wait_replicas: int | None = None,
+        wait_timeout: float | None = None,
+        wait_aof: bool = False,
+        on_notice: Callable[[str], None] | None = None,
     ) -> ReplayResult | RewindResult:
         """Replay a range: `into` re-publishes the entries (new ids) into that stream, on this
         server or on `target` (another Client); `group` rewinds that group to `start` instead
         (`rewind`). `match` (FIELD=GLOB) and `where` (JMESPath) select entries; `count`,
         `rate` (entries per second), `dry_run`. A stop (`should_stop`) finishes the batch in
-        flight: `result.resume_after` is where a rerun continues (`start="(ID"`)."""
+        flight: `result.resume_after` is where a rerun continues (`start="(ID"`).
+        `wait_replicas`, `wait_timeout`, `wait_aof` as for `publish`, on the target after each
+        batch: a batch not confirmed raises PartialFailure with exit code 5. A target reached
+        through Sentinel is followed through a failover (see the README's "High
+        availability"); `on_notice` is told."""
         from streamctl.core.filters import compile_filter
         from streamctl.core.replay import replay_into
 
@@ -1038,6 +1046,9 @@ class Client:
                     ("where", where is not None),
                     ("count", count is not None),
                     ("rate", rate is not None),
+                    ("wait_replicas", wait_replicas is not None),
+                    ("wait_timeout", wait_timeout is not None),
+                    ("wait_aof", wait_aof),
                 )
                 if given
             ]
@@ -1047,6 +1058,7 @@ class Client:
         assert into is not None
         destination = target or self
         entry_filter = compile_filter(match, where)
+        waits = _durability(wait_replicas, wait_timeout, wait_aof)
         return replay_into(
             self.redis,
             stream,
@@ -1061,6 +1073,8 @@ class Client:
             target_server=target.url if target is not None else None,
             should_stop=should_stop or (lambda: False),
             on_progress=on_progress or (lambda copied, scanned: None),
+            durability=waits,
+            on_notice=on_notice or (lambda text: None),
         )
 
     @_mapped
@@ -1116,14 +1130,22 @@ class Client:
         dry_run: bool = False,
         should_stop: ShouldStop | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        wait_replicas: int | None = None,
+        wait_timeout: float | None = None,
+        wait_aof: bool = False,
+        on_notice: Callable[[str], None] | None = None,
     ) -> ImportResult:
         """Import envelopes (NDJSON, as `export` writes them) from the file `source` (`-`:
         stdin) into `stream`, pipelined; `keep_ids` keeps the original ids and skips those
         already present (a rerun neither loses nor duplicates an entry), and recreates the
-        groups an export `with_groups` wrote."""
+        groups an export `with_groups` wrote. `wait_replicas`, `wait_timeout`, `wait_aof` as
+        for `publish`, after each batch: a batch not confirmed raises PartialFailure with exit
+        code 5. Through Sentinel, a failover is followed (see the README's "High
+        availability"); `on_notice` is told."""
         from streamctl.core.import_ import import_entries
         from streamctl.inputs import read_envelope_blocks
 
+        waits = _durability(wait_replicas, wait_timeout, wait_aof)
         return import_entries(
             self.redis,
             stream,
@@ -1132,6 +1154,8 @@ class Client:
             dry_run=dry_run,
             should_stop=should_stop or (lambda: False),
             on_progress=on_progress or (lambda imported, skipped: None),
+            durability=waits,
+            on_notice=on_notice or (lambda text: None),
         )
 
     # ---- health ----

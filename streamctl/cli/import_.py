@@ -6,7 +6,13 @@ import typer
 
 from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
-from streamctl.cli.options import OutputOption
+from streamctl.cli.options import (
+    OutputOption,
+    WaitAofOption,
+    WaitReplicasOption,
+    WaitTimeoutOption,
+    wait_options,
+)
 from streamctl.errors import BadInput
 
 
@@ -34,6 +40,9 @@ def import_command(
         bool,
         typer.Option("--dry-run", help="Read and check the whole input; write nothing."),
     ] = False,
+    wait_replicas: WaitReplicasOption = None,
+    wait_timeout: WaitTimeoutOption = None,
+    wait_aof: WaitAofOption = False,
     output: OutputOption = None,
 ) -> None:
     """Read entry envelopes (as written by `export`) into STREAM, in pipelined batches.
@@ -46,7 +55,8 @@ def import_command(
     group that already exists is left as it is.
 
     A malformed line (bad JSON, no "id" or "fields", ids out of order with --keep-ids) stops
-    with exit 2 naming it; every line before it is imported, none after.
+    with exit 2 naming it; every line before it is imported, none after. --wait-replicas N
+    (--wait-aof) waits after each batch: fewer confirming is exit 5, naming how many did.
 
     \b
     Examples:
@@ -55,6 +65,7 @@ def import_command(
     """
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
+    waits = wait_options(wait_replicas, wait_timeout, wait_aof)
     if file == "-" and _stdin_is_tty():
         raise BadInput(
             "give FILE, or pipe the envelopes in: streamctl export S | streamctl import T"
@@ -71,6 +82,8 @@ def import_command(
             dry_run=dry_run,
             should_stop=run.should_stop,
             on_progress=lambda imported, skipped: run.progress(imported + skipped),
+            **waits,
+            on_notice=app_ctx.notice,
         )
     app_ctx.emit(result, fmt, import_view)
     if result.stopped:

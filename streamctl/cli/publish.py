@@ -7,7 +7,13 @@ import typer
 
 from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
-from streamctl.cli.options import OutputOption
+from streamctl.cli.options import (
+    OutputOption,
+    WaitAofOption,
+    WaitReplicasOption,
+    WaitTimeoutOption,
+    wait_options,
+)
 from streamctl.errors import BadInput, OutputClosed
 
 
@@ -66,31 +72,9 @@ def publish(
             "--skip", help="Skip the first N events of --file (resume a run).", metavar="N"
         ),
     ] = 0,
-    wait_replicas: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(
-            "--wait-replicas",
-            help="Succeed only when N replicas hold the events (WAIT after each event or "
-            "batch); exit 5 naming how many did.",
-            metavar="N",
-        ),
-    ] = None,
-    wait_timeout: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--wait-timeout",
-            help="How long --wait-replicas/--wait-aof waits (default 5s).",
-            metavar="DUR",
-        ),
-    ] = None,
-    wait_aof: Annotated[
-        bool,
-        typer.Option(
-            "--wait-aof",
-            help="Succeed only when the primary's AOF holds the events on disk (WAITAOF, "
-            "Redis >= 7.2).",
-        ),
-    ] = False,
+    wait_replicas: WaitReplicasOption = None,
+    wait_timeout: WaitTimeoutOption = None,
+    wait_aof: WaitAofOption = False,
     output: OutputOption = None,
 ) -> None:
     """Append an event (or a file of events) to STREAM and print each new id.
@@ -117,7 +101,7 @@ def publish(
         raise BadInput("--id applies to a single event, not to --file (each event gets a new id)")
     # ids one per line unless a data format is asked for: `id=$(streamctl publish ...)` works
     fmt = app_ctx.requested_format(output)
-    waits = _wait_options(wait_replicas, wait_timeout, wait_aof)
+    waits = wait_options(wait_replicas, wait_timeout, wait_aof)
 
     from streamctl import inputs
 
@@ -142,24 +126,6 @@ def publish(
     _publish_file(
         app_ctx, stream, file, skip=skip, cap=cap, waits=waits, mkstream=not no_mkstream, fmt=fmt
     )
-
-
-def _wait_options(replicas: int | None, timeout: str | None, aof: bool) -> dict[str, Any]:
-    """--wait-replicas/--wait-timeout/--wait-aof as Client arguments, errors worded with the
-    flags."""
-    if replicas is not None and replicas < 0:
-        raise BadInput(f"bad --wait-replicas {replicas}: give a count of replicas, 0 or more")
-    seconds: float | None = None
-    if timeout is not None:
-        from streamctl.ids import parse_duration
-
-        ms = parse_duration(timeout, what="--wait-timeout")
-        if ms <= 0:
-            raise BadInput(f"bad --wait-timeout {timeout!r}: give a duration above 0 (e.g. 2s)")
-        if not replicas and not aof:
-            raise BadInput("--wait-timeout applies with --wait-replicas N or --wait-aof")
-        seconds = ms / 1000
-    return {"wait_replicas": replicas, "wait_timeout": seconds, "wait_aof": aof}
 
 
 def _exact_minid(app_ctx: AppContext, minid: str | None) -> str | None:

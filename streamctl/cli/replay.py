@@ -6,7 +6,16 @@ import typer
 
 from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import AppContext, state
-from streamctl.cli.options import MatchOption, OutputOption, WhereOption, entry_filter
+from streamctl.cli.options import (
+    MatchOption,
+    OutputOption,
+    WaitAofOption,
+    WaitReplicasOption,
+    WaitTimeoutOption,
+    WhereOption,
+    entry_filter,
+    wait_options,
+)
 from streamctl.errors import BadInput, PartialFailure
 
 if TYPE_CHECKING:
@@ -77,6 +86,9 @@ def replay(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would be replayed; change nothing.")
     ] = False,
+    wait_replicas: WaitReplicasOption = None,
+    wait_timeout: WaitTimeoutOption = None,
+    wait_aof: WaitAofOption = False,
     output: OutputOption = None,
 ) -> None:
     """Replay a range of STREAM: re-publish it into another stream (--into), here or on another
@@ -85,7 +97,8 @@ def replay(
     --into copies the entries (fields in order, new ids) in pipelined batches with bounded
     memory. The range ends at the stream's last entry when the replay starts. If interrupted
     (Ctrl-C, SIGTERM), the batch in flight is finished and the last id copied is printed: rerun
-    with --from "(ID" to continue exactly where it stopped (exit 130/143).
+    with --from "(ID" to continue exactly where it stopped (exit 130/143). --wait-replicas N
+    (--wait-aof) waits on the target after each batch: fewer confirming is exit 5.
 
     --group sets the group's last-delivered id to just before --from (XGROUP SETID with
     ENTRIESREAD, as `group setid --execute`): its consumers get those entries again.
@@ -110,11 +123,15 @@ def replay(
                 ("--where", where is not None),
                 ("--count", count is not None),
                 ("--rate", rate is not None),
+                ("--wait-replicas", wait_replicas is not None),
+                ("--wait-timeout", wait_timeout is not None),
+                ("--wait-aof", wait_aof),
             )
             if given
         ]
         if extra:
             raise BadInput(f"{', '.join(extra)} apply to --into, not to --group")
+    waits = wait_options(wait_replicas, wait_timeout, wait_aof)
     fmt = app_ctx.output_format(output)
     entry_filter(match, where)  # a bad filter is exit 2 naming the flag, before anything runs
 
@@ -139,6 +156,7 @@ def replay(
             count=count,
             rate=rate,
             dry_run=dry_run,
+            **waits,
         )
     finally:
         if target is not None:
@@ -172,6 +190,7 @@ def _run_replay(
             stream, kw.pop("start"), kw.pop("end"), into=into, **kw,
             should_stop=run.should_stop,
             on_progress=lambda copied, scanned: run.progress(copied),
+            on_notice=app_ctx.notice,
         )  # fmt: skip
     assert not isinstance(result, RewindResult)
     if result.stopped:

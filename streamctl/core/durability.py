@@ -135,6 +135,33 @@ def write_then_wait(client: Any, args: list[Any], wanted: Durability) -> tuple[A
     return replies[0], replies[1]
 
 
+def receive_waited(sender: Any, wanted: Durability, into: list[Any]) -> None:
+    """The replies of a PipelinedSender's oldest batch, which ends with its WAIT (WAITAOF) and
+    so may block for its timeout: the socket's timeout is lengthened by it while they are read."""
+    sender.receive_waiting(into, wanted.timeout_s)
+
+
+def wait_reply(reply: Any) -> Any:
+    """The wait's reply as `shortfall` takes it: an error reply (hiredis) as a ResponseError."""
+    if reply.__class__.__name__ == "ReplyError":
+        from redis.exceptions import ResponseError
+
+        return ResponseError(str(reply))
+    return reply
+
+
+def exchange_waited(sender: Any, packed: list[bytes], wanted: Durability) -> tuple[list[Any], Any]:
+    """Send packed commands (one reply each) and the wait in one write on a PipelinedSender
+    (no other batch in flight); returns the commands' replies and the wait's (for `require`)."""
+    import hiredis
+
+    sender.send([*packed, hiredis.pack_command(wanted.command())])
+    replies: list[Any] = []
+    receive_waited(sender, wanted, replies)
+    waited = replies.pop()
+    return replies, wait_reply(waited)
+
+
 def require(wanted: Durability, reply: Any, what: str) -> None:
     """CheckFailed (exit 5) when the wait's reply falls short; `what` says what was written."""
     gap = shortfall(wanted, reply)

@@ -12,26 +12,34 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from operator import lt
 from typing import TYPE_CHECKING, Any
 
+from streamctl.core.failover import BulkSender, Recovered, send_following
 from streamctl.core.models_transfer import GroupImport, GroupState, ImportResult, PendingState
-from streamctl.core.streams import pack_uniform
+from streamctl.core.streams import pack_uniform_each
 from streamctl.core.wire import (
-    PipelinedSender,
     never,
     pairs,
     raw_command,
     stream_exists,
     text,
 )
-from streamctl.errors import BadInput, ExitCode, PartialFailure, ServerRefused, StreamctlError
+from streamctl.errors import (
+    BadInput,
+    CheckFailed,
+    ExitCode,
+    PartialFailure,
+    ServerRefused,
+    StreamctlError,
+)
 from streamctl.ids import IdKey, id_key
 from streamctl.inputs import EntryBlock, EntryLine, GroupLine
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
+    from streamctl.core.durability import Durability
 
 BATCH = 1000  # entries per pipelined write (one batch in flight)
 
@@ -62,6 +70,8 @@ def import_entries(
     should_stop: Callable[[], bool] = never,
     on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
     batch_size: int = BATCH,
+    durability: Durability | None = None,
+    on_notice: Callable[[str], None] = lambda text: None,
 ) -> ImportResult:
     """XADD the entries into STREAM in pipelined batches; then recreate the groups read.
 
@@ -71,8 +81,37 @@ def import_entries(
     With `keep_ids`, ids at or below the stream's last id are skipped: a rerun after an
     interruption neither loses nor duplicates. Without it, entries get new ids (`*`) and the
     groups' positions and pending ids are mapped onto them.
+    `durability`: WAIT (WAITAOF) after each batch; a batch not confirmed ends the run with
+    PartialFailure (exit 5), its entries imported and counted.
+    Through Sentinel, a failover is followed (core/failover.py, `on_notice` is told): the
+    entries the new primary lacks are sent again, at least once and in order; with `keep_ids`
+    exactly once (those it holds are known by their ids).
     """
-    sender = PipelinedSender(client, stream)
+    if durability is not None and not dry_run:
+        from streamctl.core.durability import require_support
+
+        require_support(client, durability)
+    from streamctl.core.failover import RETAINED_BYTES, Resend
+
+    def too_old(held: int) -> BaseException:
+        return PartialFailure(
+            f"after a failover the primary lacks entry {held + 1} of this import, older than "
+            f"the {RETAINED_BYTES >> 20} MiB of entries kept to send again; {held:,} entries "
+            "are imported"
+            + (
+                "; rerun the same command to continue"
+                if keep_ids
+                else " (a rerun with --keep-ids continues without duplicates only if the ids "
+                "were kept)"
+            ),
+            done=held,
+            exit_code=ExitCode.CONNECTION,
+        )
+
+    resend = None if dry_run else Resend.wanted(client)
+    sender = BulkSender(
+        client, stream, None if dry_run else durability, resend=resend, too_old=too_old
+    )
     try:
         return _import_entries(
             client,
@@ -84,6 +123,7 @@ def import_entries(
             should_stop=should_stop,
             on_progress=on_progress,
             batch_size=batch_size,
+            on_notice=on_notice,
         )
     finally:
         sender.close()
@@ -93,35 +133,80 @@ def _import_entries(
     client: Client,
     stream: str,
     items: Iterable[EntryBlock | EntryLine | GroupLine],
-    sender: PipelinedSender,
+    sender: BulkSender,
     *,
     keep_ids: bool = False,
     dry_run: bool = False,
     should_stop: Callable[[], bool] = never,
     on_progress: Callable[[int, int], None] = lambda imported, skipped: None,
     batch_size: int = BATCH,
+    on_notice: Callable[[str], None] = lambda text: None,
 ) -> ImportResult:
     import hiredis
 
     pack = hiredis.pack_command
     started = time.perf_counter()
-    exists = stream_exists(client, stream)
-    last_generated: IdKey = (0, 0)
-    if exists:
-        info = pairs(raw_command(client, "XINFO", "STREAM", stream))
-        last_generated = id_key(text(info["last-generated-id"])) or (0, 0)
+    last_generated = _last_generated(client, stream)
     state = _ImportState()
     groups: list[GroupState] = []
     wanted: set[str] = set()  # pending ids to map (new ids)
-    batch = _Batch()
+    batch: list[bytes] = []
+    meta: list[EntryLine] = []
     previous: IdKey | None = None
 
+    def send(packed: list[bytes], lines: list[EntryLine]) -> None:
+        _import_batch(sender, packed, lines, state, groups, wanted, dry_run, keep_ids)
+        try:
+            sender.confirm("a batch of entries was imported")
+        except CheckFailed as exc:  # the entries are imported all the same: counted
+            raise PartialFailure(
+                f"{exc.message}; {state.imported:,} entries were imported"
+                + (f" ({state.skipped:,} already there were skipped)" if state.skipped else "")
+                + f", the last one line {lines[-1].lineno}"
+                + ("; rerun the same command to continue" if keep_ids else ""),
+                done=state.imported,
+                exit_code=exc.exit_code,
+            ) from None
+
+    def recovered(lost: Recovered) -> list[tuple[bytes, Any]]:
+        """After a failover: the counts rolled back to what the new primary holds."""
+        units = lost.units
+        state.imported = lost.held
+        held_ids = sender.resend.ids if sender.resend is not None else []
+        state.last_id = held_ids[-1].decode() if held_ids else None
+        if not held_ids:
+            state.first_id = None
+        if keep_ids and units:  # entries in flight when the connection was lost may be there
+            last = _last_generated(client, stream)
+            there = [line for _, line in units if line.key <= last]
+            if there:
+                assert sender.resend is not None
+                sender.resend.found([line.id.encode() for line in there])
+                state.imported += len(there)
+                state.first_id = state.first_id or there[0].id
+                state.last_id = there[-1].id
+                units = units[len(there) :]
+        on_notice(
+            f"the connection to the primary was lost ({lost.cause}); "
+            + (
+                f"importing again from line {units[0][1].lineno}, the first entry the primary "
+                "now lacks"
+                if units
+                else "the primary holds every entry sent: importing on"
+            )
+        )
+        return units
+
     def flush() -> None:
-        nonlocal batch
-        if batch.ids:
-            _import_batch(sender, batch, state, groups, wanted, dry_run, keep_ids)
+        nonlocal batch, meta
+        if batch:
+            if sender.resend is None:
+                send(batch, meta)
+            else:  # the entries are kept to send again: without their fields (packed already)
+                lines = [m._replace(flat=_PACKED) for m in meta]
+                send_following(send, batch, lines, recovered, batch_size)
             on_progress(state.imported, state.skipped)
-        batch = _Batch()
+        batch, meta = [], []
 
     def result(group_results: tuple[GroupImport, ...] = (), stopped: bool = False) -> ImportResult:
         return ImportResult(
@@ -161,17 +246,28 @@ def _import_entries(
         else:
             prefix = star
         try:
-            packed = pack((*prefix, *item.flat))
+            batch.append(pack((*prefix, *item.flat)))
         except UnicodeEncodeError:
             raise BadInput(
                 f"line {item.lineno}: a string that is not valid Unicode (a lone surrogate); "
                 'write raw bytes as {"base64": "..."}'
             ) from None
-        batch.add(packed, item.lineno, item.id, item.key)
+        meta.append(item)
+
+    def add_lines(lines: Iterable[EntryLine]) -> bool:
+        """Entries one by one; True when stopped (should_stop after a batch)."""
+        for line in lines:
+            add_line(line)
+            if len(batch) >= batch_size:
+                flush()
+                if should_stop():
+                    return True
+        return False
 
     def add_block(block: EntryBlock) -> bool:
-        """A block's entries, packed column by column a batch at a time; True when stopped.
-        A block whose ids would be refused goes entry by entry, to name the line."""
+        """A block's entries packed column by column, a batch at a time (no Python per entry);
+        True when stopped. A block whose ids would be refused goes entry by entry, to name
+        the line."""
         nonlocal previous
         keys, n, start = block.keys, len(block.ids), 0
         if keep_ids:
@@ -187,33 +283,35 @@ def _import_entries(
                 state.skipped += start
                 state.last_source_id = block.ids[start - 1]
         while start < n:
-            end = min(n, start + batch_size - len(batch.ids))
+            end = min(n, start + batch_size - len(batch))
             ids = block.ids[start:end]
-            packed = (
-                pack_uniform(("XADD", stream), block.fields[start:end], ids)
-                if keep_ids
-                else pack_uniform(star, block.fields[start:end])
-            )
-            if packed is None:  # a lone surrogate: entry by entry, to name it
+            if keep_ids:
+                packed = pack_uniform_each(("XADD", stream), block.fields[start:end], ids)
+            else:
+                packed = pack_uniform_each(star, block.fields[start:end])
+            if packed is None:  # not expected of a block: entry by entry, to name a bad one
                 if add_lines(islice(block.lines(), start, end)):
                     return True
             else:
-                batch.add_many(packed, block.lineno + start, ids, keys[start:end])
-                if len(batch.ids) >= batch_size and flush_then_stop():
-                    return True
+                batch.extend(packed)
+                meta.extend(
+                    map(
+                        EntryLine._make,
+                        zip(
+                            range(block.lineno + start, block.lineno + end),
+                            ids,
+                            keys[start:end],
+                            repeat(_PACKED),
+                            strict=False,
+                        ),
+                    )
+                )
+                if len(batch) >= batch_size:
+                    flush()
+                    if should_stop():
+                        return True
             start = end
         return False
-
-    def add_lines(lines: Iterable[EntryLine]) -> bool:
-        for line in lines:
-            add_line(line)
-            if len(batch.ids) >= batch_size and flush_then_stop():
-                return True
-        return False
-
-    def flush_then_stop() -> bool:
-        flush()
-        return should_stop()
 
     try:
         for item in items:
@@ -275,44 +373,34 @@ def _import_entries(
     return result(tuple(group_results))
 
 
-@dataclass
-class _Batch:
-    """Packed XADDs to send together, and per entry its line, source id and key."""
+_PACKED: list[Any] = []  # the fields of an entry kept to send again: its packed XADD has them
 
-    packed: list[bytes] = field(default_factory=list)
-    linenos: list[int] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    keys: list[IdKey] = field(default_factory=list)
 
-    def add(self, packed: bytes, lineno: int, entry_id: str, key: IdKey) -> None:
-        self.packed.append(packed)
-        self.linenos.append(lineno)
-        self.ids.append(entry_id)
-        self.keys.append(key)
-
-    def add_many(self, packed: bytes, lineno: int, ids: list[str], keys: list[IdKey]) -> None:
-        """Commands packed together, of consecutive lines from `lineno`."""
-        self.packed.append(packed)
-        self.linenos.extend(range(lineno, lineno + len(ids)))
-        self.ids.extend(ids)
-        self.keys.extend(keys)
+def _last_generated(client: Client, stream: str) -> IdKey:
+    """The stream's last id ((0, 0) when there is no stream)."""
+    if not stream_exists(client, stream):
+        return (0, 0)
+    info = pairs(raw_command(client, "XINFO", "STREAM", stream))
+    return id_key(text(info["last-generated-id"])) or (0, 0)
 
 
 def _import_batch(
-    sender: PipelinedSender,
-    batch: _Batch,
+    sender: BulkSender,
+    batch: list[bytes],
+    meta: list[EntryLine],
     state: _ImportState,
     groups: list[GroupState],
     wanted: set[str],
     dry_run: bool,
     keep_ids: bool,
 ) -> None:
-    linenos, source_ids = batch.linenos, batch.ids
     if dry_run:
-        replies: list[Any] = [i.encode() if keep_ids else None for i in source_ids]
+        replies: list[Any] = [m.id.encode() if keep_ids else None for m in meta]
     else:
         try:
-            replies = sender.exchange(batch.packed, len(source_ids))
+            replies = sender.exchange(batch, meta)
+        except PartialFailure:  # already says how far the run got (a loss past the kept)
+            raise
         except Exception as exc:
             from streamctl.core.connection import translate_error
 
@@ -321,7 +409,7 @@ def _import_batch(
                 raise
             raise PartialFailure(
                 f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
-                f"to {len(source_ids):,} more (lines {linenos[0]}-{linenos[-1]}) may have been"
+                f"to {len(batch):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
                 # with --keep-ids the same command skips what is there: it continues
                 + ("; rerun the same command to continue" if keep_ids else ""),
                 done=state.imported,
@@ -334,12 +422,12 @@ def _import_batch(
         if state.first_id is None:
             state.first_id = replies[0].decode()
         state.last_id = replies[-1].decode()
-        state.last_source_id = source_ids[-1]
+        state.last_source_id = meta[-1].id
         return
     limits = [(g.name, id_key(g.last_delivered_id) or (0, 0)) for g in groups]
-    for lineno, source_id, key, reply in zip(linenos, source_ids, batch.keys, replies, strict=True):
+    for item, reply in zip(meta, replies, strict=True):
         if isinstance(reply, Exception):
-            what = f"line {lineno}: the server refused id {source_id}"
+            what = f"line {item.lineno}: the server refused id {item.id}"
             raise PartialFailure(
                 f"{sender.refusal_text(reply, what)}; "
                 f"{state.imported:,} entries before it were imported",
@@ -354,13 +442,13 @@ def _import_batch(
             state.first_id = new_id
         state.last_id = new_id
         if not keep_ids and groups:
-            if source_id in wanted:
-                state.id_map[source_id] = new_id
+            if item.id in wanted:
+                state.id_map[item.id] = new_id
             for name, limit in limits:
-                if key <= limit:
+                if item.key <= limit:
                     state.positions[name] = new_id
-    if source_ids:
-        state.last_source_id = source_ids[-1]
+    if meta:
+        state.last_source_id = meta[-1].id
 
 
 # Restores one group whole: created with its consumers and every pending entry in one script,

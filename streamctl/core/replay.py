@@ -10,17 +10,17 @@ duplicating an entry. The result models are in core.models_transfer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from streamctl.core.failover import BulkSender, Recovered, send_following
 from streamctl.core.filters import EntryFilter
 from streamctl.core.models import EntryBatch
 from streamctl.core.models_transfer import ReplayResult, RewindResult
 from streamctl.core.streams import pin_end, resolve_range
 from streamctl.core.trim import snapshot
 from streamctl.core.wire import (
-    PipelinedSender,
     never,
     require_stream,
     stream_exists,
@@ -28,6 +28,7 @@ from streamctl.core.wire import (
 )
 from streamctl.errors import (
     BadInput,
+    CheckFailed,
     ConnectionFailed,
     ExitCode,
     PartialFailure,
@@ -37,6 +38,7 @@ from streamctl.ids import StreamId, parse_position
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
+    from streamctl.core.durability import Durability
 
 BATCH = 1000  # entries per chunk sent to the target (one chunk in flight)
 
@@ -92,6 +94,8 @@ def replay_into(
     should_stop: ShouldStop = never,
     on_progress: Callable[[int, int], None] = lambda copied, scanned: None,
     batch_size: int = BATCH,
+    durability: Durability | None = None,
+    on_notice: Callable[[str], None] = lambda text: None,
 ) -> ReplayResult:
     """Re-publish the entries of STREAM from `start` to `end` into `target` with new ids (`*`),
     pipelined in batches on one connection of `target_client`.
@@ -99,8 +103,12 @@ def replay_into(
     The end is fixed at the stream's last id when the replay starts. Stops early on
     `should_stop` after the chunk in flight (result.stopped); a server failure raises
     PartialFailure naming how far it got and the `--from "(ID"` to continue with.
+    `durability`: WAIT (WAITAOF) on the target after each batch; a batch not confirmed ends the
+    run with PartialFailure (exit 5), its entries copied and counted.
+    A target reached through Sentinel is followed through a failover (core/failover.py,
+    `on_notice` is told): the entries its new primary lacks are copied again, at least once
+    and in order.
     """
-    from streamctl.core.streams import read_range
 
     if count is not None and count < 1:
         raise BadInput(f"bad --count {count}: give a count of 1 or more")
@@ -114,6 +122,15 @@ def replay_into(
         raise
     except Exception as exc:
         raise _target_error(exc, target_client, target_server) from None
+    if durability is not None and not dry_run:
+        from streamctl.core.durability import require_support
+
+        try:
+            require_support(target_client, durability)
+        except StreamctlError:
+            raise
+        except Exception as exc:
+            raise _target_error(exc, target_client, target_server) from None
     lo, hi = resolve_range(source, start, end)
     pinned = pin_end(hi, snapshot(source, stream).last_id)
     started = time.perf_counter()
@@ -144,7 +161,7 @@ def replay_into(
         return result()
     try:
         stopped = _copy_range(
-            read_range(source, stream, lo, pinned, batch_size=batch_size, check_exists=False),
+            _read_following(source, stream, lo, pinned, batch_size, on_notice),
             target_client,
             target,
             state,
@@ -156,6 +173,8 @@ def replay_into(
             chunk_size=chunk_size,
             should_stop=should_stop,
             on_progress=on_progress,
+            durability=None if dry_run else durability,
+            on_notice=on_notice,
         )
     except StreamctlError:
         raise
@@ -174,6 +193,43 @@ def replay_into(
     return result(stopped)
 
 
+def _read_following(
+    source: Client,
+    stream: str,
+    lo: str,
+    hi: str,
+    batch_size: int,
+    on_notice: Callable[[str], None],
+) -> Iterator[EntryBatch]:
+    """The range in batches (streams.read_range); through Sentinel, a lost connection (a
+    failover) is followed: once there is a primary again, reading goes on after the last entry
+    handed out."""
+    from streamctl.core.connection import sentinel_of
+    from streamctl.core.failover import LOST, MAX_FAILOVERS, wait_for_primary
+    from streamctl.core.streams import read_range
+
+    last: bytes | None = None
+    failovers = 0
+    while True:
+        start = lo if last is None else f"({text(last)}"
+        try:
+            for batch in read_range(source, stream, start, hi, batch_size=batch_size,
+                                    check_exists=False):  # fmt: skip
+                if batch.entries:
+                    last = batch.entries[-1][0]
+                yield batch
+            return
+        except LOST as exc:
+            failovers += 1
+            if sentinel_of(source) is None or failovers > MAX_FAILOVERS:
+                raise
+            wait_for_primary(source, exc)
+            on_notice(
+                f"the connection to the primary was lost ({exc}); reading {stream!r} again "
+                + (f"after {text(last)}" if last is not None else "from the start")
+            )
+
+
 def _copy_range(
     batches: Iterable[EntryBatch],
     target_client: Client,
@@ -188,13 +244,64 @@ def _copy_range(
     chunk_size: int,
     should_stop: ShouldStop,
     on_progress: Callable[[int, int], None],
+    durability: Durability | None,
+    on_notice: Callable[[str], None],
 ) -> bool:
     """The copy loop of replay_into; True when it stopped on request."""
     import hiredis
 
+    from streamctl.core.failover import RETAINED_BYTES, Resend
+
     pack = hiredis.pack_command
     prefix: tuple[Any, ...] = ("XADD", target, "*")
-    sender = PipelinedSender(target_client, target)
+    copied_from: list[bytes] = []  # through Sentinel: the source id of each entry copied
+
+    def too_old(held: int) -> BaseException:
+        after = f"--from '({text(copied_from[held - 1])}'" if held else "the same --from"
+        return PartialFailure(
+            f"after a failover the target's primary lacks entry {held + 1} of this replay, older "
+            f"than the {RETAINED_BYTES >> 20} MiB of entries kept to copy again; {held:,} entries "
+            f"are copied: continue with {after}",
+            done=held,
+            exit_code=ExitCode.CONNECTION,
+        )
+
+    resend = None if dry_run else Resend.wanted(target_client)
+    sender = BulkSender(target_client, target, durability, resend=resend, too_old=too_old)
+
+    def send(packed: list[bytes], source_ids: list[bytes]) -> None:
+        _send_chunk(sender, packed, source_ids, state, dry_run, target_server)
+        copied_from.extend(source_ids)
+
+    def recovered(lost: Recovered) -> list[tuple[bytes, Any]]:
+        """After a failover: the counts rolled back to what the new primary holds."""
+        held = lost.held
+        del copied_from[held:]
+        state.copied = held
+        new_ids = resend.ids if resend is not None else []
+        if held:
+            state.last_id = state.resume_after = text(copied_from[-1])
+            state.last_new_id = text(new_ids[-1])
+        else:
+            state.first_id = state.last_id = state.resume_after = None
+            state.first_new_id = state.last_new_id = None
+        on_notice(
+            f"the connection to the target's primary was lost ({lost.cause}); "
+            + (
+                f"copying again from entry {text(lost.units[0][1])}, the first the primary now "
+                "lacks"
+                if lost.units
+                else "the primary holds every entry sent: copying on"
+            )
+        )
+        return lost.units
+
+    def send_chunk(packed: list[bytes], source_ids: list[bytes]) -> None:
+        if resend is None:
+            _send_chunk(sender, packed, source_ids, state, dry_run, target_server)
+        else:
+            send_following(send, packed, source_ids, recovered, chunk_size)
+
     chunk: list[bytes] = []
     chunk_ids: list[bytes] = []
     try:
@@ -209,7 +316,7 @@ def _copy_range(
                 if len(chunk) >= chunk_size or reached:
                     if not throttle.wait(state.copied + len(chunk)):
                         return True
-                    _send_chunk(sender, chunk, chunk_ids, state, dry_run, target_server)
+                    send_chunk(chunk, chunk_ids)
                     chunk, chunk_ids = [], []
                     on_progress(state.copied, state.scanned)
                     if reached:
@@ -219,7 +326,7 @@ def _copy_range(
             if chunk:
                 if not throttle.wait(state.copied + len(chunk)):
                     return True
-                _send_chunk(sender, chunk, chunk_ids, state, dry_run, target_server)
+                send_chunk(chunk, chunk_ids)
                 chunk, chunk_ids = [], []
             if batch.entries:
                 state.resume_after = text(batch.entries[-1][0])
@@ -257,7 +364,7 @@ def _target_error(
 
 
 def _send_chunk(
-    sender: PipelinedSender,
+    sender: BulkSender,
     chunk: list[bytes],
     chunk_ids: list[bytes],
     state: _ReplayState,
@@ -268,7 +375,9 @@ def _send_chunk(
         replies: list[Any] = [None] * len(chunk)
     else:
         try:
-            replies = sender.exchange(chunk)
+            replies = sender.exchange(chunk, chunk_ids)
+        except PartialFailure:  # already says how far the run got (a loss past the kept)
+            raise
         except Exception as exc:
             mapped = _target_error(exc, sender.client, target_server)
             raise PartialFailure(
@@ -292,6 +401,14 @@ def _send_chunk(
                 exit_code=ExitCode.ERROR,
             )
     _copied(state, chunk_ids, replies)
+    try:
+        sender.confirm("a batch of entries was copied")
+    except CheckFailed as exc:  # the entries are copied all the same: counted
+        raise PartialFailure(
+            f"{exc.message}; {state.copied:,} entries were copied{_continue_hint(state)}",
+            done=state.copied,
+            exit_code=exc.exit_code,
+        ) from None
 
 
 def _copied(state: _ReplayState, source_ids: list[bytes], replies: list[Any]) -> None:

@@ -203,11 +203,9 @@ class _Publication:
             waited = replies.pop()
         if len(ids) == len(replies):
             if self.durability is not None:
-                from streamctl.core.durability import require
+                from streamctl.core.durability import require, wait_reply
 
-                if waited.__class__.__name__ == "ReplyError":
-                    waited = ResponseError(str(waited))
-                require(self.durability, waited, "a batch of events was published")
+                require(self.durability, wait_reply(waited), "a batch of events was published")
             return
         if any(r is None for r in replies):  # no id for that event
             raise NotFound(f"stream {self.stream!r} does not exist (--no-mkstream)")
@@ -222,16 +220,10 @@ class _Publication:
         raise _xadd_refusal(self.sender.client, ResponseError(str(failure)), self.stream, "*")
 
     def _receive_waited(self, replies: list[Any]) -> None:
-        """The replies of a batch ending with its WAIT, which may block for its timeout: the
-        socket's timeout is lengthened by it while they are read."""
+        from streamctl.core.durability import receive_waited
+
         assert self.durability is not None
-        sock = self.sender.conn._sock
-        base = sock.gettimeout()
-        sock.settimeout(None if base is None else base + self.durability.timeout_s)
-        try:
-            self.sender.receive(replies)
-        finally:
-            sock.settimeout(base)
+        receive_waited(self.sender, self.durability, replies)
 
     def close(self, *, broken: bool) -> None:
         self.sender.close(broken=broken)
@@ -290,6 +282,22 @@ def pack_uniform(
     nothing per event in Python), when every event is a dict with the same keys in the same
     order and only string values; None otherwise. Byte for byte what hiredis packs for
     `(*prefix, *fields)`, or with `ids` `(*prefix, ids[i], *fields)`."""
+    rows = _uniform_rows(prefix, events, ids)
+    return None if rows is None else b"".join(chain.from_iterable(rows))
+
+
+def pack_uniform_each(
+    prefix: tuple[Any, ...], events: list[Any], ids: list[str] | None = None
+) -> list[bytes] | None:
+    """pack_uniform's commands one by one (a list of packed commands, one per event)."""
+    rows = _uniform_rows(prefix, events, ids)
+    return None if rows is None else list(map(b"".join, rows))
+
+
+def _uniform_rows(
+    prefix: tuple[Any, ...], events: list[Any], ids: list[str] | None
+) -> Iterator[tuple[bytes, ...]] | None:
+    """The pieces of each event's command, in order (see pack_uniform)."""
     if events[0].__class__ is not dict:
         return None
     shapes = set(map(tuple, events))
@@ -324,7 +332,7 @@ def pack_uniform(
     head = hiredis.pack_command(prefix)
     arity = len(prefix) + (ids is not None) + 2 * len(keys)
     head = b"*%d\r\n" % arity + head[head.index(b"\r\n") + 2 :]
-    return b"".join(chain.from_iterable(zip(repeat(head), *columns, strict=False)))
+    return zip(repeat(head), *columns, strict=False)
 
 
 def publish_many(

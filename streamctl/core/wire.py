@@ -309,6 +309,28 @@ def _targets(
     return list(groups.values())
 
 
+_WAITS = (b"*3\r\n$4\r\nWAIT\r\n", b"*4\r\n$7\r\nWAITAOF\r\n")
+
+
+def _wait_seconds(command: bytes) -> float | None:
+    """The timeout of a packed WAIT or WAITAOF (its last argument, ms) in seconds; None for
+    any other command."""
+    if not command.startswith(_WAITS):
+        return None
+    return int(command.split(b"\r\n")[-2]) / 1000
+
+
+def _weaker_wait(a: Any, b: Any) -> Any:
+    """The weaker of two replies of one WAIT (a count) or WAITAOF ([local, replicas]): an error
+    reply first, else the smaller counts."""
+    for reply in (a, b):
+        if isinstance(reply, Exception):
+            return reply
+    if isinstance(a, list):
+        return [min(x, y) for x, y in zip(a, b, strict=True)]
+    return min(a, b)
+
+
 def _split_packed(data: bytes) -> list[bytes]:
     """The RESP-packed commands in `data`, each on its own."""
     commands: list[bytes] = []
@@ -450,6 +472,19 @@ class PipelinedSender:
         if self._follow(into, got, data) and self.inflight:
             self._read_ahead()
 
+    def receive_waiting(self, into: list[Any], seconds: float) -> None:
+        """`receive` for a batch ending with a WAIT/WAITAOF, which may block for `seconds`: the
+        socket's timeout is lengthened by them while the replies are read."""
+        sock = self.conn._sock
+        base = sock.gettimeout()
+        sock.settimeout(None if base is None else base + seconds)
+        try:
+            self.receive(into)
+        finally:
+            # a slot that moved may have closed the connection meanwhile: nothing to restore
+            with contextlib.suppress(OSError):
+                sock.settimeout(base)
+
     def _receive_batch(self, into: list[Any]) -> None:
         n = len(into) + self.inflight.pop(0)
         conn = self.conn
@@ -528,6 +563,9 @@ class PipelinedSender:
         commands = _split_packed(data)
         if len(commands) != len(into) - got:
             return False
+        # a batch ending with its WAIT/WAITAOF: the wait follows the commands sent again too,
+        # on their new node, and the batch's wait reply becomes the weaker of the two
+        wait_s = _wait_seconds(commands[-1])
         moved = False
         for _ in range(MAX_REDIRECTS):
             targets = _targets(self.client, [into[i] for i in redirected], redirected)
@@ -540,7 +578,14 @@ class PipelinedSender:
                     packed = [c for cmd in packed for c in (_ASKING, cmd)]
                 helper = PipelinedSender(to, self.key)
                 try:
-                    replies = helper.exchange(packed)
+                    if wait_s is None:
+                        replies = helper.exchange(packed)
+                    else:
+                        replies = []
+                        helper.send([*packed, commands[-1]])
+                        helper.receive_waiting(replies, wait_s)
+                        last = got + len(commands) - 1
+                        into[last] = _weaker_wait(into[last], replies.pop())
                 finally:
                     helper.close()
                 for i, reply in zip(indexes, replies[1::2] if asking else replies, strict=True):
