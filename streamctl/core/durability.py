@@ -150,12 +150,18 @@ def wait_reply(reply: Any) -> Any:
     return reply
 
 
-def exchange_waited(sender: Any, packed: list[bytes], wanted: Durability) -> tuple[list[Any], Any]:
-    """Send packed commands (one reply each) and the wait in one write on a PipelinedSender
-    (no other batch in flight); returns the commands' replies and the wait's (for `require`)."""
+def exchange_waited(
+    sender: Any, packed: list[bytes], wanted: Durability, count: int | None = None
+) -> tuple[list[Any], Any]:
+    """Send packed commands (one reply each, or `count` in all) and the wait in one write on a
+    PipelinedSender (no other batch in flight); returns the commands' replies and the wait's
+    (for `require`)."""
     import hiredis
 
-    sender.send([*packed, hiredis.pack_command(wanted.command())])
+    sender.send(
+        [*packed, hiredis.pack_command(wanted.command())],
+        None if count is None else count + 1,
+    )
     replies: list[Any] = []
     receive_waited(sender, wanted, replies)
     waited = replies.pop()

@@ -225,11 +225,12 @@ class BulkSender:
         self.waited: Any = None
 
     def exchange(self, packed: list[bytes], tags: Sequence[Any] = ()) -> list[Any]:
-        """The replies of `packed` (one command each, error replies returned); `tags`, one per
-        command, are what Recovered gives back for the entries to send again."""
+        """The replies of `packed` (error replies returned); `tags`, one per command, are what
+        Recovered gives back for the entries to send again. Through Sentinel each item of
+        `packed` is one command; otherwise an item may hold several (`tags` counts them)."""
         resend = self.resend
         if resend is None:
-            return self._exchange(packed)
+            return self._exchange(packed, len(tags) if tags else None)
         for command, tag in zip(packed, tags, strict=True):
             resend.pulled(command, 1, tag)
         try:
@@ -242,12 +243,12 @@ class BulkSender:
             raise Recovered(held, resend.held_tag, resend.again_tagged(), exc) from None
         return replies
 
-    def _exchange(self, packed: list[bytes]) -> list[Any]:
+    def _exchange(self, packed: list[bytes], count: int | None = None) -> list[Any]:
         if self.durability is None:
-            return self.sender.exchange(packed)
+            return self.sender.exchange(packed, count)
         from streamctl.core.durability import exchange_waited
 
-        replies, self.waited = exchange_waited(self.sender, packed, self.durability)
+        replies, self.waited = exchange_waited(self.sender, packed, self.durability, count)
         return replies
 
     @staticmethod

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamctl.core.failover import BulkSender, Recovered, send_following
 from streamctl.core.models_transfer import GroupImport, GroupState, ImportResult, PendingState
-from streamctl.core.streams import pack_uniform_each
+from streamctl.core.streams import pack_uniform, pack_uniform_each
 from streamctl.core.wire import (
     never,
     pairs,
@@ -258,7 +258,7 @@ def _import_entries(
         """Entries one by one; True when stopped (should_stop after a batch)."""
         for line in lines:
             add_line(line)
-            if len(batch) >= batch_size:
+            if len(meta) >= batch_size:
                 flush()
                 if should_stop():
                     return True
@@ -282,18 +282,23 @@ def _import_entries(
             if start:
                 state.skipped += start
                 state.last_source_id = block.ids[start - 1]
+        # one packed item per entry where entries may be sent again (through Sentinel)
+        pack_block = pack_uniform_each if sender.resend is not None else pack_uniform
         while start < n:
-            end = min(n, start + batch_size - len(batch))
+            end = min(n, start + batch_size - len(meta))
             ids = block.ids[start:end]
             if keep_ids:
-                packed = pack_uniform_each(("XADD", stream), block.fields[start:end], ids)
+                packed = pack_block(("XADD", stream), block.fields[start:end], ids)
             else:
-                packed = pack_uniform_each(star, block.fields[start:end])
+                packed = pack_block(star, block.fields[start:end])
             if packed is None:  # not expected of a block: entry by entry, to name a bad one
                 if add_lines(islice(block.lines(), start, end)):
                     return True
             else:
-                batch.extend(packed)
+                if isinstance(packed, bytes):
+                    batch.append(packed)  # the slice's commands in one item
+                else:
+                    batch.extend(packed)
                 meta.extend(
                     map(
                         EntryLine._make,
@@ -306,7 +311,7 @@ def _import_entries(
                         ),
                     )
                 )
-                if len(batch) >= batch_size:
+                if len(meta) >= batch_size:
                     flush()
                     if should_stop():
                         return True
@@ -409,7 +414,7 @@ def _import_batch(
                 raise
             raise PartialFailure(
                 f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
-                f"to {len(batch):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
+                f"to {len(meta):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
                 # with --keep-ids the same command skips what is there: it continues
                 + ("; rerun the same command to continue" if keep_ids else ""),
                 done=state.imported,

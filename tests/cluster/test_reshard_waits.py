@@ -14,7 +14,7 @@ from streamctl.core import connection
 from streamctl.core.durability import Durability
 from streamctl.core.streams import publish_many
 from streamctl.errors import PartialFailure
-from tests.cluster.test_resharding import Migration, migration, numbers  # noqa: F401 - fixture
+from tests.cluster.conftest import Migration, numbers
 
 
 def _set_aof(node: Any, on: bool) -> None:
