@@ -232,29 +232,13 @@ def _describe_command(args: list[bytes]) -> str:
 
 
 def _packed_commands(packed: Any, limit: int = 10_000) -> list[list[bytes]]:
-    """The commands (name and first arguments) in a RESP-packed buffer, for error messages."""
+    """The commands (name and arguments) in a RESP-packed buffer, for error messages."""
     if packed is None:
         return []
+    from streamctl.core import resp
+
     parts = packed if isinstance(packed, list | tuple) else [packed]
-    data = b"".join(bytes(p) for p in parts)
-    commands: list[list[bytes]] = []
-    pos = 0
-    while pos < len(data) and len(commands) < limit:
-        if data[pos : pos + 1] != b"*":
-            break
-        end = data.index(b"\r\n", pos)
-        count = int(data[pos + 1 : end])
-        pos = end + 2
-        args: list[bytes] = []
-        for _ in range(count):
-            end = data.index(b"\r\n", pos)
-            size = int(data[pos + 1 : end])
-            pos = end + 2
-            if len(args) < 64:  # enough for XREAD ... STREAMS k1 k2 k3
-                args.append(data[pos : pos + size])
-            pos += size + 2
-        commands.append(args)
-    return commands
+    return resp.commands(b"".join(bytes(p) for p in parts), limit)
 
 
 # ---- building clients ----

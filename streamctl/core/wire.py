@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
+from streamctl.core import resp
 from streamctl.core.connection import (
     MAX_REDIRECTS,
     Client,
@@ -331,22 +332,6 @@ def _weaker_wait(a: Any, b: Any) -> Any:
     return min(a, b)
 
 
-def _split_packed(data: bytes) -> list[bytes]:
-    """The RESP-packed commands in `data`, each on its own."""
-    commands: list[bytes] = []
-    pos = 0
-    while pos < len(data):
-        start = pos
-        end = data.index(b"\r\n", pos)
-        count = int(data[pos + 1 : end])
-        pos = end + 2
-        for _ in range(count):
-            end = data.index(b"\r\n", pos)
-            pos = end + 2 + int(data[pos + 1 : end]) + 2
-        commands.append(data[start:pos])
-    return commands
-
-
 # ---- key checks ----
 
 
@@ -560,7 +545,7 @@ class PipelinedSender:
         redirected = [i for i in range(got, len(into)) if _followable(into[i])]
         if not redirected or not is_cluster(self.client):
             return False
-        commands = _split_packed(data)
+        commands = resp.split(data)
         if len(commands) != len(into) - got:
             return False
         # a batch ending with its WAIT/WAITAOF: the wait follows the commands sent again too,
