@@ -1,4 +1,5 @@
-"""Bulk publishing through a failover (Sentinel): at least once, in order, never a gap.
+"""Bulk publishing through a failover (Sentinel, or a cluster's replica promotion): at least
+once, in order, never a gap.
 
 Replication is asynchronous: the old primary may have acknowledged events the new primary never
 received. After a lost connection (or a READONLY reply: the primary was demoted), the run waits
@@ -7,18 +8,28 @@ primary returned that the new primary lacks (replication keeps order, so what th
 holds is a prefix: a binary search), and publishes again from that event. The packed commands of
 the latest events are kept for it (RETAINED_BYTES); an event lost further back than that ends
 the run with the --skip rerun hint.
+On a cluster, the MOVED reply naming the promoted replica is such a loss (while a Resend is
+open: connection.promotions_as_lost), and the primary waited for is the one holding the stream.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Iterator
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from streamctl.core.connection import Client, sentinel_of
+from streamctl.core.connection import (
+    Client,
+    is_cluster,
+    key_primary,
+    promotions_as_lost,
+    sentinel_of,
+)
 from streamctl.core.wire import raw_command
 from streamctl.errors import ExitCode, PartialFailure
 
@@ -40,11 +51,25 @@ class Resend:
         self.kept = 0  # bytes of the units kept
         self.failovers = 0
         self._replay: list[tuple[bytes, int]] = []
+        self._watching: contextlib.ExitStack | None = None
 
     @staticmethod
     def wanted(client: Client) -> Resend | None:
-        """A Resend for a client reached through Sentinel; None otherwise (nothing kept)."""
-        return Resend() if sentinel_of(client) is not None else None
+        """A Resend for a client reached through Sentinel or a cluster; None otherwise (nothing
+        kept). On a cluster a replica's promotion is then a lost connection until `close()`."""
+        if sentinel_of(client) is not None:
+            return Resend()
+        if not is_cluster(client):
+            return None
+        resend = Resend()
+        resend._watching = contextlib.ExitStack()
+        resend._watching.enter_context(promotions_as_lost(client))
+        return resend
+
+    def close(self) -> None:
+        if self._watching is not None:
+            self._watching.close()
+            self._watching = None
 
     def pulled(self, packed: bytes, count: int) -> None:
         """A unit taken from the input (sent now or with the next batch)."""
@@ -62,7 +87,7 @@ class Resend:
         self.failovers += 1
         if self.failovers > MAX_FAILOVERS:
             raise exc
-        _wait_for_primary(client, exc)
+        _wait_for_primary(client, exc, stream)
         k = _first_missing(client, stream, self.ids)
         if k < self.first:
             raise PartialFailure(
@@ -93,18 +118,18 @@ class Resend:
             start = end
 
 
-def _wait_for_primary(client: Client, exc: BaseException) -> None:
+def _wait_for_primary(client: Client, exc: BaseException, stream: str) -> None:
     deadline = time.monotonic() + PRIMARY_WAIT_S
     last: BaseException = exc
     while time.monotonic() < deadline:
         # idle connections may still be open to the demoted primary: dropped, each new one
-        # asks the Sentinels where the primary is
+        # asks the Sentinels where the primary is (a cluster: the slot map is read again)
         client.connection_pool.disconnect()
         try:
-            role = raw_command(client, "ROLE")
+            role = raw_command(key_primary(client, stream), "ROLE")
             if isinstance(role, list) and role and role[0] == b"master":
                 return
-        except LOST as failed:
+        except (*LOST, RedisClusterException) as failed:  # no node answered the slot map
             last = failed
         time.sleep(0.2)
     raise last

@@ -406,6 +406,8 @@ def publish_many(
         ) from None
     finally:
         sender.close(broken=broken)
+        if resend is not None:
+            resend.close()
     return sender.published
 
 

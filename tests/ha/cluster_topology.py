@@ -136,7 +136,11 @@ class ReplicatedCluster:
         new = self.replica_of(old)
         new.client().execute_command("CLUSTER", "FAILOVER", *options)
         deadline = time.monotonic() + timeout
+        again = time.monotonic() + 15  # a manual failover gives up after 5 s: asked again
         while time.monotonic() < deadline:
+            if time.monotonic() > again:
+                new.client().execute_command("CLUSTER", "FAILOVER", *options)
+                again = time.monotonic() + 15
             try:
                 if (
                     all(self.primary_of_on(node, key) == new.port for node in self.nodes)
