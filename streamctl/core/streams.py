@@ -340,9 +340,9 @@ def publish_many(
     `skipped`: events of the input skipped before these (the rerun hint counts from the start).
     `durability`: WAIT (or WAITAOF) after each batch; a batch not confirmed ends the run with
     PartialFailure (exit 5), its events published and counted.
-    Through Sentinel, a lost connection (a failover) is followed: the run waits for the new
-    primary and publishes again from the first event it lacks (core/failover.py), saying so
-    with `on_notice`.
+    Through Sentinel or on a cluster, a lost connection or a replica promoted (a failover) is
+    followed: the run waits for the new primary and publishes again from the first event it
+    lacks (core/failover.py), saying so with `on_notice`.
     """
     if durability is not None:
         from streamctl.core.durability import require_support
@@ -350,7 +350,7 @@ def publish_many(
         require_support(client, durability)
     from streamctl.core.failover import LOST, Resend
 
-    resend = Resend.wanted(client)  # through Sentinel: ready to publish again after a failover
+    resend = Resend.wanted(client)  # Sentinel, cluster: ready to publish again after a failover
     if resend is not None:
         kept = resend.ids
 

@@ -108,11 +108,15 @@ def test_the_fixture_is_three_primaries_with_a_replica_each(hc: ReplicatedCluste
     assert hc.primary_of(name).port == new and hc.replica_of(hc.node(new)).port == old
 
 
+@pytest.mark.parametrize("spread", [False, True], ids=["one", "spread"])
 @pytest.mark.parametrize("group", [False, True], ids=["tail", "group"])
-def test_tail_continues_across_a_promotion(hc: ReplicatedCluster, group: bool) -> None:
-    """Streams on every primary; the primary of the first is replaced by its replica while
-    entries are written to all of them: each entry is written once, none lost."""
-    streams = _spread(hc, "feed")
+def test_tail_continues_across_a_promotion(
+    hc: ReplicatedCluster, tmp_path: Path, group: bool, spread: bool
+) -> None:
+    """One stream, or streams on every primary (read by one blocking read per node); the primary
+    of the first is replaced by its replica while entries are written to all of them: each
+    entry is written once, none lost."""
+    streams = _spread(hc, "feed")[: 3 if spread else 1]
     # no --count: the total is known once the writer is done; tail stops 8s after the last
     args = ["-u", hc.url, "tail", *streams, "--timeout", "8s", "--retry-for", "60s"]
     if group:
@@ -123,7 +127,8 @@ def test_tail_continues_across_a_promotion(hc: ReplicatedCluster, group: bool) -
         args += ["--group", "g", "--consumer", "c"]
     else:
         args += ["--from", "0"]
-    proc = _streamctl([*args, "-o", "ndjson"])
+    out_file = (tmp_path / "out.ndjson").open("wb")  # not a pipe: it would fill and stall tail
+    proc = _streamctl([*args, "-o", "ndjson"], stdout=out_file)
     writer = _Writer(hc, streams)
     try:
         time.sleep(1.0)  # tail is reading (blocked) before the first entry
@@ -131,16 +136,17 @@ def test_tail_continues_across_a_promotion(hc: ReplicatedCluster, group: bool) -
         _wait_for(lambda: writer.written >= 300)
         hc.failover(streams[0])
         writer.join()  # 300 more after the promotion
-        out, err = proc.communicate(timeout=90)
+        _, err = proc.communicate(timeout=90)
     finally:
         proc.kill()
+        out_file.close()
     assert proc.returncode == 0, err.decode()
     got: dict[str, list[str]] = {s: [] for s in streams}
-    for line in out.decode().splitlines():
+    for line in (tmp_path / "out.ndjson").read_text().splitlines():
         entry = json.loads(line)
         got[entry["stream"]].append(entry["id"])
     for s in streams:
-        assert got[s] == writer.ids[s]  # each once, in order
+        assert got[s] == writer.ids[s], err.decode()  # each once, in order
         assert _held(hc, s) == writer.ids[s]  # the promotion lost nothing
     if group:
         for s in streams:
