@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
@@ -65,6 +65,16 @@ class Resend:
         resend._watching = contextlib.ExitStack()
         resend._watching.enter_context(promotions_as_lost(client))
         return resend
+
+    def keeping(self, on_ids: Callable[[list[bytes]], None]) -> Callable[[list[bytes]], None]:
+        """`on_ids`, the ids kept here first."""
+        kept = self.ids
+
+        def on_ids_kept(new_ids: list[bytes]) -> None:
+            kept.extend(new_ids)
+            on_ids(new_ids)
+
+        return on_ids_kept
 
     def close(self) -> None:
         if self._watching is not None:

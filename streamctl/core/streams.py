@@ -350,21 +350,17 @@ def publish_many(
         require_support(client, durability)
     from streamctl.core.failover import LOST, Resend
 
-    resend = Resend.wanted(client)  # Sentinel, cluster: ready to publish again after a failover
-    if resend is not None:
-        kept = resend.ids
-
-        def on_ids_kept(new_ids: list[bytes]) -> None:
-            kept.extend(new_ids)
-            on_ids(new_ids)
-
-        sender = _Publication(client, stream, on_ids_kept, durability)
-    else:
-        sender = _Publication(client, stream, on_ids, durability)
+    sender = _Publication(client, stream, on_ids, durability)
     prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
     units: Iterator[tuple[bytes, int]] = _packed_units(prefix, events, batch_size)
     broken = True
+    resend: Resend | None = None
     try:
+        # Sentinel, cluster: ready to publish again after a failover (asking whether the server
+        # is a cluster node is its first round trip: a failure there is the run's)
+        resend = Resend.wanted(client)
+        if resend is not None:
+            sender.on_ids = resend.keeping(on_ids)
         while True:
             try:
                 _publish_units(sender, units, resend, batch_size, should_stop)
