@@ -385,8 +385,8 @@ class Client:
         flight are completed and the count so far is returned. `skipped` counts events of the
         input skipped before these, for the rerun hint. `wait_replicas`, `wait_timeout`,
         `wait_aof` as for `publish`, after each batch: a batch not confirmed raises
-        PartialFailure with exit code 5. Through Sentinel, a failover is followed (see the
-        README's "High availability"); `on_notice` is told.
+        PartialFailure with exit code 5. A failover (Sentinel, or a cluster's replica promoted)
+        is followed (see the README's "High availability"); `on_notice` is told.
         """
         from streamctl.core import streams
 

@@ -200,7 +200,8 @@ def start_server(kind: str, **kwargs: object) -> ServerProcess:
 
 @dataclass
 class ClusterProcess:
-    """Three Redis 8.2 primaries with --cluster-enabled yes, all 16384 slots assigned."""
+    """Three Redis 8.2 primaries with --cluster-enabled yes, all 16384 slots assigned (and with
+    `replicas`, that many replicas of each, listed after the primaries)."""
 
     nodes: list[ServerProcess] = field(default_factory=list)
 
@@ -220,35 +221,66 @@ class ClusterProcess:
             node.stop()
 
 
-def start_cluster(kind: str = "redis8.2", size: int = 3, timeout: float = 30.0) -> ClusterProcess:
+def start_cluster(
+    kind: str = "redis8.2", size: int = 3, timeout: float = 30.0, replicas: int = 0
+) -> ClusterProcess:
+    """`size` primaries sharing the slots; `replicas` replicas of each (CLUSTER REPLICATE), the
+    nodes listed primaries first. Returns once every node sees the cluster ok, knows every node,
+    and each replica's link to its primary is up."""
     binary = server_binary(kind)
     if binary is None:
         raise LookupError(kind)
     cluster = ClusterProcess()
     try:
-        for _ in range(size):
+        for _ in range(size * (1 + replicas)):
             node = ServerProcess(
                 kind, binary, port=cluster_port(), extra=["--cluster-enabled", "yes"]
             )
             node.dir = Path(tempfile.mkdtemp(prefix=f"streamctl-cluster-{kind}-"))
             node._own_dir = True
             node.extra += ["--cluster-config-file", str(node.dir / "nodes.conf")]
+            if replicas:  # the replicas stay where they are put (no migration to orphans)
+                node.extra += ["--cluster-allow-replica-migration", "no"]
             cluster.nodes.append(node.start())
         per = 16384 // size
-        for i, node in enumerate(cluster.nodes):
+        for i, node in enumerate(cluster.nodes[:size]):
             first = i * per
             last = 16383 if i == size - 1 else (i + 1) * per - 1
             node.client().execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+            if replicas:  # distinct epochs from the start: a promotion then wins cleanly
+                node.client().execute_command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
         first_node = cluster.nodes[0].client()
         for node in cluster.nodes[1:]:
             first_node.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+        total = len(cluster.nodes)
         deadline = time.monotonic() + timeout
+        if replicas:
+            ids = [n.client().execute_command("CLUSTER", "MYID").decode() for n in cluster.nodes]
+            for j, node in enumerate(cluster.nodes[size:]):
+                _cluster_replicate(node, ids[j % size], deadline)
         while time.monotonic() < deadline:
             states = [n.client().execute_command("CLUSTER", "INFO").decode() for n in cluster.nodes]
-            if all("cluster_state:ok" in s and f"cluster_known_nodes:{size}" in s for s in states):
+            if all(
+                "cluster_state:ok" in s and f"cluster_known_nodes:{total}" in s for s in states
+            ) and all(
+                n.client().info("replication").get("master_link_status") == "up"
+                for n in cluster.nodes[size:]
+            ):
                 return cluster
             time.sleep(0.1)
         raise RuntimeError("the cluster did not reach cluster_state:ok")
     except BaseException:
         cluster.stop()
         raise
+
+
+def _cluster_replicate(node: ServerProcess, primary_id: str, deadline: float) -> None:
+    """CLUSTER REPLICATE, retried until the node has learned the primary (gossip after MEET)."""
+    while True:
+        try:
+            node.client().execute_command("CLUSTER", "REPLICATE", primary_id)
+            return
+        except redis.ResponseError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)

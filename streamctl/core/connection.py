@@ -15,6 +15,7 @@ import contextlib
 import math
 import os
 import weakref
+from collections.abc import Iterator
 from typing import Any, cast
 
 import redis
@@ -852,8 +853,17 @@ def redirect_target(client: Client, exc: BaseException) -> tuple[Client, bool] |
         return None
     manager = cluster.nodes_manager
     if word == "MOVED":
+        watched: int = getattr(cluster, "_streamctl_promotions_lost", 0)
+        promoted = watched and _replica_promoted(cluster, int(parts[0]), f"{host}:{port_text}")
         manager.initialize()
         manager.move_slot(MovedError(f"{parts[0]} {host}:{port_text}"))
+        if promoted:
+            raise mark_lost(
+                redis.ConnectionError(
+                    f"the primary of slot {parts[0]} was replaced by its replica "
+                    f"{host}:{port_text} (a failover)"
+                )
+            )
     node = manager.get_node(host=host, port=int(port_text))
     if node is None:
         manager.initialize()
@@ -899,6 +909,61 @@ class TryAgain:
         self.sleep(min(TRY_AGAIN_MAX_S, TRY_AGAIN_FIRST_S * 2.0**self.attempt, left))
         self.attempt += 1
         return True
+
+
+# ---- Redis Cluster: a replica promoted in its primary's place (CLUSTER FAILOVER) ----
+#
+# The demoted primary answers MOVED to the replica that replaced it (Valkey also to the reads it
+# had blocked; Redis answers those UNBLOCKED, see `demoted_error`). Reads follow it like any
+# MOVED. A writer cannot: replication is asynchronous, so the writes the old primary
+# acknowledged last may be missing on the new one, and what it lacks must be found before
+# anything else is written there (core/failover.py). Inside `promotions_as_lost` such a MOVED is
+# raised as a lost connection instead, the slot map already read again.
+
+
+def _replica_promoted(cluster: Any, slot: int, target: str) -> bool:
+    """True when the MOVED reply naming `target` for `slot` is a promotion, not a slot migration:
+    the slot map (before it is read again) lists `target` as a replica of the slot's primary, or
+    that primary is no longer one (CLUSTER SLOTS leaves out a replica that has not reported its
+    replication offset yet: it is asked with ROLE; one that does not answer counts as demoted)."""
+    nodes = cluster.nodes_manager.slots_cache.get(slot) or []
+    if not nodes or nodes[0].name == target:
+        return False
+    if any(n.name == target for n in nodes[1:]):
+        return True
+    try:
+        role = cluster.get_redis_connection(nodes[0]).execute_command("ROLE")
+    except redis.ResponseError:  # ROLE refused (ACL): taken for a migration, followed
+        return False
+    except redis.RedisError:
+        return True
+    return not (isinstance(role, list) and role and role[0] in (b"master", "master"))
+
+
+@contextlib.contextmanager
+def promotions_as_lost(client: Client) -> Iterator[None]:
+    """Inside: on a cluster, a MOVED reply naming the replica promoted in its primary's place is
+    raised as a lost connection (marked lost) instead of being followed; ASK and a slot's
+    migration are followed as always. Nothing changes on a single server."""
+    cluster = _as_cluster(client)
+    if cluster is None:
+        yield
+        return
+    cluster._streamctl_promotions_lost = getattr(cluster, "_streamctl_promotions_lost", 0) + 1
+    try:
+        yield
+    finally:
+        cluster._streamctl_promotions_lost -= 1
+
+
+def key_primary(client: Client, key: str | bytes) -> Client:
+    """The client of the primary holding `key` after a failover: on a cluster the slot map is
+    read again first (any node answering will do); the client itself otherwise."""
+    cluster = _as_cluster(client)
+    if cluster is None:
+        return client
+    cluster.nodes_manager.initialize()
+    return node_client(client, key)
 
 
 def server_time_ms(client: Client) -> int:

@@ -1,4 +1,5 @@
-"""Bulk publishing through a failover (Sentinel): at least once, in order, never a gap.
+"""Bulk publishing through a failover (Sentinel, or a cluster's replica promotion): at least
+once, in order, never a gap.
 
 Replication is asynchronous: the old primary may have acknowledged events the new primary never
 received. After a lost connection (or a READONLY reply: the primary was demoted), the run waits
@@ -7,19 +8,30 @@ primary returned that the new primary lacks (replication keeps order, so what th
 holds is a prefix: a binary search), and publishes again from that event. The packed commands of
 the latest events are kept for it (RETAINED_BYTES); an event lost further back than that ends
 the run with the --skip rerun hint.
+On a cluster, the MOVED reply naming the promoted replica is such a loss (while a Resend is
+open: connection.promotions_as_lost), and the primary waited for is the one holding the stream.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from streamctl.core.connection import Client, sentinel_of
+from streamctl.core import resp
+from streamctl.core.connection import (
+    Client,
+    is_cluster,
+    key_primary,
+    promotions_as_lost,
+    sentinel_of,
+)
 from streamctl.core.wire import PipelinedSender, raw_command
 from streamctl.errors import ExitCode, PartialFailure
 
@@ -51,11 +63,35 @@ class Resend:
         self.failovers = 0
         self.held_tag: Any = None  # after `recover`: the tag of the last event the primary holds
         self._replay: list[tuple[bytes, int, Any]] = []
+        self._watching: contextlib.ExitStack | None = None
 
     @staticmethod
     def wanted(client: Client) -> Resend | None:
-        """A Resend for a client reached through Sentinel; None otherwise (nothing kept)."""
-        return Resend() if sentinel_of(client) is not None else None
+        """A Resend for a client reached through Sentinel or a cluster; None otherwise (nothing
+        kept). On a cluster a replica's promotion is then a lost connection until `close()`."""
+        if sentinel_of(client) is not None:
+            return Resend()
+        if not is_cluster(client):
+            return None
+        resend = Resend()
+        resend._watching = contextlib.ExitStack()
+        resend._watching.enter_context(promotions_as_lost(client))
+        return resend
+
+    def keeping(self, on_ids: Callable[[list[bytes]], None]) -> Callable[[list[bytes]], None]:
+        """`on_ids`, the ids kept here first."""
+        kept = self.ids
+
+        def on_ids_kept(new_ids: list[bytes]) -> None:
+            kept.extend(new_ids)
+            on_ids(new_ids)
+
+        return on_ids_kept
+
+    def close(self) -> None:
+        if self._watching is not None:
+            self._watching.close()
+            self._watching = None
 
     def pulled(self, packed: bytes, count: int, tag: Any = None) -> None:
         """A unit taken from the input (sent now or with the next batch)."""
@@ -82,7 +118,7 @@ class Resend:
         self.failovers += 1
         if self.failovers > MAX_FAILOVERS:
             raise exc
-        wait_for_primary(client, exc)
+        wait_for_primary(client, exc, stream)
         k = _first_missing(client, stream, self.ids)
         if k < self.first:
             if too_old is not None:
@@ -102,7 +138,7 @@ class Resend:
             if end <= k:
                 self.held_tag = tag
             elif start < k:
-                self._replay.append((_drop_commands(packed, k - start), end - k, tag))
+                self._replay.append((resp.drop(packed, k - start), end - k, tag))
             else:
                 self._replay.append((packed, count, tag))
             start = end
@@ -132,18 +168,21 @@ class Resend:
         self._replay = self._replay[len(ids) :]
 
 
-def wait_for_primary(client: Client, exc: BaseException) -> None:
+def wait_for_primary(client: Client, exc: BaseException, stream: str | None = None) -> None:
+    """Until the primary (of `stream`'s slot on a cluster) answers ROLE as a primary, for up to
+    PRIMARY_WAIT_S; then `exc` (or the last failure) is raised."""
     deadline = time.monotonic() + PRIMARY_WAIT_S
     last: BaseException = exc
     while time.monotonic() < deadline:
         # idle connections may still be open to the demoted primary: dropped, each new one
-        # asks the Sentinels where the primary is
+        # asks the Sentinels where the primary is (a cluster: the slot map is read again)
         client.connection_pool.disconnect()
         try:
-            role = raw_command(client, "ROLE")
+            node = client if stream is None else key_primary(client, stream)
+            role = raw_command(node, "ROLE")
             if isinstance(role, list) and role and role[0] == b"master":
                 return
-        except LOST as failed:
+        except (*LOST, RedisClusterException) as failed:  # no node answered the slot map
             last = failed
         time.sleep(0.2)
     raise last
@@ -165,19 +204,6 @@ def _first_missing(client: Client, stream: str, ids: list[bytes]) -> int:
         else:
             hi = mid
     return lo
-
-
-def _drop_commands(packed: bytes, n: int) -> bytes:
-    """`packed` (RESP commands, arrays of bulk strings) without its first `n` commands."""
-    pos = 0
-    for _ in range(n):
-        end = packed.index(b"\r\n", pos)
-        args = int(packed[pos + 1 : end])
-        pos = end + 2
-        for _ in range(args):
-            end = packed.index(b"\r\n", pos)
-            pos = end + 2 + int(packed[pos + 1 : end]) + 2
-    return packed[pos:]
 
 
 class Recovered(Exception):
@@ -279,6 +305,8 @@ class BulkSender:
 
     def close(self, *, broken: bool = False) -> None:
         self.sender.close(broken=broken)
+        if self.resend is not None:
+            self.resend.close()  # a cluster's promotions are followed again
 
 
 def send_following(

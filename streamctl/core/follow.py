@@ -432,6 +432,9 @@ class _FanOut:
             target = redirect_target(self.client, exc) if self.client else None
             if target is None:
                 _raise_redirect(exc, self.groups[gi][0])
+                demoted = demoted_error(conn, exc)  # a replica promoted in its place
+                if demoted is not None:
+                    raise demoted from None
                 raise  # an error reply: the connection is in step
             if target[1]:  # ASK: the next blocking read goes there, after ASKING
                 self.asking[gi] = target[0]

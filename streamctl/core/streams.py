@@ -361,9 +361,9 @@ def publish_many(
     `skipped`: events of the input skipped before these (the rerun hint counts from the start).
     `durability`: WAIT (or WAITAOF) after each batch; a batch not confirmed ends the run with
     PartialFailure (exit 5), its events published and counted.
-    Through Sentinel, a lost connection (a failover) is followed: the run waits for the new
-    primary and publishes again from the first event it lacks (core/failover.py), saying so
-    with `on_notice`.
+    Through Sentinel or on a cluster, a lost connection or a replica promoted (a failover) is
+    followed: the run waits for the new primary and publishes again from the first event it
+    lacks (core/failover.py), saying so with `on_notice`.
     """
     if durability is not None:
         from streamctl.core.durability import require_support
@@ -371,21 +371,17 @@ def publish_many(
         require_support(client, durability)
     from streamctl.core.failover import LOST, Resend
 
-    resend = Resend.wanted(client)  # through Sentinel: ready to publish again after a failover
-    if resend is not None:
-        kept = resend.ids
-
-        def on_ids_kept(new_ids: list[bytes]) -> None:
-            kept.extend(new_ids)
-            on_ids(new_ids)
-
-        sender = _Publication(client, stream, on_ids_kept, durability)
-    else:
-        sender = _Publication(client, stream, on_ids, durability)
+    sender = _Publication(client, stream, on_ids, durability)
     prefix = tuple(xadd_args(stream, (), trim=trim, mkstream=mkstream))
     units: Iterator[tuple[bytes, int]] = _packed_units(prefix, events, batch_size)
     broken = True
+    resend: Resend | None = None
     try:
+        # Sentinel, cluster: ready to publish again after a failover (asking whether the server
+        # is a cluster node is its first round trip: a failure there is the run's)
+        resend = Resend.wanted(client)
+        if resend is not None:
+            sender.on_ids = resend.keeping(on_ids)
         while True:
             try:
                 _publish_units(sender, units, resend, batch_size, should_stop)
@@ -427,6 +423,8 @@ def publish_many(
         ) from None
     finally:
         sender.close(broken=broken)
+        if resend is not None:
+            resend.close()
     return sender.published
 
 
