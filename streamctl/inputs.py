@@ -565,7 +565,7 @@ def _envelope_block(lines: list[bytes], lineno: int) -> EntryBlock | None:
     if len(names) != 1:
         return None
     (shape,) = names
-    if not shape or any(set(map(type, map(itemgetter(n), fields))) != {str} for n in shape):
+    if not shape or set(map(type, chain.from_iterable(map(dict.values, fields)))) != {str}:
         return None
     # every string: the keys, the values but `fields`, and each field's name and value
     if head.count(b'"') != 2 * count * (2 * len(keys) - 1 + 2 * len(shape)):

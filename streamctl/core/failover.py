@@ -292,6 +292,20 @@ class BulkSender:
 
             raise mark_lost(RedisConnectionError(f"the primary was demoted: {replies[ok]}"))
 
+    def pipelined(self) -> bool:
+        """Batches may be two in flight (`send`, then `receive` the older one): nothing to wait
+        for after each, nothing kept to send again after a failover."""
+        return self.resend is None and self.durability is None
+
+    def send(self, packed: list[bytes], count: int) -> None:
+        self.sender.send(packed, count)
+
+    def receive(self) -> list[Any]:
+        """The replies of the oldest batch sent (error replies returned)."""
+        replies: list[Any] = []
+        self.sender.receive(replies)
+        return replies
+
     def confirm(self, what: str) -> None:
         """CheckFailed (exit 5) when the last batch's wait fell short; `what` was written."""
         if self.durability is not None and self.waited is not None:

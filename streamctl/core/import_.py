@@ -197,10 +197,31 @@ def _import_entries(
         )
         return units
 
+    inflight: list[list[EntryLine]] = []  # pipelined: batches sent, replies not read yet
+
+    def drain(keep: int = 0) -> None:
+        """Read and count the batches in flight, the oldest first, until `keep` are left."""
+        while len(inflight) > keep:
+            try:
+                replies = sender.receive()
+            except Exception as exc:
+                unknown = [m for b in inflight for m in b]
+                raise _lost(exc, sender, state, unknown, keep_ids) from None
+            _account(sender, replies, inflight.pop(0), state, groups, wanted, keep_ids)
+
     def flush() -> None:
         nonlocal batch, meta
         if batch:
-            if sender.resend is None:
+            if sender.pipelined() and not dry_run:
+                # the server writes this batch while the next one is read and packed
+                try:
+                    sender.send(batch, len(meta))
+                except Exception as exc:
+                    lines = [m for b in inflight for m in b] + meta
+                    raise _lost(exc, sender, state, lines, keep_ids) from None
+                inflight.append(meta)
+                drain(keep=1)
+            elif sender.resend is None:
                 send(batch, meta)
             else:  # the entries are kept to send again: without their fields (packed already)
                 lines = [m._replace(flat=_PACKED) for m in meta]
@@ -209,6 +230,7 @@ def _import_entries(
         batch, meta = [], []
 
     def result(group_results: tuple[GroupImport, ...] = (), stopped: bool = False) -> ImportResult:
+        drain()
         return ImportResult(
             stream=stream,
             keep_ids=keep_ids,
@@ -301,7 +323,8 @@ def _import_entries(
                     batch.extend(packed)
                 meta.extend(
                     map(
-                        EntryLine._make,
+                        tuple.__new__,  # EntryLine._make without a Python call per entry
+                        repeat(EntryLine),
                         zip(
                             range(block.lineno + start, block.lineno + end),
                             ids,
@@ -341,6 +364,7 @@ def _import_entries(
                     return result(stopped=True)
     except BadInput as exc:
         flush()
+        drain()
         raise PartialFailure(
             f"{exc.message}; {state.imported:,} entries before it were imported"
             + (f" ({state.skipped:,} already there were skipped)" if state.skipped else ""),
@@ -348,6 +372,7 @@ def _import_entries(
             exit_code=ExitCode.USAGE,
         ) from None
     flush()
+    drain()
     if should_stop():
         return result(stopped=True)
     group_results: list[GroupImport] = []
@@ -407,19 +432,40 @@ def _import_batch(
         except PartialFailure:  # already says how far the run got (a loss past the kept)
             raise
         except Exception as exc:
-            from streamctl.core.connection import translate_error
+            raise _lost(exc, sender, state, meta, keep_ids) from None
+    _account(sender, replies, meta, state, groups, wanted, keep_ids)
 
-            mapped = translate_error(exc, client=sender.client)
-            if mapped is None:
-                raise
-            raise PartialFailure(
-                f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
-                f"to {len(meta):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
-                # with --keep-ids the same command skips what is there: it continues
-                + ("; rerun the same command to continue" if keep_ids else ""),
-                done=state.imported,
-                exit_code=mapped.exit_code,
-            ) from None
+
+def _lost(
+    exc: Exception, sender: BulkSender, state: _ImportState, meta: list[EntryLine], keep_ids: bool
+) -> BaseException:
+    """A batch's write or reply failed: how far the run got (`meta`: the entries whose fate is
+    unknown), or `exc` itself when it is not a server's failure."""
+    from streamctl.core.connection import translate_error
+
+    mapped = translate_error(exc, client=sender.client)
+    if mapped is None:
+        return exc
+    return PartialFailure(
+        f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
+        f"to {len(meta):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
+        # with --keep-ids the same command skips what is there: it continues
+        + ("; rerun the same command to continue" if keep_ids else ""),
+        done=state.imported,
+        exit_code=mapped.exit_code,
+    )
+
+
+def _account(
+    sender: BulkSender,
+    replies: list[Any],
+    meta: list[EntryLine],
+    state: _ImportState,
+    groups: list[GroupState],
+    wanted: set[str],
+    keep_ids: bool,
+) -> None:
+    """Count a batch's replies (its new ids); a refused entry ends the run, named."""
     # no group to map and every entry written (bytes: its new id): the batch is accounted for
     # at once, in C; a refused entry goes through the loop below, which names it
     if (keep_ids or not groups) and replies and set(map(type, replies)) == {bytes}:

@@ -190,9 +190,10 @@ def test_server_killed_during_import_keep_ids_rerun_gives_exactly_the_source(
     assert match, line
     acked = number(match["n"])
     in_flight = number(match["up"])
-    assert KILL_AT - BATCH <= acked < TOTAL
-    assert in_flight == BATCH
-    # the lines of the batch in flight: the export file has one entry per line from line 1
+    # import keeps two batches in flight: the entries whose fate is unknown are one or two
+    assert KILL_AT - 2 * BATCH <= acked < TOTAL
+    assert in_flight in (BATCH, 2 * BATCH) or acked + in_flight == TOTAL
+    # the lines of the batches in flight: the export file has one entry per line from line 1
     assert (int(match["first"]), int(match["last"])) == (acked + 1, acked + in_flight)
 
     aof_server.start()  # same port and dir: the AOF is replayed
