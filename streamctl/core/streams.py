@@ -282,7 +282,13 @@ def pack_uniform(
     nothing per event in Python), when every event is a dict with the same keys in the same
     order and only string values; None otherwise. Byte for byte what hiredis packs for
     `(*prefix, *fields)`, or with `ids` `(*prefix, ids[i], *fields)`."""
-    rows = _uniform_rows(prefix, events, ids)
+    shape = _uniform_values(events)
+    if shape is None:
+        return None
+    packed = _pack_ascii(prefix, shape, ids)
+    if packed is not None:
+        return packed
+    rows = _uniform_rows(prefix, shape, ids)
     return None if rows is None else b"".join(chain.from_iterable(rows))
 
 
@@ -290,14 +296,17 @@ def pack_uniform_each(
     prefix: tuple[Any, ...], events: list[Any], ids: list[str] | None = None
 ) -> list[bytes] | None:
     """pack_uniform's commands one by one (a list of packed commands, one per event)."""
-    rows = _uniform_rows(prefix, events, ids)
+    shape = _uniform_values(events)
+    rows = None if shape is None else _uniform_rows(prefix, shape, ids)
     return None if rows is None else list(map(b"".join, rows))
 
 
-def _uniform_rows(
-    prefix: tuple[Any, ...], events: list[Any], ids: list[str] | None
-) -> Iterator[tuple[bytes, ...]] | None:
-    """The pieces of each event's command, in order (see pack_uniform)."""
+_Shape = list[tuple[str, list[str]]]  # each field's name and its values, one per event
+
+
+def _uniform_values(events: list[Any]) -> _Shape | None:
+    """The events' fields column by column when every event is a dict with the same keys in
+    the same order and only string values; None otherwise."""
     if events[0].__class__ is not dict:
         return None
     shapes = set(map(tuple, events))
@@ -306,14 +315,52 @@ def _uniform_rows(
     (keys,) = shapes
     if not keys:
         return None
+    shape: _Shape = []
+    for key in keys:
+        values = list(map(itemgetter(key), events))
+        if set(map(type, values)) != {str}:
+            return None
+        shape.append((key, values))
+    return shape
+
+
+def _pack_ascii(prefix: tuple[Any, ...], shape: _Shape, ids: list[str] | None) -> bytes | None:
+    """pack_uniform built as text and encoded once, when all of it is ASCII (a character is
+    then a byte, so the lengths are the strings' lengths): no encoding per value; None
+    otherwise."""
     import hiredis
 
     try:
+        head = hiredis.pack_command(prefix).decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    arity = len(prefix) + (ids is not None) + 2 * len(shape)
+    rest = head[head.index("\r\n") + 2 :]
+    columns: list[Iterable[str]] = [repeat(f"*{arity}\r\n{rest}")]
+    if ids is not None:
+        columns += [repeat("$"), map(str, map(len, ids)), repeat("\r\n"), ids, repeat("\r\n")]
+    for key, values in shape:
+        columns += [
+            repeat(f"${len(key)}\r\n{key}\r\n$"),
+            map(str, map(len, values)),
+            repeat("\r\n"),
+            values,
+            repeat("\r\n"),
+        ]
+    text = "".join(chain.from_iterable(zip(*columns, strict=False)))
+    return text.encode("ascii") if text.isascii() else None
+
+
+def _uniform_rows(
+    prefix: tuple[Any, ...], shape: _Shape, ids: list[str] | None
+) -> Iterator[tuple[bytes, ...]] | None:
+    """The pieces of each event's command, in order (see pack_uniform)."""
+    import hiredis
+
+    keys = [key for key, _ in shape]
+    try:
         columns: list[Iterable[bytes]] = []
-        for key in keys:
-            values = list(map(itemgetter(key), events))
-            if set(map(type, values)) != {str}:
-                return None
+        for key, values in shape:
             encoded = list(map(str.encode, values))
             name = key.encode()
             columns.append(repeat(b"$%d\r\n%s\r\n$" % (len(name), name)))

@@ -245,6 +245,16 @@ def test_column_packing_equals_hiredis_per_event() -> None:
         hiredis.pack_command(("XADD", "orders", i, *(x for kv in e.items() for x in kv)))
         for i, e in zip(ids, events, strict=True)
     )
+    # all ASCII: built as text and encoded once; the same bytes, with and without ids
+    plain = [{"order_id": str(i), "status": "created", "empty": ""} for i in range(5)]
+    for with_ids in (None, ids):
+        assert streams.pack_uniform(("XADD", "orders"), plain, with_ids) == b"".join(
+            hiredis.pack_command(
+                ("XADD", "orders", *([with_ids[n]] if with_ids else []),
+                 *(x for kv in e.items() for x in kv))
+            )
+            for n, e in enumerate(plain)
+        )  # fmt: skip
     # other shapes go one event at a time
     assert streams.pack_uniform(prefix, [{"a": "1"}, {"b": "2"}]) is None
     assert streams.pack_uniform(prefix, [{"a": "1"}, {"a": 2}]) is None
