@@ -115,6 +115,10 @@ class Runs:
         self.children: list[int] = []
 
     def start(self, args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        # the command starts with SIGHUP as a terminal session has it (default), however the
+        # suite itself was started (under nohup it would inherit SIGHUP ignored, and rightly
+        # keep ignoring it: test_an_inherited_ignored_sighup_stays_ignored)
+        kwargs.setdefault("preexec_fn", lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
         proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(), **kwargs
         )
