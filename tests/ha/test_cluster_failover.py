@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,8 @@ import pytest
 import redis
 
 from tests.ha.cluster_topology import ReplicatedCluster
+from tests.ha.test_failover import _first_seen_in_order, _wait_for
 from tests.servers import free_port
-
-
-def _wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except redis.RedisError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _streamctl(args: list[str], stdout: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
@@ -153,15 +141,6 @@ def test_tail_continues_across_a_promotion(
             client = hc.primary_of(s).client()
             assert client.xpending(s, "g")["pending"] == 0  # acknowledged on the new primary
             client.close()
-
-
-def _first_seen_in_order(values: list[int]) -> bool:
-    top = -1
-    for v in values:
-        if v > top + 1:
-            return False
-        top = max(top, v)
-    return True
 
 
 @pytest.mark.parametrize("how", [(), ("FORCE",)], ids=["failover", "force"])

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from tests.ha.cluster_topology import ReplicatedCluster
-from tests.ha.test_cluster_failover import _first_seen_in_order, _wait_for
+from tests.ha.test_failover import _first_seen_in_order, _wait_for
 from tests.ha.test_failover_bulk import _feed_until_failed_over
 
 
