@@ -1,7 +1,5 @@
 """`ack`: acknowledge pending entries of a consumer group."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Optional
 

@@ -3,10 +3,10 @@
 Each command is a module of this package that defines `register(app)`, listed in COMMANDS.
 Commands are loaded lazily: a run imports and builds only the command it invokes, and
 core/render load inside the command, so a one-shot command stays close to the cost of
-`import typer, redis` and `--help` loads neither redis nor rich.
+`import typer, redis` and `--help` loads neither redis nor rich. This module and the command
+modules keep real annotations (no `from __future__ import annotations`): typer reads the
+signature of the command it builds, and string annotations would each be compiled by eval.
 """
-
-from __future__ import annotations
 
 import difflib
 import importlib

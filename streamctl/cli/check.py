@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -106,7 +104,7 @@ def check(
         raise CheckFailed(_summary(report))
 
 
-def _summary(report: CheckReport) -> str:
+def _summary(report: "CheckReport") -> str:
     from streamctl.render.health import CHECK_LABELS, check_value
 
     breached = [r for r in report.results if r.breached]

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 import time
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -51,7 +49,7 @@ def demo(
 
 
 def _demo(
-    ctx: typer.Context, pause: float | None, output: str | None, children: ChildProcesses
+    ctx: typer.Context, pause: float | None, output: str | None, children: "ChildProcesses"
 ) -> None:
     app_ctx = state(ctx)
     fmt = app_ctx.output_format(output)
@@ -136,7 +134,7 @@ class Narrator:
             self.app_ctx.write(f"   $ {command}\n")
             self.app_ctx.print(table(result))
 
-    def run(self, client: Client, where: str, embedded: bool) -> None:
+    def run(self, client: "Client", where: str, embedded: bool) -> None:
         from streamctl import demo as story
         from streamctl.render import health as views
         from streamctl.render.tables import entries_table

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 import typer
 
 from streamctl.cli.context import state

@@ -1,8 +1,6 @@
 """`group ls|create|destroy|setid|consumers|delconsumer|prune`: consumer groups and their
 consumers."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

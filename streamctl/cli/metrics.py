@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -87,7 +85,7 @@ def metrics(
     address = parse_listen(listen) if listen is not None else None
     app_ctx = state(ctx)
 
-    def read() -> MetricsSnapshot:
+    def read() -> "MetricsSnapshot":
         return app_ctx.sc.metrics(
             pattern,
             group=group,
@@ -109,7 +107,7 @@ def metrics(
 
 
 def _serve(
-    app_ctx: AppContext, address: tuple[str, int], read: Callable[[], MetricsSnapshot]
+    app_ctx: AppContext, address: tuple[str, int], read: "Callable[[], MetricsSnapshot]"
 ) -> None:
     import signal
     import threading
@@ -122,7 +120,7 @@ def _serve(
     lock = threading.Lock()  # one scrape at a time on the one client
     last_error: list[str | None] = [None]
 
-    def scrape() -> MetricsSnapshot:
+    def scrape() -> "MetricsSnapshot":
         with lock:
             try:
                 snap = read()

@@ -1,7 +1,5 @@
 """`pending`: what a group has delivered but not had acknowledged; claim and dead-letter it."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -177,7 +175,7 @@ def _check_options(
 
 
 def _list(
-    app_ctx: AppContext, fmt: str, stream: str, group: str, flt: PendingFilter, count: int
+    app_ctx: AppContext, fmt: str, stream: str, group: str, flt: "PendingFilter", count: int
 ) -> None:
     from streamctl.render.groups import PendingWriter
 

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 import time
 from typing import Annotated, Any, Optional
 

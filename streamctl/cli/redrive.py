@@ -1,7 +1,5 @@
 """`redrive DLQ`: the way back from a dead-letter stream."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Optional
 
 import typer

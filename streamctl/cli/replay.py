@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -166,7 +164,7 @@ def replay(
         raise stopped
 
 
-def _target(app_ctx: AppContext, target_url: str | None) -> Client | None:
+def _target(app_ctx: AppContext, target_url: str | None) -> "Client | None":
     """A Client for --target-url (its own settings: errors name the server they come from)."""
     if target_url is None:
         return None

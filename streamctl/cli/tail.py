@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -221,7 +219,7 @@ class _Block:
         self.lines: list[Any] = []  # rich Text lines (a terminal)
         self.render: Callable[[str, list[RawEntry]], None] = lambda stream, entries: None
 
-    def write(self, stream: str, entries: list[RawEntry]) -> None:
+    def write(self, stream: str, entries: list["RawEntry"]) -> None:
         self.render(stream, entries)
 
     def flush(self) -> None:
@@ -263,7 +261,7 @@ def _sink(
             raise BadInput("--format TEMPLATE is a text format: leave out -o json/ndjson/yaml")
         compiled = compile_template(template)
 
-        def render_template(stream: str, entries: list[RawEntry]) -> None:
+        def render_template(stream: str, entries: list["RawEntry"]) -> None:
             sink.texts.append("".join([compiled.render(stream, raw) for raw in entries]))
 
         sink.render = render_template
@@ -273,7 +271,7 @@ def _sink(
     if fmt == "table":
         from streamctl.render.template import entry_line
 
-        def render_lines(stream: str, entries: list[RawEntry]) -> None:
+        def render_lines(stream: str, entries: list["RawEntry"]) -> None:
             sink.lines += [entry_line(stream, raw, show_stream=show_stream) for raw in entries]
 
         sink.render = render_lines
@@ -288,7 +286,7 @@ def _sink(
         return sink
     begun = False
 
-    def render_document(stream: str, entries: list[RawEntry]) -> None:
+    def render_document(stream: str, entries: list["RawEntry"]) -> None:
         nonlocal begun
         if not begun:
             writer.begin()
@@ -308,7 +306,7 @@ def _sink(
     return sink
 
 
-def _report(app_ctx: AppContext, run: TailRun, *, no_follow: bool, start: str) -> None:
+def _report(app_ctx: AppContext, run: "TailRun", *, no_follow: bool, start: str) -> None:
     opts, result, failure = run.options, run.result, run.failure
     if opts.group is not None and result.left_pending:
         app_ctx.notice(

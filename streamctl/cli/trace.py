@@ -1,7 +1,5 @@
 """`trace STREAM ID`: where is this entry?"""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer
