@@ -1,16 +1,18 @@
 """The Prometheus text exposition (format 0.0.4) of a metrics snapshot, and the collector that
 `metrics --listen` serves with prometheus_client: it takes a fresh snapshot on every scrape.
 
-The families are built once (`families`); a one-shot `metrics` writes them itself, byte for
-byte what prometheus_client's generate_latest writes for them (tests/cli/test_metrics.py
-compares the two), without importing prometheus_client; `--listen` hands them to it.
+The families are defined once (SPECS: name, type, help, level and the value of a member);
+`--listen` hands them to prometheus_client (`families`), and a one-shot `metrics` writes them
+itself (`exposition`), byte for byte what prometheus_client's generate_latest writes
+(tests/cli/test_metrics.py compares the two), without importing prometheus_client.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from streamctl.core.models_monitoring import MetricsSnapshot
 
@@ -23,139 +25,193 @@ SG = ("stream", "group")
 SGC = ("stream", "group", "consumer")
 
 
-def _seconds(ms: int) -> float:
-    return ms / 1000.0
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000.0
 
 
 Family = tuple[str, str, str, tuple[str, ...], list[tuple[tuple[str, ...], float]]]
 """(name, type, help, label names, samples as (label values, value)): a family before it is
-written (exposition) or handed to prometheus_client (metric_families, for --listen)."""
+handed to prometheus_client (metric_families, for --listen)."""
+
+Level = Literal["scrape", "stream", "group", "consumer"]
+LABELS: dict[Level, tuple[str, ...]] = {"scrape": (), "stream": S, "group": SG, "consumer": SGC}
 
 
-def _family(name: str, kind: str, help_text: str, labels: tuple[str, ...] = ()) -> Family:
-    return (name, kind, help_text, labels, [])
+class Spec(NamedTuple):
+    """A family of the SPEC: a sample for each member of its level (the scrape, each stream,
+    each group, each consumer) whose `value` is not None."""
+
+    name: str
+    kind: str  # gauge | counter
+    help: str
+    level: Level
+    value: Callable[[Any], float | None]
 
 
-def families(snap: MetricsSnapshot) -> list[Family]:
-    """The families of the SPEC, each with HELP and TYPE; families without a sample are left
-    out. A snapshot of a server that did not answer is `streamctl_up 0` and nothing else."""
-    up = _family(
-        "streamctl_up", "gauge", "1 if the server answered this scrape, else 0 (and nothing else)."
-    )
-    up[4].append(((), 1 if snap.up else 0))
-    if not snap.up:
-        return [up]
-
-    length = _family("streamctl_stream_length", "gauge", "Entries in the stream (XLEN).", S)
-    added = _family(
-        "streamctl_stream_entries_added", "counter", "Entries ever added to the stream.", S
-    )
-    oldest = _family(
+# The families in the order they are written; a family without a sample is left out.
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "streamctl_up",
+        "gauge",
+        "1 if the server answered this scrape, else 0 (and nothing else).",
+        "scrape",
+        lambda snap: 1 if snap.up else 0,
+    ),
+    Spec(
+        "streamctl_stream_length",
+        "gauge",
+        "Entries in the stream (XLEN).",
+        "stream",
+        attrgetter("length"),
+    ),
+    Spec(
+        "streamctl_stream_entries_added",
+        "counter",
+        "Entries ever added to the stream.",
+        "stream",
+        attrgetter("entries_added"),
+    ),
+    Spec(
         "streamctl_stream_oldest_entry_age_seconds",
         "gauge",
         "Age of the stream's oldest entry, by the server's clock.",
-        S,
-    )
-    newest = _family(
+        "stream",
+        lambda s: _seconds(s.oldest_entry_age_ms),
+    ),
+    Spec(
         "streamctl_stream_newest_entry_age_seconds",
         "gauge",
         "Age of the stream's newest entry, by the server's clock.",
-        S,
-    )
-    lag = _family(
+        "stream",
+        lambda s: _seconds(s.newest_entry_age_ms),
+    ),
+    Spec(
         "streamctl_group_lag",
         "gauge",
         "Entries not yet delivered to the group (computed where the server reports none).",
-        SG,
-    )
-    pending = _family(
+        "group",
+        attrgetter("lag"),
+    ),
+    Spec(
         "streamctl_group_pending",
         "gauge",
         "Entries delivered to the group, not acknowledged.",
-        SG,
-    )
-    group_consumers = _family("streamctl_group_consumers", "gauge", "Consumers in the group.", SG)
-    entries_read = _family(
+        "group",
+        attrgetter("pending"),
+    ),
+    Spec(
+        "streamctl_group_consumers",
+        "gauge",
+        "Consumers in the group.",
+        "group",
+        attrgetter("consumers"),
+    ),
+    Spec(
         "streamctl_group_entries_read",
         "counter",
         "Entries the group has read (entries-read).",
-        SG,
-    )
-    pending_idle = _family(
+        "group",
+        attrgetter("entries_read"),
+    ),
+    Spec(
         "streamctl_group_oldest_pending_idle_seconds",
         "gauge",
         "Time since the oldest pending entry of the group was last delivered (0 with nothing "
         "pending).",
-        SG,
-    )
-    behind = _family(
+        "group",
+        lambda g: _seconds(g.oldest_pending_idle_ms),
+    ),
+    Spec(
         "streamctl_group_behind_seconds",
         "gauge",
         "Time from the group's last delivered entry to the stream's newest entry.",
-        SG,
-    )
-    consumer_pending = _family(
-        "streamctl_consumer_pending", "gauge", "Entries pending for the consumer.", SGC
-    )
-    consumer_idle = _family(
+        "group",
+        lambda g: _seconds(g.behind_ms),
+    ),
+    Spec(
+        "streamctl_consumer_pending",
+        "gauge",
+        "Entries pending for the consumer.",
+        "consumer",
+        attrgetter("pending"),
+    ),
+    Spec(
         "streamctl_consumer_idle_seconds",
         "gauge",
         "Time since the consumer's last attempted interaction.",
-        SGC,
-    )
-    for s in snap.streams:
-        key = (s.name,)
-        length[4].append((key, s.length))
-        if s.entries_added is not None:
-            added[4].append((key, s.entries_added))
-        if s.oldest_entry_age_ms is not None:
-            oldest[4].append((key, _seconds(s.oldest_entry_age_ms)))
-        if s.newest_entry_age_ms is not None:
-            newest[4].append((key, _seconds(s.newest_entry_age_ms)))
-        for g in s.groups:
-            labels = (s.name, g.name)
-            if g.lag is not None:
-                lag[4].append((labels, g.lag))
-            pending[4].append((labels, g.pending))
-            group_consumers[4].append((labels, g.consumers))
-            if g.entries_read is not None:
-                entries_read[4].append((labels, g.entries_read))
-            pending_idle[4].append((labels, _seconds(g.oldest_pending_idle_ms)))
-            if g.behind_ms is not None:
-                behind[4].append((labels, _seconds(g.behind_ms)))
-            for c in g.consumer_list or ():
-                consumer_pending[4].append(((*labels, c.name), c.pending))
-                consumer_idle[4].append(((*labels, c.name), _seconds(c.idle_ms)))
-
-    duration = _family("streamctl_scrape_duration_seconds", "gauge", "How long this scrape took.")
-    duration[4].append(((), snap.duration_s))
-    count = _family("streamctl_streams", "gauge", "How many streams this scrape covered.")
-    count[4].append(((), len(snap.streams)))
-    truncated = _family(
+        "consumer",
+        lambda c: _seconds(c.idle_ms),
+    ),
+    Spec(
+        "streamctl_scrape_duration_seconds",
+        "gauge",
+        "How long this scrape took.",
+        "scrape",
+        attrgetter("duration_s"),
+    ),
+    Spec(
+        "streamctl_streams",
+        "gauge",
+        "How many streams this scrape covered.",
+        "scrape",
+        lambda snap: len(snap.streams),
+    ),
+    Spec(
         "streamctl_streams_truncated",
         "gauge",
         "1 when more streams matched than the scrape covers (--max-streams), else 0.",
-    )
-    truncated[4].append(((), 1 if snap.truncated else 0))
-    every = [
-        up,
-        length,
-        added,
-        oldest,
-        newest,
-        lag,
-        pending,
-        group_consumers,
-        entries_read,
-        pending_idle,
-        behind,
-        consumer_pending,
-        consumer_idle,
-        duration,
-        count,
-        truncated,
-    ]
-    return [f for f in every if f[4]]
+        "scrape",
+        lambda snap: 1 if snap.truncated else 0,
+    ),
+)
+
+
+Member = tuple[tuple[str, ...], str, Any]
+"""(label values, the label set as the exposition writes it, the scrape/stream/group/consumer)"""
+
+
+def _members(snap: MetricsSnapshot) -> dict[Level, list[Member]]:
+    """The members of each level with their labels. A snapshot of a server that did not answer
+    has only the scrape (only `streamctl_up` is written for it). Label sets are written in the
+    order of the label names (consumer, group, stream), as generate_latest sorts them."""
+    scrape: list[Member] = [((), "", snap)]
+    streams: list[Member] = []
+    groups: list[Member] = []
+    consumers: list[Member] = []
+    if snap.up:
+        for s in snap.streams:
+            sv = _label_value(s.name)
+            streams.append(((s.name,), f'{{stream="{sv}"}}', s))
+            for g in s.groups:
+                gv = _label_value(g.name)
+                groups.append(((s.name, g.name), f'{{group="{gv}",stream="{sv}"}}', g))
+                for c in g.consumer_list or ():
+                    cv = _label_value(c.name)
+                    consumers.append(
+                        (
+                            (s.name, g.name, c.name),
+                            f'{{consumer="{cv}",group="{gv}",stream="{sv}"}}',
+                            c,
+                        )
+                    )
+    return {"scrape": scrape, "stream": streams, "group": groups, "consumer": consumers}
+
+
+def _specs(snap: MetricsSnapshot) -> tuple[Spec, ...]:
+    return SPECS if snap.up else SPECS[:1]
+
+
+def families(snap: MetricsSnapshot) -> list[Family]:
+    """The families of the SPEC with their samples, each with HELP and TYPE; families without
+    a sample are left out. A server that did not answer is `streamctl_up 0` and nothing else."""
+    members = _members(snap)
+    out: list[Family] = []
+    for spec in _specs(snap):
+        get = spec.value
+        samples = [(values, v) for values, _, m in members[spec.level] if (v := get(m)) is not None]
+        if samples:
+            out.append((spec.name, spec.kind, spec.help, LABELS[spec.level], samples))
+    return out
 
 
 def metric_families(snap: MetricsSnapshot) -> list[Metric]:
@@ -198,34 +254,27 @@ def _label_value(v: str) -> str:
 def exposition(snap: MetricsSnapshot) -> bytes:
     """The text exposition (format 0.0.4) of one snapshot, the bytes prometheus_client's
     generate_latest writes for metric_families (a test compares them), written here: on 20,000
-    streams generate_latest took longer than reading the server."""
+    streams generate_latest took longer than reading the server. Each member's label set is
+    written once (`_members`) and reused by every family of its level."""
     out: list[str] = []
-    # the label set of a sample, written once: a stream's or a group's appears in many families
-    label_sets: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
-    for name, kind, help_text, label_names, samples in families(snap):
-        sample_name = name + "_total" if kind == "counter" else name
-        help_line = help_text.replace("\\", r"\\").replace("\n", r"\n")
-        out.append(f"# HELP {sample_name} {help_line}\n# TYPE {sample_name} {kind}\n")
-        written = label_sets.setdefault(label_names, {})
-        # labels in the order of their names, as generate_latest sorts them
-        order = sorted(range(len(label_names)), key=lambda i: label_names[i])
-        lines: list[str] = []
-        append = lines.append
-        for values, value in samples:
-            labels = written.get(values)
-            if labels is None:
-                labels = written[values] = (
-                    "{"
-                    + ",".join(f'{label_names[i]}="{_label_value(values[i])}"' for i in order)
-                    + "}"
-                    if values
-                    else ""
-                )
-            if type(value) is int and -(10**15) < value < 1_000_000:
-                append(f"{sample_name}{labels} {value}.0\n")  # _go_float's first case, inline
-            else:
-                append(f"{sample_name}{labels} {_go_float(value)}\n")
-        out.append("".join(lines))
+    members = _members(snap)
+    for spec in _specs(snap):
+        sample_name = spec.name + "_total" if spec.kind == "counter" else spec.name
+        get = spec.value
+        lines = [
+            # _go_float's common cases inline: small counts, and seconds below 1e6 (repr)
+            f"{sample_name}{labels} {v}.0\n"
+            if type(v) is int and -(10**15) < v < 1_000_000
+            else f"{sample_name}{labels} {v!r}\n"
+            if type(v) is float and -1e300 < v < 1e6
+            else f"{sample_name}{labels} {_go_float(v)}\n"
+            for _, labels, member in members[spec.level]
+            if (v := get(member)) is not None
+        ]
+        if lines:
+            help_line = spec.help.replace("\\", r"\\").replace("\n", r"\n")
+            out.append(f"# HELP {sample_name} {help_line}\n# TYPE {sample_name} {spec.kind}\n")
+            out.append("".join(lines))
     return "".join(out).encode("utf-8")
 
 
