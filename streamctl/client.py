@@ -25,7 +25,6 @@ from typing import IO, TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from streamctl import ids
 from streamctl.config import Settings, resolve_settings
-from streamctl.core.models import Entry, FieldPairs
 from streamctl.errors import BadInput, NotFound, ServerRefused, StreamctlError
 
 if TYPE_CHECKING:
@@ -33,7 +32,14 @@ if TYPE_CHECKING:
 
     from streamctl.core.follow import EntrySink, FollowOptions, FollowResult
     from streamctl.core.health import Snapshot as HealthSnapshot
-    from streamctl.core.models import EntryBatch, GroupInfo, StreamInfo, StreamSummary
+    from streamctl.core.models import (
+        Entry,
+        EntryBatch,
+        FieldPairs,
+        GroupInfo,
+        StreamInfo,
+        StreamSummary,
+    )
     from streamctl.core.models_groups import (
         Consumer,
         DelConsumerResult,
@@ -110,6 +116,8 @@ def _mapped(method: Callable[P, R]) -> Callable[P, R]:
 
 
 def _durability(replicas: int | None, timeout: float | None, aof: bool) -> Any:
+    if replicas is None and timeout is None and not aof:
+        return None  # no guarantee asked for (and core.durability not loaded for nothing)
     from streamctl.core.durability import durability
 
     if timeout is not None and not timeout > 0:  # also NaN
@@ -424,6 +432,8 @@ class Client:
         (newest first with `reverse`), at most `count` of those passing `match` (FIELD=GLOB,
         all must match) and `where` (JMESPath on the envelope). Read in batches: bounded
         memory. NotFound when the stream does not exist."""
+        from streamctl.core.models import Entry
+
         batches = self.range_batches(
             stream, start, end, count=count, reverse=reverse, match=match, where=where
         )
@@ -1391,6 +1401,9 @@ class _Handoff:
     for the next entry (or stops)."""
 
     def __init__(self) -> None:
+        from streamctl.core.models import Entry
+
+        self._entry = Entry.from_raw
         self._cond = threading.Condition()
         self._item: Entry | None = None
         self._taken = True
@@ -1402,7 +1415,7 @@ class _Handoff:
         with self._cond:
             if self._stopped:
                 raise _Stop()
-            self._item = Entry.from_raw(stream, raw)
+            self._item = self._entry(stream, raw)
             self._taken = False
             self._cond.notify_all()
             while not self._taken and not self._stopped:

@@ -11,7 +11,6 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
@@ -371,8 +370,7 @@ def envelope_fields(raw: Any, where: str) -> FieldPairs:
     return tuple((decode_value(k, where), decode_value(v, where)) for k, v in items)
 
 
-@dataclass(frozen=True)
-class GroupLine:
+class GroupLine(NamedTuple):
     """A group's state in the import input (written by export --with-groups)."""
 
     lineno: int
