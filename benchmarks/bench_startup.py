@@ -1,6 +1,8 @@
 """Wall time of a one-shot `publish STREAM k=v` vs `python -c "import typer, redis"`.
 
-Target: <= 1.25x. Median of 21 runs each, interleaved. Run: python benchmarks/bench_startup.py
+Target: <= 1.15x. Median of 21 runs each, interleaved. Run: python benchmarks/bench_startup.py
+Runs the `streamctl` command installed next to this Python (what a user types), or `python -m
+streamctl` when there is none.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from _common import STREAMCTL, report, server
 
@@ -25,7 +28,9 @@ def main() -> None:
     srv = server()
     try:
         ref_cmd = [sys.executable, "-c", "import typer, redis"]
-        our_cmd = [*STREAMCTL, "-u", srv.url, "publish", "s", "k=v"]
+        script = Path(sys.executable).parent / "streamctl"
+        command = [str(script)] if script.exists() else STREAMCTL
+        our_cmd = [*command, "-u", srv.url, "publish", "s", "k=v"]
         wall(ref_cmd), wall(our_cmd)  # warm the file cache
         refs, ours = [], []
         for _ in range(RUNS):
@@ -38,8 +43,8 @@ def main() -> None:
             our * 1000,
             ref * 1000,
             "ms",
-            "<= 1.25x",
-            our <= 1.25 * ref,
+            "<= 1.15x",
+            our <= 1.15 * ref,
         )
     finally:
         srv.stop()

@@ -10,7 +10,8 @@ Ids and times are accepted as strings in the CLI's grammar everywhere: `-` `+` `
 millisecond ids, ISO times and dates, durations ago (`15m`, measured on the server's clock) and
 `(ID` for an exclusive start.
 
-Nothing heavy is imported here: redis and the core modules load at the first call.
+Nothing heavy is imported here: redis, the core modules, the id parser and the models load at
+the first call that needs them (a one-shot `publish` loads neither ids nor models).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from streamctl import ids
 from streamctl.config import Settings, resolve_settings
 from streamctl.errors import BadInput, NotFound, ServerRefused, StreamctlError
 
 if TYPE_CHECKING:
     from redis import Redis as RedisClient
 
+    from streamctl import ids
     from streamctl.core.follow import EntrySink, FollowOptions, FollowResult
     from streamctl.core.health import Snapshot as HealthSnapshot
     from streamctl.core.models import (
@@ -307,6 +308,8 @@ class Client:
 
     def resolve_exact(self, text: str, what: str) -> str:
         """An id, a time or a duration ago as one exact id (for a MINID or an XADD id)."""
+        from streamctl import ids
+
         pos = ids.parse_position(text, allow_exclusive=False)
         if pos.kind in ("max", "last"):
             raise BadInput(f"bad {what} {text!r}: give an id, a time or a duration ago")
@@ -316,6 +319,8 @@ class Client:
         self, start: str, end: str, *, exclusive_end: bool = False
     ) -> tuple[str, str]:
         """Server ids for a range (XRANGE takes an exclusive end too; XPENDING does not)."""
+        from streamctl import ids
+
         first = ids.resolve_start(ids.parse_position(start), self.now_ms)
         end_pos = ids.parse_position(end, allow_exclusive=exclusive_end)
         return first, ids.resolve_end(end_pos, self.now_ms)
@@ -611,6 +616,7 @@ class Client:
             worker.join(timeout=max(1.0, self._settings.timeout))
 
     def _follow_options(self, streams: str | Sequence[str], **kw: Any) -> FollowOptions:
+        from streamctl import ids
         from streamctl.core.filters import compile_filter
         from streamctl.core.follow import FollowOptions
 
@@ -719,6 +725,8 @@ class Client:
         )
 
     def _group_position(self, text: str, what: str) -> ids.Position:
+        from streamctl import ids
+
         pos = ids.parse_position(text, allow_last=True)
         if pos.kind == "max":
             raise BadInput(f"bad {what} {text!r}: use $ for the end of the stream")
@@ -781,6 +789,7 @@ class Client:
         end: str = "+",
     ) -> PendingFilter:
         """The PendingFilter these arguments select (ids and times resolved on the server)."""
+        from streamctl import ids
         from streamctl.core.pending import PendingFilter
 
         if min_deliveries < 0:
@@ -985,6 +994,7 @@ class Client:
         """Trim by `maxlen`, `minid` (id or time) or `older_than` (a duration); refused
         (exit 6, naming the groups) when it would remove entries a group has not read or still
         has pending, unless `force`. `dry_run` only plans."""
+        from streamctl import ids
         from streamctl.core import trim as core_trim
 
         older_than_ms = (
@@ -1184,6 +1194,7 @@ class Client:
     ) -> CheckReport:
         """Measure streams (all of them when none is named) and their groups against the
         thresholds; `report.breached` is true when one is exceeded (the CLI exits 5)."""
+        from streamctl import ids
         from streamctl.core.health import check_streams
         from streamctl.core.models_health import Thresholds
 
@@ -1291,6 +1302,7 @@ class Client:
         deleted-while-pending, or gone) and its copies in the dead-letter streams `dlqs`
         (by dlq_stream and dlq_id). NotFound when neither the stream, a group nor a dead-letter
         stream knows the id (`report.found` is then false)."""
+        from streamctl import ids
         from streamctl.core.trace import trace_entry
 
         if isinstance(dlqs, str):
@@ -1323,6 +1335,7 @@ class Client:
         `inactive` (7.2+) or `idle` was compared); `execute=True` deletes them. A consumer
         owning pending entries stays, unless `reassign_to` names the consumer that claims them
         first (`group prune`)."""
+        from streamctl import ids
         from streamctl.core.prune import prune_consumers
 
         idle_ms = ids.parse_duration(idle, what="idle")
