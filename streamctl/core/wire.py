@@ -454,8 +454,12 @@ class PipelinedSender:
         data = self.sent.pop(0)
         if _PLAIN_REPLIES.issuperset(map(type, into[got:])):
             return  # no error reply (the usual batch: checked in C)
-        if self._follow(into, got, data) and self.inflight:
-            self._read_ahead()
+        if self._follow(into, got, data):
+            if self.inflight:
+                self._read_ahead()
+            else:  # the next batch goes to the new owner, not to be redirected again
+                self.pool.release(self.conn)
+                self.conn = None
 
     def receive_waiting(self, into: list[Any], seconds: float) -> None:
         """`receive` for a batch ending with a WAIT/WAITAOF, which may block for `seconds`: the

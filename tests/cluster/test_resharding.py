@@ -201,3 +201,34 @@ def test_no_cluster_against_a_node_still_reports_moved_in_one_line(cluster, rc, 
         f"127.0.0.1:{m.target}): drop --no-cluster"
     )
     client.close()
+
+
+def test_a_sender_writes_to_the_new_owner_after_a_slot_moved(cluster, rc, migration):
+    """A bulk writer (publish --file, import, replay --into) follows a MOVED reply once: the
+    batches after it go to the slot's new owner, not to the old one to be redirected again."""
+    from streamctl.core import wire
+
+    client = connection.connect(Settings(url=cluster.url))
+    key = "sender-moves"
+    m = migration(key)
+    old = m.node(m.source)
+
+    def moved_replies() -> int:
+        stat = old.info("errorstats").get("errorstat_MOVED")
+        return int(stat["count"]) if stat else 0
+
+    sender = wire.PipelinedSender(client, key)
+    try:
+        batch = [wire.pack(("XADD", key, "*", "n", str(n))) for n in range(10)]
+        assert len(sender.exchange(batch)) == 10  # on the old owner
+        m.whole()
+        before = moved_replies()
+        assert len(sender.exchange(batch)) == 10  # redirected: MOVED, sent again
+        assert moved_replies() == before + 10
+        for _ in range(3):
+            assert len(sender.exchange(batch)) == 10
+        assert moved_replies() == before + 10  # no batch went to the old owner again
+    finally:
+        sender.close()
+        client.close()
+    assert int(m.new_owner().xlen(key)) == 50
