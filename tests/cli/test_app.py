@@ -54,7 +54,6 @@ def test_every_command_module_is_in_the_table():
         assert name == module.rstrip("_"), f"{name!r} -> {module!r}"
 
 
-
 def test_command_modules_keep_real_annotations():
     """typer reads each invoked command's signature (and the root callback's): string
     annotations (`from __future__ import annotations`) make it compile every one with eval,
