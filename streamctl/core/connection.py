@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 import weakref
 from collections.abc import Iterator
 from typing import Any, cast
@@ -853,8 +854,9 @@ def redirect_target(client: Client, exc: BaseException) -> tuple[Client, bool] |
         return None
     manager = cluster.nodes_manager
     if word == "MOVED":
-        watched: int = getattr(cluster, "_streamctl_promotions_lost", 0)
-        promoted = watched and _replica_promoted(cluster, int(parts[0]), f"{host}:{port_text}")
+        promoted = _watching_promotions(cluster) and _replica_promoted(
+            cluster, int(parts[0]), f"{host}:{port_text}"
+        )
         manager.initialize()
         manager.move_slot(MovedError(f"{parts[0]} {host}:{port_text}"))
         if promoted:
@@ -940,20 +942,34 @@ def _replica_promoted(cluster: Any, slot: int, target: str) -> bool:
     return not (isinstance(role, list) and role and role[0] in (b"master", "master"))
 
 
+# per thread: id(cluster client) -> how many promotions_as_lost blocks are open on it
+_WATCHING = threading.local()
+
+
+def _watching_promotions(cluster: Any) -> bool:
+    depths: dict[int, int] | None = getattr(_WATCHING, "depths", None)
+    return bool(depths and depths.get(id(cluster)))
+
+
 @contextlib.contextmanager
 def promotions_as_lost(client: Client) -> Iterator[None]:
-    """Inside: on a cluster, a MOVED reply naming the replica promoted in its primary's place is
-    raised as a lost connection (marked lost) instead of being followed; ASK and a slot's
-    migration are followed as always. Nothing changes on a single server."""
+    """Inside, in this thread: on a cluster, a MOVED reply naming the replica promoted in its
+    primary's place is raised as a lost connection (marked lost) instead of being followed; ASK
+    and a slot's migration are followed as always. Other threads sharing the client (a library
+    user's) follow promotions as usual. Nothing changes on a single server."""
     cluster = _as_cluster(client)
     if cluster is None:
         yield
         return
-    cluster._streamctl_promotions_lost = getattr(cluster, "_streamctl_promotions_lost", 0) + 1
+    depths: dict[int, int] = _WATCHING.__dict__.setdefault("depths", {})
+    key = id(cluster)
+    depths[key] = depths.get(key, 0) + 1
     try:
         yield
-    finally:
-        cluster._streamctl_promotions_lost -= 1
+    finally:  # on the opening thread's count, wherever the block is closed
+        depths[key] -= 1
+        if not depths[key]:
+            del depths[key]
 
 
 def key_primary(client: Client, key: str | bytes) -> Client:

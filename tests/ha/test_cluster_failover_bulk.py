@@ -96,3 +96,43 @@ def test_replay_into_continues_at_least_once_in_order(
     assert set(held) == set(range(n))  # every entry at least once
     assert held[-1] == n - 1
     new.close()
+
+
+def test_another_thread_follows_a_promotion_while_a_bulk_write_is_open(hc: ReplicatedCluster):
+    """One library Client shared by two threads: while the first one's publish_many is open (it
+    takes a promotion for a lost connection, to find what the new primary lacks), the second
+    one's publish on the promoted slot follows the MOVED like any command."""
+    import streamctl
+
+    sc = streamctl.connect(hc.url)
+    gate, started = threading.Event(), threading.Event()
+    results: list[object] = []
+
+    def events():  # type: ignore[no-untyped-def]
+        yield {"n": "0"}
+        started.set()
+        gate.wait(120)
+        yield {"n": "1"}
+
+    def bulk() -> None:
+        try:
+            results.append(sc.publish_many("{t}bulk", events()))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            results.append(exc)
+
+    writer = threading.Thread(target=bulk, daemon=True)
+    try:
+        sc.publish("{t}one", {"n": "before"})  # the slot map now names the old primary
+        writer.start()
+        assert started.wait(30)
+        hc.failover("{t}one")
+        sc.publish("{t}one", {"n": "after"})  # MOVED to the promoted replica: followed
+    finally:
+        gate.set()
+        writer.join(120)
+        sc.close()
+    new = hc.primary_of("{t}one").client()
+    assert [f[b"n"] for _, f in new.xrange("{t}one")] == [b"before", b"after"]
+    assert not isinstance(results[0], Exception), results
+    assert [f[b"n"] for _, f in new.xrange("{t}bulk")] == [b"0", b"1"]
+    new.close()
