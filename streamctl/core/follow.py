@@ -62,6 +62,7 @@ from streamctl.core.filters import EntryFilter
 from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.errors import BadInput, CheckFailed, ConnectionFailed, NotFound, ServerRefused
 from streamctl.ids import Position, StreamId, format_duration, resolve_start
+from streamctl.wording import count_noun
 
 BLOCK_CHUNK_MS = 10_000  # the longest single BLOCK: bounds how long a silent server goes unnoticed
 READ_BATCH = 500  # COUNT per stream and read
@@ -153,11 +154,12 @@ class FollowResult:
         """The CI wait-for-event: --count N with --timeout, and fewer than N before the timeout."""
         if self.stopped != "timeout" or opts.count is None or self.seen >= opts.count:
             return None
-        what = "entries" if opts.filter is None else "entries matching " + opts.filter.describe()
+        matching = "" if opts.filter is None else " matching " + opts.filter.describe()
+        wanted = count_noun(opts.count, "entry" + matching, "entries" + matching, grouped=False)
         waited = opts.idle_timeout_ms if opts.idle_timeout_ms is not None else self.idle_ms
         return CheckFailed(
             f"timed out after {duration_text(waited)} without a new entry: "
-            f"saw {self.seen} of {opts.count} {what}"
+            f"saw {self.seen} of {wanted}"
         )
 
 

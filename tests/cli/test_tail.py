@@ -292,7 +292,7 @@ def test_wait_for_event_exits_5_when_it_does_not_come(cli, r):
     assert (res.exit_code, res.stdout) == (5, "")
     assert res.stderr == (
         "error: timed out after 1500ms without a new entry: "
-        "saw 0 of 1 entries matching status=shipped\n"
+        "saw 0 of 1 entry matching status=shipped\n"
     )
 
 
