@@ -5,6 +5,7 @@ import typer
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import Interrupted
+from streamctl.wording import count_noun
 
 
 def register(app: typer.Typer) -> None:
@@ -58,8 +59,9 @@ def bench(
     settings = app_ctx.settings
     app_ctx.sc.ping()  # a missing server is exit 3 before the notice
     app_ctx.notice(
-        f"bench: {events:,} events of {size:,} bytes, {producers} producer(s), "
-        f"{consumers} consumer(s) on {settings.display_url}"
+        f"bench: {count_noun(events, 'event', 'events')} of {count_noun(size, 'byte', 'bytes')}, "
+        f"{count_noun(producers, 'producer', 'producers', grouped=False)}, "
+        f"{count_noun(consumers, 'consumer', 'consumers', grouped=False)} on {settings.display_url}"
     )
     with graceful_stop() as stop:
         try:

@@ -6,6 +6,7 @@ from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import CheckFailed
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.core.models_health import CheckReport
@@ -114,4 +115,5 @@ def _summary(report: "CheckReport") -> str:
         for r in breached[:3]
     ]
     more = f" (and {len(breached) - 3} more)" if len(breached) > 3 else ""
-    return f"{len(breached)} check(s) breached: " + "; ".join(parts) + more
+    failed = count_noun(len(breached), "check", "checks", grouped=False)
+    return f"{failed} breached: " + "; ".join(parts) + more

@@ -3,6 +3,7 @@ import typer
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import CheckFailed
+from streamctl.wording import count_noun
 
 
 def register(app: typer.Typer) -> None:
@@ -33,5 +34,6 @@ def doctor(ctx: typer.Context, output: OutputOption = None) -> None:
     if report.failed:
         errors = [f for f in report.findings if f.level == "error"]
         raise CheckFailed(
-            f"{len(errors)} finding(s) at error level: " + "; ".join(f.check for f in errors)
+            f"{count_noun(len(errors), 'finding', 'findings', grouped=False)} at error level: "
+            + "; ".join(f.check for f in errors)
         )

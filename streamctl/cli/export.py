@@ -6,6 +6,7 @@ from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import MatchOption, WhereOption, entry_filter
 from streamctl.errors import BadInput
+from streamctl.wording import count_noun
 
 
 def register(app: typer.Typer) -> None:
@@ -115,13 +116,13 @@ def export(
             out.close()
     written_to = f" to {file}" if file else ""
     span = f" ({result.first_id} .. {result.last_id})" if result.count else ""
-    groups = f" and {result.groups} group(s)" if with_groups else ""
+    groups = (
+        f" and {count_noun(result.groups, 'group', 'groups', grouped=False)}" if with_groups else ""
+    )
+    exported = count_noun(result.count, "entry", "entries")
     if result.stopped:
         hint = f"continue with --from '({result.last_id}'" if result.last_id else "rerun it"
-        raise run.stopped(
-            f"exported {result.count:,} entries{span}{written_to}; {hint}", done=result.count
-        )
+        raise run.stopped(f"exported {exported}{span}{written_to}; {hint}", done=result.count)
     app_ctx.notice(
-        f"exported {result.count:,} entries{span}{groups} from {stream!r}{written_to} "
-        f"in {result.seconds:.2f}s"
+        f"exported {exported}{span}{groups} from {stream!r}{written_to} in {result.seconds:.2f}s"
     )

@@ -8,6 +8,7 @@ import typer
 from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
+from streamctl.wording import count_noun
 
 group_app = typer.Typer(
     name="group",
@@ -277,6 +278,11 @@ def group_prune(
     kept = [d for d in plan.consumers if not d.prune and d.pending and d.reason.startswith("owns")]
     if kept and reassign_to is None:
         app_ctx.notice(
-            f"{len(kept)} idle consumers own pending entries and stay: "
-            "--reassign-to C claims their entries for C first"
+            count_noun(
+                len(kept),
+                "idle consumer owns pending entries and stays",
+                "idle consumers own pending entries and stay",
+                grouped=False,
+            )
+            + ": --reassign-to C claims their entries for C first"
         )

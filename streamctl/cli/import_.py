@@ -12,6 +12,7 @@ from streamctl.cli.options import (
     wait_options,
 )
 from streamctl.errors import BadInput
+from streamctl.wording import count_noun
 
 
 def register(app: typer.Typer) -> None:
@@ -92,7 +93,8 @@ def import_command(
             else "rerun with --keep-ids to continue without duplicates only if the ids were kept"
         )
         raise run.stopped(
-            f"imported {result.imported:,} entries{last}; {hint}", done=result.imported
+            f"imported {count_noun(result.imported, 'entry', 'entries')}{last}; {hint}",
+            done=result.imported,
         )
 
 

@@ -4,6 +4,7 @@ import typer
 
 from streamctl.cli.context import state
 from streamctl.cli.options import OutputOption
+from streamctl.wording import count_noun
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +37,5 @@ def ls(
     app_ctx.emit(streams, fmt, streams_table)
     if refused:
         shown = ", ".join(repr(n) for n in refused[:5]) + (", ..." if len(refused) > 5 else "")
-        app_ctx.notice(
-            f"{len(refused)} stream(s) not shown: this user may not read them (NOPERM): {shown}"
-        )
+        hidden = count_noun(len(refused), "stream", "streams", grouped=False)
+        app_ctx.notice(f"{hidden} not shown: this user may not read them (NOPERM): {shown}")

@@ -8,6 +8,7 @@ from streamctl.cli._complete import complete_group, complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import OutputOption
 from streamctl.errors import BadInput
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.core.pending import PendingFilter
@@ -194,7 +195,8 @@ def _list(
         shown += len(batch)
     writer.end(more)
     if more:
-        app_ctx.notice(f"showing the first {count} matching entries (--count 0 shows all)")
+        first = count_noun(count, "matching entry", "matching entries", grouped=False)
+        app_ctx.notice(f"showing the first {first} (--count 0 shows all)")
 
 
 def _claim(
@@ -230,7 +232,10 @@ def _claim(
     app_ctx.emit(result, fmt, claim_view)
     if run.should_stop():
         claimed = len(result.claimed)
-        raise run.stopped(f"{claimed} entries were claimed before it", done=claimed)
+        raise run.stopped(
+            f"{count_noun(claimed, 'entry was', 'entries were', grouped=False)} claimed before it",
+            done=claimed,
+        )
 
 
 def _dead_letter(
@@ -263,4 +268,7 @@ def _dead_letter(
     app_ctx.emit(result, fmt, dead_letter_view)
     if run.should_stop():
         moved = len(result.moved)
-        raise run.stopped(f"{moved} entries were moved before it", done=moved)
+        raise run.stopped(
+            f"{count_noun(moved, 'entry was', 'entries were', grouped=False)} moved before it",
+            done=moved,
+        )

@@ -13,6 +13,7 @@ from streamctl.cli.options import (
     wait_options,
 )
 from streamctl.errors import BadInput, OutputClosed
+from streamctl.wording import count_noun
 
 
 def register(app: typer.Typer) -> None:
@@ -195,7 +196,7 @@ def _publish_file(
         )
         if run.should_stop():
             raise run.stopped(
-                f"{published} events were published "
+                f"{count_noun(published, 'event was', 'events were', grouped=False)} published "
                 f"(rerun with --skip {skip + published} to publish the rest)",
                 done=published,
             )
@@ -204,8 +205,8 @@ def _publish_file(
     seconds = time.perf_counter() - started
     rate = published / seconds if seconds > 0 else 0.0
     app_ctx.notice(
-        f"published {published:,} events to {stream!r} in {seconds:.2f}s ({rate:,.0f} events/s)"
-        + (f", after skipping {skip:,}" if skip else "")
+        f"published {count_noun(published, 'event', 'events')} to {stream!r} in {seconds:.2f}s "
+        f"({rate:,.0f} events/s)" + (f", after skipping {skip:,}" if skip else "")
     )
     if closed:
         raise OutputClosed()  # every event was published; end quietly as `| head` expects

@@ -8,6 +8,7 @@ from streamctl.cli._complete import complete_stream
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import MatchOption, OutputOption, WhereOption, entry_filter
 from streamctl.errors import BadInput, PartialFailure
+from streamctl.wording import count_noun
 
 
 def register(app: typer.Typer) -> None:
@@ -112,17 +113,18 @@ def _run(app_ctx: AppContext, dlq: str, **kw: Any) -> tuple[Any, PartialFailure 
             on_progress=lambda redriven, scanned: run.progress(redriven),
             **kw,
         )
+    redrove = count_noun(result.redriven, "entry", "entries")
     if result.stopped:
         last = f"; last DLQ id handled {result.last_id}" if result.last_id else ""
         message = (
-            f"redrove {result.redriven:,} entries{last}; the rest are still in "
+            f"redrove {redrove}{last}; the rest are still in "
             f"{dlq!r}: rerun the same command to continue"
         )
         return result, run.stopped(message, done=result.redriven)
     if not result.dry_run:
         where = ", ".join(f"{n:,} into {s!r}" for s, n in sorted(result.per_stream.items()))
         app_ctx.notice(
-            f"redrove {result.redriven:,} entries from {dlq!r}"
+            f"redrove {redrove} from {dlq!r}"
             + (f" ({where})" if where else "")
             + (f"; {result.unusable_count:,} left in place" if result.unusable_count else "")
         )

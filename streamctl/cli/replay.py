@@ -15,6 +15,7 @@ from streamctl.cli.options import (
     wait_options,
 )
 from streamctl.errors import BadInput, PartialFailure
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.client import Client
@@ -191,6 +192,7 @@ def _run_replay(
             on_notice=app_ctx.notice,
         )  # fmt: skip
     assert not isinstance(result, RewindResult)
+    copied = count_noun(result.copied, "entry", "entries")
     if result.stopped:
         hint = (
             f"continue with --from '({result.resume_after}'"
@@ -198,12 +200,12 @@ def _run_replay(
             else "nothing was copied: rerun with the same --from"
         )
         last = f" (last id copied {result.last_id})" if result.last_id else ""
-        return result, run.stopped(f"copied {result.copied:,} entries{last}; {hint}",
+        return result, run.stopped(f"copied {copied}{last}; {hint}",
                                    done=result.copied)  # fmt: skip
     if not result.dry_run:
         rate = result.copied / result.seconds if result.seconds > 0 else 0.0
         app_ctx.notice(
-            f"replayed {result.copied:,} entries from {stream!r} into {into!r} "
+            f"replayed {copied} from {stream!r} into {into!r} "
             f"in {result.seconds:.2f}s ({rate:,.0f} entries/s)"
         )
     return result, None

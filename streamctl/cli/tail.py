@@ -8,6 +8,7 @@ import typer
 from streamctl.cli.context import AppContext, state
 from streamctl.cli.options import MatchOption, OutputOption, WhereOption
 from streamctl.errors import BadInput
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.client import TailRun
@@ -309,13 +310,18 @@ def _sink(
 def _report(app_ctx: AppContext, run: "TailRun", *, no_follow: bool, start: str) -> None:
     opts, result, failure = run.options, run.result, run.failure
     if opts.group is not None and result.left_pending:
+        left = count_noun(result.left_pending, "entry", "entries", grouped=False)
+        were = "was" if result.left_pending == 1 else "were"
         app_ctx.notice(
-            f"{result.left_pending} entries delivered to consumer {opts.consumer!r} were left "
+            f"{left} delivered to consumer {opts.consumer!r} {were} left "
             f"pending in group {opts.group!r} (--no-ack, not matching, or beyond --count)"
         )
     if result.deleted_pending:
+        deleted = count_noun(
+            result.deleted_pending, "pending entry was", "pending entries were", grouped=False
+        )
         app_ctx.notice(
-            f"{result.deleted_pending} pending entries were deleted from the stream and skipped "
+            f"{deleted} deleted from the stream and skipped "
             "(they stay pending until acknowledged or claimed)"
         )
     if failure is not None:

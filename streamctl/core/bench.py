@@ -21,6 +21,7 @@ from streamctl.core.connection import Client, node_client
 from streamctl.core.models_health import BenchResult
 from streamctl.core.wire import raw_command, raw_pipeline
 from streamctl.errors import BadInput, Interrupted, ServerRefused, StreamctlError
+from streamctl.wording import count_noun
 
 BENCH_PREFIX = "streamctl-bench:"
 BENCH_GROUP = "bench"
@@ -212,8 +213,8 @@ def run_bench(
                 run.stop.set()
                 _join(producer_threads + threads)
                 raise Interrupted(
-                    f"interrupted after {run.published:,} published and {run.consumed:,} "
-                    "consumed events"
+                    f"interrupted after {run.published:,} published and "
+                    f"{count_noun(run.consumed, 'consumed event', 'consumed events')}"
                 )
             if time.monotonic() - run.progress_at > stall_seconds:
                 run.fail(

@@ -39,6 +39,7 @@ from streamctl.core.models_monitoring import (
     Topology,
 )
 from streamctl.core.wire import raw_command, raw_pipeline
+from streamctl.wording import count_noun
 
 REPLICA_LAG_S = 10  # a replica that has not acknowledged for longer is far behind
 NAMED = 10  # streams named in a finding at most
@@ -295,7 +296,8 @@ def _replication(nodes: list[Client], findings: list[Finding]) -> None:
             )
         )
     elif count:
-        findings.append(Finding("replication", OK, f"{count} replica(s) online and in step"))
+        online = count_noun(count, "replica", "replicas", grouped=False)
+        findings.append(Finding("replication", OK, f"{online} online and in step"))
 
 
 # ---- capabilities ----

@@ -15,6 +15,7 @@ from streamctl.core.trim import snapshot
 from streamctl.core.wire import never, pairs, raw_command, require_stream, text
 from streamctl.errors import BadInput, PartialFailure, StreamctlError
 from streamctl.ids import StreamId
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
@@ -120,7 +121,8 @@ def export_stream(
             raise
         hint = f"; continue with --from '({last}'" if last else ""
         raise PartialFailure(
-            f"{mapped.message}; {exported:,} entries were exported before it{hint}",
+            f"{mapped.message}; {count_noun(exported, 'entry was', 'entries were')} exported "
+            f"before it{hint}",
             done=exported,
             exit_code=mapped.exit_code,
         ) from None

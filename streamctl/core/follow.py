@@ -62,6 +62,7 @@ from streamctl.core.filters import EntryFilter
 from streamctl.core.models import EntryBatch, RawEntry
 from streamctl.errors import BadInput, CheckFailed, ConnectionFailed, NotFound, ServerRefused
 from streamctl.ids import Position, StreamId, format_duration, resolve_start
+from streamctl.wording import count_noun
 
 BLOCK_CHUNK_MS = 10_000  # the longest single BLOCK: bounds how long a silent server goes unnoticed
 READ_BATCH = 500  # COUNT per stream and read
@@ -153,11 +154,12 @@ class FollowResult:
         """The CI wait-for-event: --count N with --timeout, and fewer than N before the timeout."""
         if self.stopped != "timeout" or opts.count is None or self.seen >= opts.count:
             return None
-        what = "entries" if opts.filter is None else "entries matching " + opts.filter.describe()
+        matching = "" if opts.filter is None else " matching " + opts.filter.describe()
+        wanted = count_noun(opts.count, "entry" + matching, "entries" + matching, grouped=False)
         waited = opts.idle_timeout_ms if opts.idle_timeout_ms is not None else self.idle_ms
         return CheckFailed(
             f"timed out after {duration_text(waited)} without a new entry: "
-            f"saw {self.seen} of {opts.count} {what}"
+            f"saw {self.seen} of {wanted}"
         )
 
 
@@ -815,8 +817,6 @@ class _Selection:
 
     opts: FollowOptions
     result: FollowResult
-    clock: Callable[[], float]
-    last_match_at: float = 0.0
 
     def select(self, state: _StreamState, batch: EntryBatch) -> list[RawEntry]:
         history = state.history
@@ -894,9 +894,7 @@ class _Selection:
         return passing
 
     def _written(self, n: int) -> None:
-        if n:
-            self.result.seen += n
-            self.last_match_at = self.clock()
+        self.result.seen += n
 
 
 @dataclass
@@ -1011,7 +1009,10 @@ class _Follower:
         self.clock = clock
         self.result = FollowResult()
         self.states: dict[str, _StreamState] = {}
-        self.selection = _Selection(opts, self.result, clock)
+        self.selection = _Selection(opts, self.result)
+        # the idle clock (--timeout): since the last matching entries were written and flushed,
+        # so time spent writing to a slow reader is not idle; only waiting for the server is
+        self.idle_since = 0.0
         self.acks = (
             _Acks(client, opts.group, opts.command_timeout_s, self.result)
             if opts.group is not None
@@ -1036,7 +1037,7 @@ class _Follower:
 
     def _run(self) -> FollowResult:
         self._setup()
-        self.selection.last_match_at = self.clock()
+        self.idle_since = self.clock()
         while True:
             try:
                 if self.acks is not None and self.acks.unacked and self.rounds.ahead is None:
@@ -1071,7 +1072,7 @@ class _Follower:
     def _remaining_ms(self) -> int | None:
         if self.opts.idle_timeout_ms is None:
             return None
-        waited = (self.clock() - self.selection.last_match_at) * 1000
+        waited = (self.clock() - self.idle_since) * 1000
         return max(0, int(self.opts.idle_timeout_ms - waited))
 
     def _idle_expired(self, batches: list[EntryBatch]) -> bool:
@@ -1087,7 +1088,7 @@ class _Follower:
         remaining = self._remaining_ms()
         if remaining is not None and remaining <= 0:
             self.result.stopped = "timeout"
-            self.result.idle_ms = int((self.clock() - self.selection.last_match_at) * 1000)
+            self.result.idle_ms = int((self.clock() - self.idle_since) * 1000)
             return True
         return False
 
@@ -1097,11 +1098,13 @@ class _Follower:
         read is acknowledged: whether the reader got it is unknown, so it stays pending."""
         written: dict[str, list[bytes]] = {}
         acking = self.acks is not None and self.opts.ack
+        wrote = False
         try:
             for batch in batches:
                 passing = self.selection.select(self.states[batch.stream], batch)
                 if passing:
                     self.sink.write(batch.stream, passing)
+                    wrote = True
                     if acking:
                         written.setdefault(batch.stream, []).extend(e[0] for e in passing)
             if any(b.entries for b in batches):
@@ -1112,6 +1115,8 @@ class _Follower:
                 with contextlib.suppress(Exception):
                     self.acks.send(best_effort=True)
             raise
+        if wrote:
+            self.idle_since = self.clock()
         if self.acks is not None:
             self.acks.add(written)
             if self.rounds.ahead is None:

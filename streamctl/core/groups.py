@@ -29,6 +29,7 @@ from streamctl.core.wire import (
 )
 from streamctl.errors import BadInput, NotFound, Refused, ServerRefused
 from streamctl.ids import MAX_ID, MIN_ID, Position, StreamId, id_ms, resolve_start
+from streamctl.wording import count_noun
 
 COUNT_BATCH = 10_000
 
@@ -362,7 +363,8 @@ def destroy_group(
     destroyed, pending = int(reply[0]), int(reply[1])
     if not destroyed and pending:
         raise Refused(
-            f"group {group!r} on stream {stream!r} has {pending} pending entries "
+            f"group {group!r} on stream {stream!r} has "
+            f"{count_noun(pending, 'pending entry', 'pending entries', grouped=False)} "
             "(unacknowledged); rerun with --force to destroy it anyway"
         )
     if not destroyed:
@@ -479,8 +481,9 @@ def delete_consumer(
             )
         if reassign_to is None:
             pending = names[consumer].pending or _consumer_pending(client, stream, group, consumer)
+            owned = count_noun(pending, "pending entry", "pending entries", grouped=False)
             raise Refused(
-                f"consumer {consumer!r} owns {pending} pending entries in group {group!r}; "
+                f"consumer {consumer!r} owns {owned} in group {group!r}; "
                 "rerun with --reassign-to OTHER to hand them over, or --force to drop them"
             )
     raise ServerRefused(

@@ -36,6 +36,7 @@ from streamctl.errors import (
 )
 from streamctl.ids import IdKey, id_key
 from streamctl.inputs import EntryBlock, EntryLine, GroupLine
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
@@ -96,8 +97,8 @@ def import_entries(
     def too_old(held: int) -> BaseException:
         return PartialFailure(
             f"after a failover the primary lacks entry {held + 1} of this import, older than "
-            f"the {RETAINED_BYTES >> 20} MiB of entries kept to send again; {held:,} entries "
-            "are imported"
+            f"the {RETAINED_BYTES >> 20} MiB of entries kept to send again; "
+            f"{count_noun(held, 'entry is', 'entries are')} imported"
             + (
                 "; rerun the same command to continue"
                 if keep_ids
@@ -160,8 +161,9 @@ def _import_entries(
             sender.confirm("a batch of entries was imported")
         except CheckFailed as exc:  # the entries are imported all the same: counted
             raise PartialFailure(
-                f"{exc.message}; {state.imported:,} entries were imported"
-                + (f" ({state.skipped:,} already there were skipped)" if state.skipped else "")
+                f"{exc.message}; "
+                f"{count_noun(state.imported, 'entry was', 'entries were')} imported"
+                + _skipped_note(state)
                 + f", the last one line {lines[-1].lineno}"
                 + ("; rerun the same command to continue" if keep_ids else ""),
                 done=state.imported,
@@ -366,8 +368,9 @@ def _import_entries(
         flush()
         drain()
         raise PartialFailure(
-            f"{exc.message}; {state.imported:,} entries before it were imported"
-            + (f" ({state.skipped:,} already there were skipped)" if state.skipped else ""),
+            f"{exc.message}; "
+            f"{count_noun(state.imported, 'entry before it was', 'entries before it were')} "
+            "imported" + _skipped_note(state),
             done=state.imported,
             exit_code=ExitCode.USAGE,
         ) from None
@@ -392,8 +395,9 @@ def _import_entries(
             done = [r.name.decode("utf-8", "backslashreplace") for r in group_results]
             name = g.name.decode("utf-8", "backslashreplace")
             raise PartialFailure(
-                f"{mapped.message}; {state.imported:,} entries were imported"
-                + (f" ({state.skipped:,} already there were skipped)" if state.skipped else "")
+                f"{mapped.message}; "
+                f"{count_noun(state.imported, 'entry was', 'entries were')} imported"
+                + _skipped_note(state)
                 + f", then group {name!r} was being restored"
                 + (f" (after {', '.join(repr(n) for n in done)})" if done else "")
                 + ("; rerun the same command to continue" if keep_ids else ""),
@@ -436,6 +440,13 @@ def _import_batch(
     _account(sender, replies, meta, state, groups, wanted, keep_ids)
 
 
+def _skipped_note(state: _ImportState) -> str:
+    """What follows the imported count when entries already there were skipped (--keep-ids)."""
+    if not state.skipped:
+        return ""
+    return f" ({count_noun(state.skipped, 'already there was', 'already there were')} skipped)"
+
+
 def _lost(
     exc: Exception, sender: BulkSender, state: _ImportState, meta: list[EntryLine], keep_ids: bool
 ) -> BaseException:
@@ -447,7 +458,8 @@ def _lost(
     if mapped is None:
         return exc
     return PartialFailure(
-        f"{mapped.message}; {state.imported:,} entries were imported before it, and up "
+        f"{mapped.message}; {count_noun(state.imported, 'entry was', 'entries were')} imported "
+        "before it, and up "
         f"to {len(meta):,} more (lines {meta[0].lineno}-{meta[-1].lineno}) may have been"
         # with --keep-ids the same command skips what is there: it continues
         + ("; rerun the same command to continue" if keep_ids else ""),
@@ -481,7 +493,8 @@ def _account(
             what = f"line {item.lineno}: the server refused id {item.id}"
             raise PartialFailure(
                 f"{sender.refusal_text(reply, what)}; "
-                f"{state.imported:,} entries before it were imported",
+                f"{count_noun(state.imported, 'entry before it was', 'entries before it were')} "
+                "imported",
                 done=state.imported,
                 exit_code=ExitCode.ERROR,
             )

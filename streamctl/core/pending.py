@@ -34,6 +34,7 @@ from streamctl.core.wire import (
 )
 from streamctl.errors import BadInput, NotFound, PartialFailure, ServerRefused
 from streamctl.ids import MAX_ID, StreamId
+from streamctl.wording import count_noun
 
 PAGE = 1000
 AUTOCLAIM_COUNT = 100  # XAUTOCLAIM scans at most 10x this many PEL entries per call
@@ -543,8 +544,9 @@ def dead_letter(
         except ResponseError as exc:
             done = len(result.moved) + len(result.deleted)
             raise PartialFailure(
-                f"the server refused the dead-letter step: {exc}; {done} entries were handled "
-                "before it (each entry is moved and acknowledged together, or not at all)",
+                f"the server refused the dead-letter step: {exc}; "
+                f"{count_noun(done, 'entry was', 'entries were', grouped=False)} handled before it "
+                "(each entry is moved and acknowledged together, or not at all)",
                 done=done,
                 exit_code=ServerRefused.exit_code,
             ) from None
@@ -579,9 +581,10 @@ def _dead_letter_cross_slot(
     def refused(step: str, exc: ResponseError) -> PartialFailure:
         done = len(result.moved) + len(result.deleted)
         return PartialFailure(
-            f"the server refused the dead-letter {step}: {exc}; {done} entries were handled "
-            "before it (an entry copied but not yet acknowledged is pending and marked: a "
-            "rerun acknowledges it without copying it again)",
+            f"the server refused the dead-letter {step}: {exc}; "
+            f"{count_noun(done, 'entry was', 'entries were', grouped=False)} handled before it "
+            "(an entry copied but not yet acknowledged is pending and marked: a rerun "
+            "acknowledges it without copying it again)",
             done=done,
             exit_code=ServerRefused.exit_code,
         )
@@ -690,7 +693,8 @@ def ack_ids(
     except BadInput as exc:
         flush()
         raise PartialFailure(
-            f"{exc}; {acked} of the {requested} ids before it were acknowledged",
+            f"{exc}; acknowledged {acked} of the "
+            f"{count_noun(requested, 'id', 'ids', grouped=False)} before it",
             done=acked,
             exit_code=exc.exit_code,
         ) from None

@@ -16,6 +16,7 @@ from streamctl.core.models_groups import Consumer
 from streamctl.core.models_repairs import PruneDecision, PrunePlan
 from streamctl.errors import BadInput, NotFound, Refused, ServerRefused
 from streamctl.ids import format_duration
+from streamctl.wording import count_noun
 
 
 def _measure(client: Client, consumers: list[Consumer]) -> str:
@@ -42,10 +43,14 @@ def _decide(c: Consumer, idle_ms: int, measure: str, reassign_to: str | None) ->
             False, f"{measure} {format_duration(measured)} (under {format_duration(idle_ms)})"
         )
     if c.pending and reassign_to is None:
-        return decision(False, f"owns {c.pending} pending entries")
+        return decision(
+            False,
+            f"owns {count_noun(c.pending, 'pending entry', 'pending entries', grouped=False)}",
+        )
     reason = f"{measure} {format_duration(measured)}"
     if c.pending:
-        reason += f"; its {c.pending} pending entries go to {reassign_to!r}"
+        going = count_noun(c.pending, "pending entry goes", "pending entries go", grouped=False)
+        reason += f"; its {going} to {reassign_to!r}"
     return decision(True, reason)
 
 

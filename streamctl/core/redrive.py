@@ -35,6 +35,7 @@ from streamctl.core.trim import snapshot
 from streamctl.core.wire import eval_script, key_type, never, raw_command, require_stream, text
 from streamctl.errors import BadInput, PartialFailure, ServerRefused, StreamctlError
 from streamctl.ids import StreamId
+from streamctl.wording import count_noun
 
 BATCH = 500
 UNUSABLE_KEPT = 1000  # unusable entries listed in the result (all are counted)
@@ -199,8 +200,8 @@ def redrive(
 def _partial(message: str, exit_code: Any, result: RedriveResult) -> PartialFailure:
     last = f" (last DLQ id handled {result.last_id})" if result.last_id else ""
     return PartialFailure(
-        f"{message}; {result.redriven:,} entries were redriven before it{last}; each entry "
-        "moves whole or not at all: rerun to continue",
+        f"{message}; {count_noun(result.redriven, 'entry was', 'entries were')} redriven before "
+        f"it{last}; each entry moves whole or not at all: rerun to continue",
         done=result.redriven,
         exit_code=exit_code,
     )

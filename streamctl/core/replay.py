@@ -35,6 +35,7 @@ from streamctl.errors import (
     StreamctlError,
 )
 from streamctl.ids import StreamId, parse_position
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
@@ -185,7 +186,8 @@ def replay_into(
         if mapped is None:
             raise
         raise PartialFailure(
-            f"{mapped.message}; {state.copied:,} entries were copied before it"
+            f"{mapped.message}; "
+            f"{count_noun(state.copied, 'entry was', 'entries were')} copied before it"
             + _continue_hint(state),
             done=state.copied,
             exit_code=mapped.exit_code,
@@ -260,8 +262,8 @@ def _copy_range(
         after = f"--from '({text(copied_from[held - 1])}'" if held else "the same --from"
         return PartialFailure(
             f"after a failover the target's primary lacks entry {held + 1} of this replay, older "
-            f"than the {RETAINED_BYTES >> 20} MiB of entries kept to copy again; {held:,} entries "
-            f"are copied: continue with {after}",
+            f"than the {RETAINED_BYTES >> 20} MiB of entries kept to copy again; "
+            f"{count_noun(held, 'entry is', 'entries are')} copied: continue with {after}",
             done=held,
             exit_code=ExitCode.CONNECTION,
         )
@@ -381,7 +383,8 @@ def _send_chunk(
         except Exception as exc:
             mapped = _target_error(exc, sender.client, target_server)
             raise PartialFailure(
-                f"{mapped.message}; {state.copied:,} entries were copied before it, and up to "
+                f"{mapped.message}; {count_noun(state.copied, 'entry was', 'entries were')} copied "
+                "before it, and up to "
                 f"{len(chunk):,} more may have been{_continue_hint(state)}",
                 done=state.copied,
                 exit_code=mapped.exit_code,
@@ -389,13 +392,14 @@ def _send_chunk(
     for i, reply in enumerate(replies):
         if isinstance(reply, Exception):
             later = sum(1 for r in replies[i + 1 :] if not isinstance(r, Exception))
+            also = count_noun(later, "after it was", "after it were", grouped=False)
             if i:
                 _copied(state, chunk_ids[:i], replies[:i])
             what = f"the target refused entry {text(chunk_ids[i])}"
             raise PartialFailure(
                 f"{sender.refusal_text(reply, what)}; "
-                f"{state.copied:,} entries were copied before it"
-                + (f" ({later} after it were copied too)" if later else "")
+                f"{count_noun(state.copied, 'entry was', 'entries were')} copied before it"
+                + (f" ({also} copied too)" if later else "")
                 + _continue_hint(state),
                 done=state.copied,
                 exit_code=ExitCode.ERROR,
@@ -405,7 +409,8 @@ def _send_chunk(
         sender.confirm("a batch of entries was copied")
     except CheckFailed as exc:  # the entries are copied all the same: counted
         raise PartialFailure(
-            f"{exc.message}; {state.copied:,} entries were copied{_continue_hint(state)}",
+            f"{exc.message}; {count_noun(state.copied, 'entry was', 'entries were')} copied"
+            + _continue_hint(state),
             done=state.copied,
             exit_code=exc.exit_code,
         ) from None

@@ -37,6 +37,7 @@ from streamctl.errors import (
     StreamctlError,
 )
 from streamctl.inputs import FieldPairs, json_text_values
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.core.durability import Durability
@@ -450,9 +451,10 @@ def publish_many(
     except CheckFailed as exc:  # a wait not confirmed: the events it followed are published
         with contextlib.suppress(CheckFailed):
             sender.flush()  # the batch in flight is published too: count it
+        published = count_noun(sender.published, "event was", "events were", grouped=False)
         raise PartialFailure(
-            f"{exc}; {sender.published} events were published (rerun with --skip "
-            f"{skipped + sender.published} to publish the rest)",
+            f"{exc}; {published} published "
+            f"(rerun with --skip {skipped + sender.published} to publish the rest)",
             done=sender.published,
             exit_code=exc.exit_code,
         ) from None
@@ -462,8 +464,9 @@ def publish_many(
         mapped = translate_error(exc, client=client)
         if mapped is None:
             raise
+        published = count_noun(sender.published, "event was", "events were", grouped=False)
         raise PartialFailure(
-            f"{mapped}; {sender.published} events were published before it "
+            f"{mapped}; {published} published before it "
             f"(rerun with --skip {skipped + sender.published} to publish the rest)",
             done=sender.published,
             exit_code=mapped.exit_code,
@@ -501,8 +504,11 @@ def _publish_units(
     except BadInput as exc:
         sender.send(batch, in_batch)
         sender.flush()
+        before = count_noun(
+            sender.published, "event before it was", "events before it were", grouped=False
+        )
         raise PartialFailure(
-            f"{exc}; {sender.published} events before it were published",
+            f"{exc}; {before} published",
             done=sender.published,
             exit_code=exc.exit_code,
         ) from None

@@ -20,6 +20,7 @@ from streamctl.core.models_transfer import GroupHold, Strategy, TrimPlan, TrimRe
 from streamctl.core.wire import pairs, raw_command, raw_pipeline, require_stream, text
 from streamctl.errors import BadInput, Refused, ServerRefused
 from streamctl.ids import MAX_ID, StreamId, resolve_minid
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from streamctl.core.connection import Client
@@ -343,7 +344,8 @@ def refusal_message(plan: TrimPlan) -> str:
             needs.append(f"{h.pending:,} pending")
         parts.append(f"group {h.group!r} has {' and '.join(needs)}")
     return (
-        f"refusing to trim {plan.stream!r}: of the {plan.count:,} entries that would go, "
+        f"refusing to trim {plan.stream!r}: "
+        f"of the {count_noun(plan.count, 'entry', 'entries')} that would go, "
         + ", ".join(parts)
         + "; rerun with --force to trim anyway, or with --acked-only (Redis >= 8.2) to trim only "
         "what every group has acknowledged"

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from streamctl.core.models_monitoring import DoctorReport
 from streamctl.render.serialize import endpoint_data, endpoint_text
+from streamctl.wording import count_noun
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "unknown": "magenta", "ok": "green"}
 
@@ -58,10 +59,12 @@ def doctor_view(r: DoctorReport) -> RenderableType:
     shape = t.mode
     if t.mode == "cluster":
         served = {True: "every slot served", False: "NOT every slot served", None: "slots unknown"}
-        shape += f": {len(t.primaries)} primaries, {len(t.replicas)} replicas, "
+        shape += f": {count_noun(len(t.primaries), 'primary', 'primaries', grouped=False)}, "
+        shape += f"{count_noun(len(t.replicas), 'replica', 'replicas', grouped=False)}, "
         shape += served[t.slots_served]
     elif t.replicas:
-        shape += f" with {len(t.replicas)} replica(s): {', '.join(t.replicas)}"
+        shape += f" with {count_noun(len(t.replicas), 'replica', 'replicas', grouped=False)}: "
+        shape += ", ".join(t.replicas)
     elif t.detail:
         shape += f" ({t.detail})"
     head.add_row("topology", shape)

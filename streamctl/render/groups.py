@@ -28,6 +28,7 @@ from streamctl.core.models_pending import (
 )
 from streamctl.ids import format_age, format_duration, format_time, id_ms
 from streamctl.render.serialize import time_of
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -245,7 +246,8 @@ def create_view(r: GroupCreateResult) -> RenderableType:
 def destroy_view(r: GroupDestroyResult) -> RenderableType:
     from rich.text import Text
 
-    dropped = f" ({r.pending_dropped} pending entries dropped)" if r.pending_dropped else ""
+    dropped = count_noun(r.pending_dropped, "pending entry", "pending entries", grouped=False)
+    dropped = f" ({dropped} dropped)" if r.pending_dropped else ""
     return Text(f"group {r.group!r} on {r.stream!r} destroyed{dropped}")
 
 
@@ -276,9 +278,12 @@ def setid_view(p: SetIdPlan) -> RenderableType:
     table.add_row("new", p.new_id, time_of(p.new_id) or "-", num(p.entries_read), num(p.new_lag))
     lines = [f"group {p.group!r} on {p.stream!r}"]
     if p.redeliver:
-        lines.append(f"{p.redeliver:,} entries will be delivered again")
+        lines.append(f"{count_noun(p.redeliver, 'entry', 'entries')} will be delivered again")
     elif p.skip:
-        lines.append(f"{p.skip:,} entries will be skipped (never delivered to this group)")
+        lines.append(
+            f"{count_noun(p.skip, 'entry', 'entries')} will be skipped "
+            "(never delivered to this group)"
+        )
     else:
         lines.append("no entry is delivered again or skipped")
     if p.next_id:
@@ -288,7 +293,10 @@ def setid_view(p: SetIdPlan) -> RenderableType:
     if p.entries_read_note:
         lines.append(f"entries read unknown: {p.entries_read_note}")
     if p.pending:
-        lines.append(f"{p.pending:,} pending entries stay pending (claim or ack them)")
+        lines.append(
+            f"{count_noun(p.pending, 'pending entry stays', 'pending entries stay')} pending "
+            "(claim or ack them)"
+        )
     return Group(table, Text("\n".join(lines)))
 
 
@@ -301,7 +309,8 @@ def delconsumer_view(r: DelConsumerResult) -> RenderableType:
     if r.deleted_while_pending:
         lines.append(_ids_line("deleted while pending (dropped)", r.deleted_while_pending))
     if r.pending_dropped:
-        lines.append(f"{r.pending_dropped} pending entries dropped (--force)")
+        dropped = count_noun(r.pending_dropped, "pending entry", "pending entries", grouped=False)
+        lines.append(f"{dropped} dropped (--force)")
     return Text("\n".join(lines))
 
 
@@ -360,7 +369,8 @@ def claim_view(r: ClaimResult) -> RenderableType:
 
     verb = "would claim" if r.dry_run else "claimed"
     lines = [
-        f"{r.stream!r} group {r.group!r}: {verb} {len(r.claimed)} entries for {r.consumer!r}"
+        f"{r.stream!r} group {r.group!r}: {verb} "
+        f"{count_noun(len(r.claimed), 'entry', 'entries', grouped=False)} for {r.consumer!r}"
         f" ({r.method})" + (" (dry run: nothing changed)" if r.dry_run else "")
     ]
     if r.claimed:
@@ -381,7 +391,8 @@ def dead_letter_view(r: DeadLetterResult) -> RenderableType:
 
     verb = "would move" if r.dry_run else "moved"
     head = Text(
-        f"{r.stream!r} group {r.group!r}: {verb} {len(r.moved)} entries delivered "
+        f"{r.stream!r} group {r.group!r}: {verb} "
+        f"{count_noun(len(r.moved), 'entry', 'entries', grouped=False)} delivered "
         f"{r.max_deliveries}+ times to {r.dlq!r}"
         + (" (dry run: nothing changed)" if r.dry_run else "")
     )
@@ -414,8 +425,13 @@ def ack_view(r: AckResult) -> RenderableType:
     from rich.text import Text
 
     return Text(
-        f"acknowledged {r.acked} of {r.requested} ids in group {r.group!r} on {r.stream!r}"
-        + (f" ({r.not_pending} were not pending)" if r.not_pending else "")
+        f"acknowledged {r.acked} of {count_noun(r.requested, 'id', 'ids', grouped=False)} "
+        f"in group {r.group!r} on {r.stream!r}"
+        + (
+            f" ({count_noun(r.not_pending, 'was', 'were', grouped=False)} not pending)"
+            if r.not_pending
+            else ""
+        )
     )
 
 

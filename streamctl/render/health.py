@@ -25,6 +25,7 @@ from streamctl.core.models_health import (
 )
 from streamctl.ids import format_duration, format_time, id_ms
 from streamctl.render.serialize import time_of
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     # the demo's steps have no registered shape: typing only, so that check, top and profile
@@ -133,7 +134,9 @@ def check_table(report: CheckReport) -> RenderableType:
         )
     n = len(report.results)
     if report.breached:
-        table.caption = f"{report.breached} of {n} checks breached"
+        table.caption = (
+            f"{report.breached} of {count_noun(n, 'check', 'checks', grouped=False)} breached"
+        )
     elif report.thresholds.any:
         table.caption = f"all {n} checks ok"
     else:
@@ -270,8 +273,11 @@ def bench_data(result: BenchResult) -> dict[str, Any]:
 
 def bench_table(result: BenchResult) -> RenderableType:
     heading = Text(
-        f"{result.events:,} events of {result.size:,} bytes, {result.producers} producer(s), "
-        f"{result.consumers} consumer(s), batches of {result.batch}",
+        f"{count_noun(result.events, 'event', 'events')} of "
+        f"{count_noun(result.size, 'byte', 'bytes')}, "
+        f"{count_noun(result.producers, 'producer', 'producers', grouped=False)}, "
+        f"{count_noun(result.consumers, 'consumer', 'consumers', grouped=False)}, "
+        f"batches of {result.batch}",
         style="bold",
     )
     table = _table()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from streamctl.core.models_repairs import PrunePlan, RedriveResult, TraceReport
 from streamctl.ids import format_duration
 from streamctl.render.serialize import entry_data, time_of
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -203,7 +204,7 @@ def redrive_view(r: RedriveResult) -> RenderableType:
     verb = "would redrive" if r.dry_run else ("copied" if r.keep else "redriven")
     rows = [
         ("dlq", r.dlq),
-        (verb, f"{r.redriven:,} of {r.scanned:,} entries read"),
+        (verb, f"{r.redriven:,} of {count_noun(r.scanned, 'entry', 'entries')} read"),
         ("last DLQ id handled", r.last_id or "-"),
     ]
     if r.unusable_count:

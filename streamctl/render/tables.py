@@ -13,6 +13,7 @@ from rich.text import Text
 from streamctl.core.models import Entry, GroupInfo, StreamInfo, StreamSummary
 from streamctl.ids import format_age, format_duration, format_time, id_ms
 from streamctl.render.serialize import endpoint_text, time_of
+from streamctl.wording import count_noun
 
 
 def show_bytes(value: bytes) -> str:
@@ -155,7 +156,8 @@ def stream_info_view(info: StreamInfo) -> RenderableType:
     table.add_row("recorded first id", info.recorded_first_id or "-")
     table.add_row(
         "radix tree",
-        f"{info.radix_tree_keys} keys, {info.radix_tree_nodes} nodes"
+        f"{count_noun(info.radix_tree_keys, 'key', 'keys', grouped=False)}, "
+        f"{count_noun(info.radix_tree_nodes or 0, 'node', 'nodes', grouped=False)}"
         if info.radix_tree_keys is not None
         else "-",
     )

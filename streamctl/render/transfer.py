@@ -22,6 +22,7 @@ from streamctl.core.models_transfer import (
 )
 from streamctl.ids import format_duration
 from streamctl.render.serialize import time_of, value_data
+from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -219,7 +220,9 @@ def trim_view(r: TrimResult) -> RenderableType:
     table.add_row("trim", rule)
     table.add_row("length", f"{p.length:,}")
     verb = "would remove" if r.dry_run else "range"
-    amount = f"{p.count:,} entries" + (" at most (~ removes whole nodes)" if p.approx else "")
+    amount = count_noun(p.count, "entry", "entries") + (
+        " at most (~ removes whole nodes)" if p.approx else ""
+    )
     if p.acked_count is not None:
         amount += f", of which {p.acked_count:,} acknowledged by every group"
     table.add_row(verb, amount)
@@ -260,7 +263,7 @@ def replay_view(r: ReplayResult) -> RenderableType:
     table.add_row("into", target)
     table.add_row("range", f"{_id_cell(r.start)}  ..  {_id_cell(r.end)}")
     verb = "would copy" if r.dry_run else "copied"
-    table.add_row(verb, f"{r.copied:,} of {r.scanned:,} entries read")
+    table.add_row(verb, f"{r.copied:,} of {count_noun(r.scanned, 'entry', 'entries')} read")
     if r.copied:
         table.add_row("first source id", _id_cell(r.first_id))
         table.add_row("last source id", _id_cell(r.last_id))
@@ -279,9 +282,9 @@ def rewind_view(r: RewindResult) -> RenderableType:
     table.add_row("group", r.group)
     table.add_row("last delivered", _id_cell(r.previous_id))
     table.add_row("would become" if r.dry_run else "now", _id_cell(r.new_id))
-    table.add_row("delivered again", f"{r.redeliver:,} entries")
+    table.add_row("delivered again", count_noun(r.redeliver, "entry", "entries"))
     if r.skip:
-        table.add_row("skipped", f"{r.skip:,} entries")
+        table.add_row("skipped", count_noun(r.skip, "entry", "entries"))
     if r.entries_read is not None:
         table.add_row("entries read", f"{r.entries_read:,}")
     return table
@@ -296,7 +299,9 @@ def import_view(r: ImportResult) -> RenderableType:
     table = _kv()
     table.add_row("stream", r.stream)
     table.add_row("ids", "kept" if r.keep_ids else "new")
-    table.add_row("would import" if r.dry_run else "imported", f"{r.imported:,} entries")
+    table.add_row(
+        "would import" if r.dry_run else "imported", count_noun(r.imported, "entry", "entries")
+    )
     if r.skipped:
         table.add_row("skipped", f"{r.skipped:,} (already in the stream)")
     if r.first_id:

@@ -34,7 +34,7 @@ def test_ack_ids_reports_acked_and_not_pending(cli, r):
     }
     assert pending_ids(r) == ["2000-0"]
     table = cli("ack", "s", "g", "2000-0", "9000-0", "-o", "table")
-    assert table.stdout == "acknowledged 1 of 2 ids in group 'g' on 's' (1 were not pending)\n"
+    assert table.stdout == "acknowledged 1 of 2 ids in group 'g' on 's' (1 was not pending)\n"
     assert pending_ids(r) == []
 
 
@@ -51,7 +51,7 @@ def test_ack_stdin_bad_line_acks_what_came_before(cli, r):
     res = cli("ack", "s", "g", "--stdin", input="1000-0\nnot-an-id\n2000-0\n")
     assert res.exit_code == 2
     assert res.stderr.startswith("error: line 2: bad id 'not-an-id': accepted:")
-    assert res.stderr.endswith("; 1 of the 1 ids before it were acknowledged\n")
+    assert res.stderr.endswith("; acknowledged 1 of the 1 id before it\n")
     assert pending_ids(r) == ["2000-0", "3000-0"]
 
 

@@ -58,9 +58,7 @@ def test_json(cli, r) -> None:  # type: ignore[no-untyped-def]
         publish["events_per_second"] * 32 / 1e6, abs=0.01
     )
     assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
-    assert res.stderr.startswith(
-        "bench: 2,000 events of 32 bytes, 2 producer(s), 2 consumer(s) on "
-    )
+    assert res.stderr.startswith("bench: 2,000 events of 32 bytes, 2 producers, 2 consumers on ")
     assert bench_keys(r) == []
 
 
@@ -69,7 +67,7 @@ def test_publish_only_table(cli, r) -> None:  # type: ignore[no-untyped-def]
     assert res.exit_code == 0, res.stderr
     rows = [line.split() for line in res.lines if line.strip()]
     assert rows[0] == [
-        "1,000", "events", "of", "128", "bytes,", "1", "producer(s),", "0", "consumer(s),",
+        "1,000", "events", "of", "128", "bytes,", "1", "producer,", "0", "consumers,",
         "batches", "of", "100",
     ]  # fmt: skip
     assert rows[1] == ["events", "seconds", "events/s", "MB/s"]

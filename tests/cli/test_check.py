@@ -49,7 +49,7 @@ def test_breached_thresholds_json_exit_5(cli, r) -> None:  # type: ignore[no-unt
         ],
     }
     assert res.stderr == (
-        "error: 3 check(s) breached: orders/audit lag 5 > 4; orders/audit behind 4s > 3s; "
+        "error: 3 checks breached: orders/audit lag 5 > 4; orders/audit behind 4s > 3s; "
         "orders/billing pending 2 > 1\n"
     )
 
@@ -80,7 +80,7 @@ def test_idle_breach(cli, r) -> None:  # type: ignore[no-untyped-def]
     (result,) = res.json()["checks"]
     assert result["check"] == "idle_ms" and result["status"] == "breached"
     assert result["value"] >= 30 and result["max"] == 20
-    assert res.stderr.startswith("error: 1 check(s) breached: orders/billing idle ")
+    assert res.stderr.startswith("error: 1 check breached: orders/billing idle ")
 
 
 def test_no_thresholds_reports_every_value(cli, r) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,7 @@ def test_allkeys_eviction_is_an_error_and_exit_5(cli, config):
     config.config_set("maxmemory-policy", "allkeys-lru")
     res = cli("doctor", "-o", "json")
     assert res.exit_code == 5
-    assert res.stderr == "error: 1 finding(s) at error level: maxmemory-policy\n"
+    assert res.stderr == "error: 1 finding at error level: maxmemory-policy\n"
     [f] = findings(res.json(), "maxmemory-policy")
     assert f["level"] == "error"
     assert "allkeys-lru" in f["message"]

@@ -208,6 +208,25 @@ def test_malformed_line_names_it_and_writes_nothing_after(cli, r, bad, message):
     assert [i for i, _ in r.xrange("copy")] == [b"1-0", b"2-0"]
 
 
+@pytest.mark.parametrize(
+    "repeated_at, imported",
+    [(2, "1 entry before it was imported"), (4, "3 entries before it were imported")],
+)
+def test_repeated_id_counts_what_was_imported_in_words(cli, r, repeated_at, imported):
+    fill(r, "src", 5)
+    lines = cli("export", "src").lines
+    before = lines[: repeated_at - 1]
+    text = "\n".join([*before, before[-1], *lines[repeated_at - 1 :]]) + "\n"
+    res = cli("import", "copy", "--keep-ids", input=text)
+    assert res.exit_code == 2
+    last = f"{repeated_at - 1}-0"
+    assert res.stderr == (
+        f"error: line {repeated_at}: id {last} is not after the previous id {last} "
+        f"(with --keep-ids, ids must increase); {imported}\n"
+    )
+    assert [i.decode() for i, _ in r.xrange("copy")] == [f"{n}-0" for n in range(1, repeated_at)]
+
+
 def test_import_missing_file_and_wrong_type(cli, r, tmp_path):
     res = cli("import", "s", str(tmp_path / "missing.ndjson"))
     assert res.exit_code == 2

@@ -110,7 +110,7 @@ def test_ls_tells_which_streams_the_user_may_not_read(cli, r, server, run_cli):
         assert res.exit_code == 0, res.stderr
         assert [s["name"] for s in res.json()] == ["public"]
         assert res.stderr == (
-            "1 stream(s) not shown: this user may not read them (NOPERM): 'secret'\n"
+            "1 stream not shown: this user may not read them (NOPERM): 'secret'\n"
         )
         assert run_cli(["-u", url, "-q", "ls", "-o", "json"]).stderr == ""
     finally:

@@ -446,7 +446,7 @@ def test_dead_letter_dry_run_changes_nothing(cli, r):
         "-o",
         "table",
     )
-    assert "would move 1 entries delivered 3+ times to 'dlq' (dry run: nothing changed)" in (
+    assert "would move 1 entry delivered 3+ times to 'dlq' (dry run: nothing changed)" in (
         " ".join(table.stdout.split())
     )
     assert server_state(r) == before

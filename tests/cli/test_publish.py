@@ -169,7 +169,7 @@ def test_non_object_line(cli, r, tmp_path: Path):
     res = cli("publish", "s", "--file", str(path))
     assert res.exit_code == 2
     assert "line 2: expected a JSON object, got list" in res.stderr
-    assert "1 events before it were published" in res.stderr
+    assert "1 event before it was published" in res.stderr
     assert r.xlen("s") == 1
 
 

@@ -292,7 +292,7 @@ def test_wait_for_event_exits_5_when_it_does_not_come(cli, r):
     assert (res.exit_code, res.stdout) == (5, "")
     assert res.stderr == (
         "error: timed out after 1500ms without a new entry: "
-        "saw 0 of 1 entries matching status=shipped\n"
+        "saw 0 of 1 entry matching status=shipped\n"
     )
 
 
@@ -637,3 +637,28 @@ def test_create_group_at_from(cli, r):
     res = cli("tail", "orders", "-g", "mid", "--create-group", "--from", IDS[1], "--no-follow")
     assert [e["id"] for e in res.ndjson()] == IDS[1:]
     assert pending(r, "orders", "fresh") == pending(r, "orders", "mid") == []
+
+
+def test_a_stalled_stdout_reader_is_not_idle_time(server, r):
+    """--timeout counts only time waiting for the server: a reader of stdout that stalls for
+    three timeouts (the pipe full) does not make tail stop "idle" with entries unread."""
+    r.xgroup_create("orders", "billing", "0", mkstream=True)
+    big = "x" * 100_000  # three of them are several pipe buffers: the write blocks
+    first = [r.xadd("orders", {"n": str(n), "pad": big}).decode() for n in range(3)]
+    tail = spawn(
+        ["-u", server.url, "tail", "orders", "-g", "billing", "-c", "c1"]
+        + ["--timeout", "1s", "-o", "ndjson"]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(pending(r, "orders", "billing")) < 3:  # delivered: being written to stdout
+            assert time.monotonic() < deadline and tail.poll() is None, "tail never read"
+            time.sleep(0.01)
+        later = [r.xadd("orders", {"n": str(n)}).decode() for n in (3, 4)]
+        time.sleep(3)  # the reader stalls for three timeouts, stdout blocked
+        out, err = tail.communicate(timeout=60)
+    finally:
+        tail.kill()
+    assert (tail.returncode, err) == (0, b"")
+    assert [json.loads(line)["id"] for line in out.splitlines()] == first + later
+    assert pending(r, "orders", "billing") == []

@@ -94,7 +94,7 @@ def test_group_lifecycle_on_another_node(cluster, rc, cli_cluster):
 
     res = cli_cluster("group", "destroy", name, "billing")
     assert res.exit_code == 6
-    assert "has 1 pending entries" in res.stderr
+    assert "has 1 pending entry" in res.stderr
     res = cli_cluster("group", "destroy", name, "billing", "--force", "-o", "json")
     assert res.exit_code == 0, res.stderr
     assert res.json() == {"stream": name, "group": "billing", "destroyed": True,

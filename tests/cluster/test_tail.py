@@ -129,7 +129,7 @@ def test_wait_for_event_over_shards_times_out_exit_5(rc, cli_cluster):
     started = time.monotonic()
     res = cli_cluster("tail", *names, "--count", "1", "--timeout", "1s")
     assert res.exit_code == 5
-    assert res.stderr == "error: timed out after 1s without a new entry: saw 0 of 1 entries\n"
+    assert res.stderr == "error: timed out after 1s without a new entry: saw 0 of 1 entry\n"
     assert 0.9 <= time.monotonic() - started < 5
 
 

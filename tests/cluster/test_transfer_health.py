@@ -145,7 +145,7 @@ def test_check_without_names_scans_every_shard(cluster, rc, cli_cluster):
     assert lags == {
         (n, "billing"): (i + 2, "ok" if i == 0 else "breached") for i, n in enumerate(names)
     }
-    assert res.stderr.startswith("error: 2 check(s) breached")
+    assert res.stderr.startswith("error: 2 checks breached")
     res = cli_cluster("check", "--group", "billing", "--max-length", "10", "-o", "json")
     assert res.exit_code == 0, res.stderr
     assert sorted({c["stream"] for c in res.json()["checks"]}) == sorted(names)

@@ -271,7 +271,7 @@ def test_idle_timeout_counts_only_matching_entries(fc, r):
     failure = result.check_failure(o)
     assert failure is not None and failure.exit_code == 5
     assert str(failure) == (
-        "timed out after 800ms without a new entry: saw 0 of 1 entries matching status=shipped"
+        "timed out after 800ms without a new entry: saw 0 of 1 entry matching status=shipped"
     )
 
 

@@ -330,7 +330,9 @@ def test_ack_id_lines(r):
     setup_group(r, 3, read=3)
     lines = ["1000-0\n", "\n", "# comment\n", '{"stream": "s", "id": "2000-0"}\n', "3000\n"]
     assert list(pending.read_id_lines(lines)) == ["1000-0", "2000-0", "3000-0"]
-    with pytest.raises(PartialFailure, match="line 2: bad id 'oops'.*1 of the 1 ids before it"):
+    with pytest.raises(
+        PartialFailure, match="line 2: bad id 'oops'.*acknowledged 1 of the 1 id before it"
+    ):
         pending.ack_ids(r, "s", "g", pending.read_id_lines(["1000-0", "oops", "2000-0"]))
     assert [p[0] for p in pel(r)] == ["2000-0", "3000-0"]
     with pytest.raises(BadInput, match='line 1: a JSON line needs an "id" string'):

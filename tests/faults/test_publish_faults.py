@@ -32,7 +32,7 @@ TOTAL = 600_000
 IN_FLIGHT = 2 * 1000  # streams.PUBLISH_BATCH, two batches pipelined
 KILL_AT = 60_000
 FAILED = re.compile(
-    r"error: (?P<why>.+); (?P<n>\d+) events were published before it "
+    r"error: (?P<why>.+); (?P<n>\d+) (?:event was|events were) published before it "
     r"\(rerun with --skip (?P<skip>\d+) to publish the rest\)( \(after the (?P<skipped>\d+) "
     r"skipped\))?"
 )

@@ -40,12 +40,12 @@ BATCH = 1000  # core.import_.BATCH, core.replay.BATCH: the import batch, the rep
 BASE_MS = 1795773600000
 
 IMPORT_FAILED = re.compile(
-    r"error: (?P<why>.+); (?P<n>[\d,]+) entries were imported before it, and up to "
+    r"error: (?P<why>.+); (?P<n>[\d,]+) (?:entry was|entries were) imported before it, and up to "
     r"(?P<up>[\d,]+) more \(lines (?P<first>\d+)-(?P<last>\d+)\) may have been; "
     r"rerun the same command to continue"
 )
 REPLAY_FAILED = re.compile(
-    r"error: (?P<why>.+); (?P<n>[\d,]+) entries were copied before it"
+    r"error: (?P<why>.+); (?P<n>[\d,]+) (?:entry was|entries were) copied before it"
     r"(?:, and up to (?P<up>[\d,]+) more may have been)?"
     r"; continue with --from '\((?P<after>\d+-\d+)'"
 )
