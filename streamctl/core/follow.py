@@ -65,7 +65,7 @@ from streamctl.ids import Position, StreamId, format_duration, resolve_start
 from streamctl.wording import count_noun
 
 BLOCK_CHUNK_MS = 10_000  # the longest single BLOCK: bounds how long a silent server goes unnoticed
-READ_BATCH = 500  # COUNT per stream and read
+READ_BATCH = 1000  # COUNT per stream and read (as range pages): fewer round trips in a backlog
 DEFAULT_RETRY_FOR_MS = 60_000
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 2.0

@@ -614,17 +614,20 @@ def connect_raw(r: redis.Redis) -> redis.Redis:
 
 
 def test_group_acks_each_read_once_after_writing_it(cli, r):
-    odd_entries(r, 1203)
+    from streamctl.core.follow import READ_BATCH
+
+    total = 2 * READ_BATCH + 203
+    odd_entries(r, total)
     r.xgroup_create("orders", "billing", "0")
     r.config_resetstat()
     res = cli("tail", "orders", "-g", "billing", "-c", "c1", "--no-follow", "-o", "ndjson")
     assert res.exit_code == 0, res.stderr
     ids_ = [e["id"] for e in res.ndjson()]
-    assert len(ids_) == len(set(ids_)) == 1203  # each once, in order
+    assert len(ids_) == len(set(ids_)) == total  # each once, in order
     assert ids_ == [e[0].decode() for e in r.xrange("orders")]
     assert pending(r, "orders", "billing") == []
-    # reads of 500, 500 and 203: the first read's XACK rides in front of the third read (sent
-    # ahead); the second's goes with the last one's after its flush: never one XACK per entry
+    # reads of a batch, a batch and 203: the first read's XACK rides in front of the third read
+    # (sent ahead); the second's goes with the last one's after its flush: never one per entry
     assert int(r.info("commandstats")["cmdstat_xack"]["calls"]) == 2
 
 
