@@ -10,12 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Group as RichGroup
-from rich.console import RenderableType
-from rich.table import Table
-from rich.text import Text
-
 from streamctl.core.models_health import (
     BenchResult,
     CheckReport,
@@ -28,6 +22,9 @@ from streamctl.render.serialize import time_of
 from streamctl.wording import count_noun
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+
     # the demo's steps have no registered shape: typing only, so that check, top and profile
     # do not pay for defining them
     from streamctl.core.models_demo import ClaimStep, ConsumeStep, GroupsStep, PendingStep
@@ -49,6 +46,9 @@ def sparkline(values: Sequence[float], width: int | None = None) -> str:
 
 
 def _table(title: str | None = None) -> Table:
+    from rich import box
+    from rich.table import Table
+
     return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
 
 
@@ -109,6 +109,8 @@ CHECK_LABELS = {
 
 
 def check_table(report: CheckReport) -> RenderableType:
+    from rich.text import Text
+
     if not report.results:
         return Text("nothing to check: no streams (or groups) matched", style="dim")
     table = _table()
@@ -187,6 +189,11 @@ def top_table(
     spark_width: int = 30,
 ) -> RenderableType:
     """The dashboard: a row per stream (incoming) and, under it, a row per group (outgoing)."""
+    from rich import box
+    from rich.console import Group as RichGroup
+    from rich.table import Table
+    from rich.text import Text
+
     caption = f"server time {format_time(report.time_ms)}"
     if report.interval_ms:
         caption += f", every {format_duration(report.interval_ms)}"
@@ -272,6 +279,9 @@ def bench_data(result: BenchResult) -> dict[str, Any]:
 
 
 def bench_table(result: BenchResult) -> RenderableType:
+    from rich.console import Group as RichGroup
+    from rich.text import Text
+
     heading = Text(
         f"{count_noun(result.events, 'event', 'events')} of "
         f"{count_noun(result.size, 'byte', 'bytes')}, "
@@ -326,6 +336,8 @@ def profile_data(p: ProfileView) -> dict[str, Any]:
 
 
 def profiles_table(profiles: list[ProfileView]) -> RenderableType:
+    from rich.text import Text
+
     if not profiles:
         return Text("no profiles (add one: streamctl profile add NAME --url ...)", style="dim")
     table = _table()
@@ -354,6 +366,8 @@ def _password_text(p: ProfileView) -> str:
 
 
 def profile_view(p: ProfileView) -> RenderableType:
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -387,6 +401,8 @@ def demo_groups_table(step: GroupsStep) -> RenderableType:
 
 
 def consumed_table(step: ConsumeStep) -> RenderableType:
+    from rich.text import Text
+
     table = _table()
     table.add_column("consumer", style="bold")
     table.add_column("id", no_wrap=True)
@@ -423,6 +439,8 @@ def pending_table(step: PendingStep) -> RenderableType:
 
 
 def claim_table(step: ClaimStep) -> RenderableType:
+    from rich.text import Text
+
     table = _table()
     table.add_column("id", no_wrap=True)
     table.add_column("from", style="dim")

@@ -159,6 +159,22 @@ def test_help_and_version_import_neither_redis_nor_rich(args):
     assert "HEAVY=\n" in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize(
+    "args", [["publish", "s", "k=v"], ["check", "--max-lag", "10"], ["metrics"]]
+)
+def test_machine_output_loads_no_rich(one_server, r1, args):
+    """Commands whose output goes to a pipe (JSON, NDJSON, the exposition) do not load rich:
+    tens of milliseconds of every run of a script or a CI job."""
+    r1.xadd("s", {"k": "v"})
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, "-u", one_server.url, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "HEAVY=hiredis,redis\n" in proc.stderr, proc.stderr
+
+
 def test_no_arguments_shows_help(run_cli):
     res = run_cli([])
     assert res.exit_code == 2
