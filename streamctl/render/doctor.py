@@ -3,17 +3,15 @@ module is imported) and the Rich report: server, topology, capabilities, finding
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich import box
-from rich.console import Group as RichGroup
-from rich.console import RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from streamctl.core.models_monitoring import DoctorReport
 from streamctl.render.serialize import endpoint_data, endpoint_text
 from streamctl.wording import count_noun
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.text import Text
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "unknown": "magenta", "ok": "green"}
 
@@ -45,12 +43,19 @@ def doctor_data(r: DoctorReport) -> dict[str, Any]:
 
 
 def _yes_no(value: bool | None) -> Text:
+    from rich.text import Text
+
     if value is None:
         return Text("unknown", style="magenta")
     return Text("yes", style="green") if value else Text("no", style="dim")
 
 
 def doctor_view(r: DoctorReport) -> RenderableType:
+    from rich import box
+    from rich.console import Group as RichGroup
+    from rich.table import Table
+    from rich.text import Text
+
     t = r.topology
     head = Table(box=None, show_header=False, pad_edge=False)
     head.add_column(style="bold")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from rich import box
-from rich.console import Group as RichGroup
-from rich.console import RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from streamctl.core.models import Entry, GroupInfo, StreamInfo, StreamSummary
 from streamctl.ids import format_age, format_duration, format_time, id_ms
 from streamctl.render.serialize import endpoint_text, time_of
 from streamctl.wording import count_noun
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
 
 def show_bytes(value: bytes) -> str:
@@ -24,6 +24,8 @@ def show_bytes(value: bytes) -> str:
 
 
 def fields_text(fields: Iterable[tuple[bytes, bytes]]) -> Text:
+    from rich.text import Text
+
     text = Text()
     for i, (k, v) in enumerate(fields):
         if i:
@@ -39,12 +41,16 @@ def id_time(entry_id: str | None) -> str:
 
 
 def _table(title: str | None = None, *, show_header: bool = True) -> Table:
+    from rich import box
+    from rich.table import Table
+
     return Table(title=title, box=box.SIMPLE_HEAD, show_header=show_header, title_justify="left")
 
 
 def entries_table(
     entries: list[Entry], *, show_header: bool = True, show_stream: bool = False
 ) -> Table:
+
     table = _table(show_header=show_header)
     if show_stream:
         table.add_column("stream", style="magenta", no_wrap=True)
@@ -60,6 +66,8 @@ def entries_table(
 
 
 def streams_table(streams: list[StreamSummary]) -> RenderableType:
+    from rich.text import Text
+
     if not streams:
         return Text("no streams", style="dim")
     where = sorted({endpoint_text(s.endpoint) for s in streams if s.endpoint is not None})
@@ -104,6 +112,8 @@ def _bytes_size(n: int | None) -> str:
 
 
 def groups_table(groups: list[GroupInfo], *, title: str | None = None) -> RenderableType:
+    from rich.text import Text
+
     if not groups:
         return Text("no consumer groups", style="dim")
     table = _table(title)
@@ -131,6 +141,10 @@ def groups_table(groups: list[GroupInfo], *, title: str | None = None) -> Render
 
 
 def stream_info_view(info: StreamInfo) -> RenderableType:
+    from rich.console import Group as RichGroup
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, show_header=False, padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()

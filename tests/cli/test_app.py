@@ -160,7 +160,16 @@ def test_help_and_version_import_neither_redis_nor_rich(args):
 
 
 @pytest.mark.parametrize(
-    "args", [["publish", "s", "k=v"], ["check", "--max-lag", "10"], ["metrics"]]
+    "args",
+    [
+        ["publish", "s", "k=v"],
+        ["check", "--max-lag", "10"],
+        ["metrics"],
+        ["-o", "json", "ls"],
+        ["-o", "json", "info", "s"],
+        ["-o", "json", "group", "ls", "s"],
+        ["-o", "json", "doctor"],
+    ],
 )
 def test_machine_output_loads_no_rich(one_server, r1, args):
     """Commands whose output goes to a pipe (JSON, NDJSON, the exposition) do not load rich:
