@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,6 +56,24 @@ def interleaved(rounds: int, cases: dict[str, Callable[[], object]]) -> dict[str
     return times
 
 
+def paired(rounds: int, ours: Callable[[], object], reference: Callable[[], object]) -> Paired:
+    """Each round times the reference, then ours: the ratio of a pair is taken in one moment of
+    a shared machine, whose speed drifts between moments. The figures reported are the medians
+    of ours, of the reference, and of the ratios ours/reference of the pairs."""
+    refs, mine = [], []
+    for _ in range(rounds):
+        refs.append(timed(reference))
+        mine.append(timed(ours))
+    ratios = [m / r for m, r in zip(mine, refs, strict=True)]
+    return Paired(statistics.median(mine), statistics.median(refs), statistics.median(ratios))
+
+
+class Paired(NamedTuple):
+    ours: float  # seconds, median
+    reference: float  # seconds, median
+    ratio: float  # median of ours/reference, pair by pair (a time ratio: lower is faster)
+
+
 def median_of(n: int, fn: Callable[[], object]) -> float:
     return statistics.median(timed(fn) for _ in range(n))
 
@@ -66,10 +85,24 @@ def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
     return proc  # type: ignore[no-any-return]
 
 
-def report(case: str, figure: float, reference: float, unit: str, target: str, ok: bool) -> None:
-    ratio = figure / reference if reference else float("inf")
+def report(
+    case: str,
+    figure: float,
+    reference: float,
+    unit: str,
+    target: str,
+    ok: bool,
+    ratio: float | None = None,
+) -> None:
+    """One result line. `ratio`: the median of pair-by-pair ratios (see `paired`), when the
+    figures are medians; otherwise figure / reference."""
+    if ratio is None:
+        ratio = figure / reference if reference else float("inf")
+        how = ""
+    else:
+        how = ", median of the pairs' ratios"
     status = "OK" if ok else "MISSED"
     print(
         f"{case}: {figure:,.3f} {unit}, reference {reference:,.3f} {unit}, "
-        f"ratio {ratio:.2f}x (target {target}) {status}  [cores: {os.cpu_count()}]"
+        f"ratio {ratio:.2f}x{how} (target {target}) {status}  [cores: {os.cpu_count()}]"
     )
