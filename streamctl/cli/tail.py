@@ -125,10 +125,11 @@ def tail(
                    retry_for)  # fmt: skip
     sink = _sink(app_ctx, output, template, show_stream=len(streams) > 1)
 
+    from streamctl.cli._bulk import rare_gc
     from streamctl.errors import ExitCode, Interrupted, OutputClosed
 
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), rare_gc():
             run = app_ctx.sc.tail_into(
                 sink,
                 streams,
