@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from redis.exceptions import ResponseError
 
 from streamctl.core.connection import Client, primaries
 from streamctl.core.groups import LagQuery, behind_ms, group_lag, group_lags
-from streamctl.core.models_monitoring import ConsumerMetrics
 from streamctl.core.wire import raw_pipeline
+
+if TYPE_CHECKING:
+    from streamctl.core.models_monitoring import ConsumerMetrics
 
 BATCH = 1000
 SCAN_COUNT = 1000
@@ -289,6 +291,8 @@ def _lags(client: Client, queries: list[LagQuery]) -> list[tuple[int | None, boo
 
 
 def _consumer(raw: list[Any]) -> ConsumerMetrics:
+    from streamctl.core.models_monitoring import ConsumerMetrics
+
     c = _record(raw)
     return ConsumerMetrics(
         name=_text(c[b"name"]), pending=int(c[b"pending"]), idle_ms=int(c[b"idle"])
